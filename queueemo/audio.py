@@ -1,0 +1,224 @@
+"""Audio front end: path → mono 44.1 kHz samples → log-mel windows.
+
+Everything that turns sound into model input lives here, so training, ``analyze`` and ``scan`` compute
+identical features. Decoding streams: memory does not grow with track length.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from queueemo.errors import AudioError
+
+SAMPLE_RATE = 44_100
+WINDOW_SECONDS = 0.5
+WINDOW_SAMPLES = int(SAMPLE_RATE * WINDOW_SECONDS)  # 22,050
+N_FFT = 2048
+HOP_LENGTH = 512
+N_MELS = 128
+N_FRAMES = 1 + WINDOW_SAMPLES // HOP_LENGTH  # 44 (centred STFT)
+# A trailing partial window is kept (zero-padded) when it holds at least this share of a window.
+MIN_TAIL_SHARE = 0.5
+# Windows decoded and transformed together: bounds memory (~5.6 MB of samples) and batches the STFT.
+BLOCK_WINDOWS = 64
+# A decode that yields less than this share of the container's declared duration is truncated.
+MIN_DECODED_SHARE = 0.9
+
+AUDIO_EXTENSIONS = frozenset(
+    {".mp3", ".ogg", ".oga", ".opus", ".flac", ".wav", ".m4a", ".aac", ".mp4", ".wma", ".aif",
+     ".aiff", ".ape", ".wv", ".mpc", ".alac"}
+)
+
+_DURATION_RE = re.compile(rb"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
+
+
+def feature_parameters() -> dict[str, float | int | str]:
+    """The audio settings a model was trained with; stored beside the weights and checked at load."""
+    return {
+        "sample_rate": SAMPLE_RATE,
+        "window_samples": WINDOW_SAMPLES,
+        "n_fft": N_FFT,
+        "hop_length": HOP_LENGTH,
+        "n_mels": N_MELS,
+        "n_frames": N_FRAMES,
+        "scale": "log1p(mel power, slaney)",
+    }
+
+
+def _check_readable(path: Path) -> None:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise AudioError(path, f"cannot read file ({exc.strerror or exc})") from exc
+    if not path.is_file():
+        raise AudioError(path, "not a regular file")
+    if size == 0:
+        raise AudioError(path, "empty file (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise AudioError(path, "permission denied")
+
+
+def _declared_seconds(ffmpeg_log: bytes) -> float | None:
+    match = _DURATION_RE.search(ffmpeg_log)
+    if not match:
+        return None
+    hours, minutes, seconds = match.groups()
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def _last_log_line(ffmpeg_log: bytes) -> str:
+    lines = [line.strip() for line in ffmpeg_log.decode("utf-8", "replace").splitlines()]
+    informative = [line for line in lines if line and not line.startswith(("Stream", "Input", "  "))]
+    return (informative or ["decoder failed"])[-1][:200]
+
+
+def _ffmpeg_blocks(path: Path, block_samples: int) -> Iterator[np.ndarray]:
+    """Decode with an ffmpeg child process, yielding float32 mono blocks of ``block_samples``."""
+    command = [
+        "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "info", "-i", f"file:{path.resolve()}",
+        "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "f32le", "pipe:1",
+    ]
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL)
+        assert process.stdout is not None
+        decoded = 0
+        try:
+            while True:
+                raw = process.stdout.read(block_samples * 4)
+                if not raw:
+                    break
+                usable = len(raw) - len(raw) % 4
+                decoded += usable // 4
+                yield np.frombuffer(raw[:usable], dtype="<f4")
+        finally:
+            process.stdout.close()
+            returncode = process.wait()
+        log.seek(0)
+        ffmpeg_log = log.read()
+    if returncode != 0:
+        raise AudioError(path, f"not decodable audio ({_last_log_line(ffmpeg_log)})")
+    if decoded == 0:
+        raise AudioError(path, "no audio samples (not audio, or an empty stream)")
+    declared = _declared_seconds(ffmpeg_log)
+    if declared and decoded / SAMPLE_RATE < MIN_DECODED_SHARE * declared:
+        raise AudioError(
+            path, f"truncated: decoded {decoded / SAMPLE_RATE:.1f} s of a declared {declared:.1f} s"
+        )
+
+
+def _soundfile_blocks(path: Path, block_samples: int) -> Iterator[np.ndarray]:
+    """Decode with libsndfile (used when ffmpeg is not installed), resampling as a stream."""
+    import soundfile
+    import soxr
+
+    try:
+        info = soundfile.info(str(path))
+        resampler = soxr.ResampleStream(info.samplerate, SAMPLE_RATE, 1, dtype="float32")
+        decoded = 0
+        source_block = max(1, int(block_samples * info.samplerate / SAMPLE_RATE))
+        blocks = soundfile.blocks(str(path), blocksize=source_block, dtype="float32", always_2d=True)
+        for block in blocks:
+            mono = block.mean(axis=1, dtype=np.float32)
+            out = resampler.resample_chunk(mono, last=False)
+            decoded += len(out)
+            if len(out):
+                yield out
+        tail = resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+        decoded += len(tail)
+        if len(tail):
+            yield tail
+    except (RuntimeError, soundfile.LibsndfileError) as exc:
+        raise AudioError(path, f"not decodable audio ({exc})") from exc
+    if decoded == 0:
+        raise AudioError(path, "no audio samples (not audio, or an empty stream)")
+
+
+def _ffmpeg_available() -> bool:
+    return shutil.which("ffmpeg") is not None
+
+
+def decode_windows(path: str | os.PathLike[str], block_windows: int = BLOCK_WINDOWS) -> Iterator[np.ndarray]:
+    """Yield arrays of shape (k, WINDOW_SAMPLES) of consecutive 0.5 s windows from t = 0.
+
+    A trailing partial window is zero-padded when at least ``MIN_TAIL_SHARE`` of it is sound.
+    Raises ``AudioError`` for anything that is not decodable audio (possibly after some windows).
+    """
+    path = Path(path)
+    _check_readable(path)
+    block_samples = block_windows * WINDOW_SAMPLES
+    source = _ffmpeg_blocks if _ffmpeg_available() else _soundfile_blocks
+    pending = np.zeros(0, dtype=np.float32)
+    for block in source(path, block_samples):
+        pending = np.concatenate([pending, block]) if len(pending) else block
+        whole = len(pending) // WINDOW_SAMPLES
+        if whole >= block_windows:
+            yield pending[: whole * WINDOW_SAMPLES].reshape(whole, WINDOW_SAMPLES)
+            pending = pending[whole * WINDOW_SAMPLES :].copy()
+    whole = len(pending) // WINDOW_SAMPLES
+    tail = pending[whole * WINDOW_SAMPLES :]
+    if len(tail) >= MIN_TAIL_SHARE * WINDOW_SAMPLES:
+        padded = np.zeros(WINDOW_SAMPLES, dtype=np.float32)
+        padded[: len(tail)] = tail
+        pending = np.concatenate([pending[: whole * WINDOW_SAMPLES], padded])
+        whole += 1
+    if whole:
+        yield pending[: whole * WINDOW_SAMPLES].reshape(whole, WINDOW_SAMPLES)
+
+
+# The mel matrix is banded: filters are split into groups, each multiplied only with the FFT bins it
+# covers. Same result as the dense product, about six times fewer multiplications.
+MEL_GROUPS = 8
+
+
+@lru_cache(maxsize=1)
+def _mel_bands():
+    import librosa
+    import torch
+
+    basis = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, dtype=np.float32)
+    bands = []
+    for rows in np.array_split(np.arange(N_MELS), MEL_GROUPS):
+        used = np.flatnonzero(basis[rows].any(axis=0))
+        lo, hi = (used[0], used[-1] + 1) if len(used) else (0, 1)
+        bands.append((lo, hi, torch.from_numpy(basis[rows, lo:hi].copy())))
+    return bands, torch.hann_window(N_FFT)
+
+
+def log_mel(windows: np.ndarray) -> np.ndarray:
+    """Log-mel spectrograms of 0.5 s windows: (k, 22050) → (k, N_FRAMES, N_MELS) float32.
+
+    Mel power spectrogram (centred STFT, reflect padding, Hann window, Slaney mel filters), then
+    ``log1p``. Every window is transformed on its own, so results do not depend on batching.
+    """
+    import torch
+
+    bands, window = _mel_bands()
+    with torch.inference_mode():
+        signal = torch.from_numpy(np.array(windows, dtype=np.float32, copy=True))
+        spectrum = torch.stft(
+            signal, n_fft=N_FFT, hop_length=HOP_LENGTH, window=window, center=True,
+            pad_mode="reflect", return_complex=True,
+        )
+        power = spectrum.abs().square_()  # (k, 1025, 44)
+        mel = torch.cat([part @ power[:, lo:hi] for lo, hi, part in bands], dim=1)  # (k, 128, 44)
+        return torch.log1p_(mel).transpose(1, 2).contiguous().numpy()
+
+
+def iter_log_mel(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
+    """Stream a file's log-mel windows in blocks of shape (k, N_FRAMES, N_MELS)."""
+    for windows in decode_windows(path):
+        yield log_mel(windows)
+
+
+def is_audio_path(path: str | os.PathLike[str]) -> bool:
+    """Whether a file name has an audio extension (probing happens when decoding)."""
+    return Path(path).suffix.lower() in AUDIO_EXTENSIONS

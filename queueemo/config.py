@@ -1,0 +1,240 @@
+"""Typed, frozen settings: defaults ← config file ← environment ← command-line flags.
+
+The config file is TOML at ``$XDG_CONFIG_HOME/queueemo/config.toml`` (or ``--config``/``QUEUEEMO_CONFIG``).
+Every section and key is optional; unknown keys are reported with a "did you mean" hint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from queueemo.errors import ConfigError
+
+APP_NAME = "queueemo"
+
+
+def default_config_path() -> Path:
+    """Where the config file is looked for when none is given."""
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+
+
+def default_database_url() -> str:
+    """SQLite file under the user's XDG data directory."""
+    import platformdirs
+
+    return f"sqlite:///{Path(platformdirs.user_data_dir(APP_NAME)) / 'library.sqlite3'}"
+
+
+@dataclass(frozen=True)
+class LibrarySettings:
+    """Where the music is and how it is indexed."""
+
+    database_url: str = ""
+    music_roots: tuple[str, ...] = ()
+    jobs: int = 0  # 0 = one worker per CPU
+    opening_windows: int = 20  # 10 s at 2 Hz
+    closing_windows: int = 20
+
+
+@dataclass(frozen=True)
+class MpdSettings:
+    """How to reach MPD (defaults follow MPD_HOST / MPD_PORT like other MPD clients)."""
+
+    host: str = "localhost"
+    port: int = 6600
+    password: str = ""
+    music_directory: str = ""  # empty: ask MPD (works over a local socket)
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class PickerSettings:
+    """The rules the picker follows."""
+
+    repeat_window_hours: float = 4.0
+    artist_spacing: int = 3
+    exclude_globs: tuple[str, ...] = ()
+    exclude_genres: tuple[str, ...] = ()
+    tie_tolerance: float = 0.05
+    seed_track: str = ""  # empty: a random analysed track
+    forecast_steps: int = 1
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    """How the daemon keeps the queue."""
+
+    watermark: int = 2
+    keep_played: int = 20
+    rescan_interval_hours: float = 24.0
+    history_days: float = 30.0
+    watch: bool = True
+    debounce_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings, validated once."""
+
+    library: LibrarySettings = field(default_factory=LibrarySettings)
+    mpd: MpdSettings = field(default_factory=MpdSettings)
+    picker: PickerSettings = field(default_factory=PickerSettings)
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
+
+    @property
+    def database_url(self) -> str:
+        """The database URL, with the XDG default filled in."""
+        return self.library.database_url or default_database_url()
+
+
+_SECTIONS: dict[str, type] = {
+    "library": LibrarySettings,
+    "mpd": MpdSettings,
+    "picker": PickerSettings,
+    "daemon": DaemonSettings,
+}
+
+
+def _hint(name: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _coerce(section: str, key: str, value: Any, expected: Any) -> Any:
+    """Turn a TOML/env value into the dataclass field's type, or explain why not."""
+    where = f"[{section}] {key}"
+    try:
+        if expected in ("tuple[str, ...]",):
+            if isinstance(value, str):
+                value = [part for part in value.split(",") if part]
+            if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+                raise TypeError
+            return tuple(value)
+        if expected == "bool":
+            if isinstance(value, str):
+                if value.lower() not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                    raise ValueError
+                return value.lower() in {"1", "true", "yes", "on"}
+            if not isinstance(value, bool):
+                raise TypeError
+            return value
+        if expected == "int":
+            if isinstance(value, bool):
+                raise TypeError
+            return int(value)
+        if expected == "float":
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: {value!r} is not a valid {expected}") from None
+
+
+def _build(raw: Mapping[str, Mapping[str, Any]]) -> Settings:
+    errors: list[str] = []
+    sections: dict[str, Any] = {}
+    for section, values in raw.items():
+        if section not in _SECTIONS:
+            errors.append(f"unknown section [{section}]{_hint(section, list(_SECTIONS))}")
+            continue
+        cls = _SECTIONS[section]
+        fields = {f.name: f.type for f in dataclasses.fields(cls)}
+        kwargs = {}
+        for key, value in values.items():
+            if key not in fields:
+                errors.append(f"unknown key [{section}] {key}{_hint(key, list(fields))}")
+                continue
+            try:
+                kwargs[key] = _coerce(section, key, value, fields[key])
+            except ConfigError as exc:
+                errors.append(str(exc))
+        sections[section] = cls(**kwargs)
+    if errors:
+        raise ConfigError("invalid configuration: " + "; ".join(errors))
+    settings = Settings(**sections)
+    _validate(settings)
+    return settings
+
+
+def _validate(settings: Settings) -> None:
+    problems = []
+    if settings.library.jobs < 0:
+        problems.append("[library] jobs must be ≥ 0")
+    if settings.library.opening_windows < 1 or settings.library.closing_windows < 1:
+        problems.append("[library] opening_windows and closing_windows must be ≥ 1")
+    if not 0 < settings.mpd.port < 65536:
+        problems.append("[mpd] port must be between 1 and 65535")
+    if settings.picker.artist_spacing < 0 or settings.picker.repeat_window_hours < 0:
+        problems.append("[picker] artist_spacing and repeat_window_hours must be ≥ 0")
+    if settings.daemon.watermark < 1:
+        problems.append("[daemon] watermark must be ≥ 1")
+    if problems:
+        raise ConfigError("invalid configuration: " + "; ".join(problems))
+
+
+def _environment(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """Settings from the environment: MPD_HOST/MPD_PORT and QUEUEEMO_<SECTION>_<KEY>."""
+    raw: dict[str, dict[str, str]] = {}
+    if env.get("MPD_HOST"):
+        host = env["MPD_HOST"]
+        # MPD clients accept password@host; a leading @ is an abstract socket, not a password.
+        if "@" in host and not host.startswith("@"):
+            password, host = host.rsplit("@", 1)
+            raw.setdefault("mpd", {})["password"] = password
+        raw.setdefault("mpd", {})["host"] = host
+    if env.get("MPD_PORT"):
+        raw.setdefault("mpd", {})["port"] = env["MPD_PORT"]
+    if env.get("QUEUEEMO_DB"):
+        raw.setdefault("library", {})["database_url"] = env["QUEUEEMO_DB"]
+    for name, value in env.items():
+        if not name.startswith("QUEUEEMO_") or name in {"QUEUEEMO_DB", "QUEUEEMO_CONFIG"}:
+            continue
+        section, _, key = name[len("QUEUEEMO_") :].lower().partition("_")
+        if section in _SECTIONS and key:
+            raw.setdefault(section, {})[key] = value
+    return raw
+
+
+def _merge(*layers: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    merged: dict[str, dict[str, Any]] = {}
+    for layer in layers:
+        for section, values in layer.items():
+            if not isinstance(values, Mapping):
+                raise ConfigError(f"[{section}] must be a table of settings")
+            merged.setdefault(section, {}).update(values)
+    return merged
+
+
+def load_settings(
+    config_path: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Settings:
+    """Read defaults, then the config file, the environment and explicit overrides (flags)."""
+    env = os.environ if env is None else env
+    explicit = config_path or env.get("QUEUEEMO_CONFIG")
+    path = Path(explicit) if explicit else default_config_path()
+    from_file: dict[str, Any] = {}
+    if path.exists():
+        try:
+            from_file = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    elif explicit:
+        raise ConfigError(f"config file {path} does not exist")
+    cleaned = {
+        section: {k: v for k, v in values.items() if v is not None}
+        for section, values in (overrides or {}).items()
+    }
+    return _build(_merge(from_file, _environment(env), cleaned))
