@@ -55,6 +55,6 @@ def forecast(history: np.ndarray, steps: int = 1) -> np.ndarray:
     (a track that has just begun is assumed to have held its opening emotion); longer ones use the
     last 10 points. Multi-step forecasts feed each prediction back as input.
     """
-    from queueemo.emotion.inference import forecast_points
+    from queueemo.emotion.forecast import forecast_points
 
     return forecast_points(history, steps)

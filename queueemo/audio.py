@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from queueemo.errors import AudioError
+from queueemo.errors import AudioError, ModelError
 
 SAMPLE_RATE = 44_100
 WINDOW_SECONDS = 0.5
@@ -179,12 +179,26 @@ def decode_windows(path: str | os.PathLike[str], block_windows: int = BLOCK_WIND
 MEL_GROUPS = 8
 
 
+def compute_mel_basis() -> np.ndarray:
+    """The Slaney mel filter bank (librosa's), (N_MELS, 1 + N_FFT // 2) float32.
+
+    Shipped with the weights as ``mel_basis.npy``: importing librosa costs seconds and 130 MB in every
+    scan worker, for one constant matrix.
+    """
+    import librosa
+
+    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, dtype=np.float32)
+
+
 @lru_cache(maxsize=1)
 def _mel_bands():
-    import librosa
     import torch
 
-    basis = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, dtype=np.float32)
+    from queueemo.assets import MEL_BASIS_FILE, asset_path
+
+    basis = np.load(asset_path(MEL_BASIS_FILE)).astype(np.float32)
+    if basis.shape != (N_MELS, 1 + N_FFT // 2):
+        raise ModelError(f"{MEL_BASIS_FILE} has shape {basis.shape}, not ({N_MELS}, {1 + N_FFT // 2})")
     bands = []
     for rows in np.array_split(np.arange(N_MELS), MEL_GROUPS):
         used = np.flatnonzero(basis[rows].any(axis=0))

@@ -70,7 +70,7 @@ def _summary_line(path: Path, trajectory) -> str:
     opening = np.asarray(trajectory[:edge]).mean(axis=0)
     closing = np.asarray(trajectory[-edge:]).mean(axis=0)
     overall = np.asarray(trajectory).mean(axis=0)
-    minutes, seconds = divmod(int(math.floor(duration)), 60)
+    minutes, seconds = divmod(math.floor(duration), 60)
     return (
         f"{path}\n"
         f"  duration {minutes}:{seconds:02d}   quadrant {_quadrant(*overall)}\n"
@@ -113,6 +113,295 @@ def analyze(paths: tuple[str, ...], as_json: bool) -> None:
             click.echo(_summary_line(path, trajectory))
     if failures:
         raise QueueemoError(f"{failures} of {len(files)} files could not be analysed")
+
+
+DEFAULT_CACHE = "~/.cache/queueemo/features"
+
+
+def _data_options(command):
+    command = click.option(
+        "--data", "data_dir", required=True, type=click.Path(file_okay=False, exists=True),
+        help="The shared data folder (vgmidi/, 4q/, emomusic/).",
+    )(command)
+    return click.option(
+        "--cache", "cache_dir", default=DEFAULT_CACHE, show_default=True, type=click.Path(file_okay=False),
+        help="Where decoded log-mel features are cached between runs.",
+    )(command)
+
+
+def _load_audio_sets(data_dir: str, cache_dir: str):
+    from queueemo.emotion.training import datasets
+
+    root = datasets.require_data(Path(data_dir))
+    cache = Path(cache_dir).expanduser()
+    counter = {"n": 0}
+
+    def tick(_: str) -> None:
+        counter["n"] += 1
+        if counter["n"] % 100 == 0:
+            click.echo(f"  features: {counter['n']} recordings", err=True)
+
+    curves = datasets.splits(datasets.load_vgmidi(root, cache, tick))
+    clips = datasets.splits(datasets.load_4q(root, cache, tick))
+    return curves, clips
+
+
+def _echo_err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@cli.group()
+def train() -> None:
+    """Train the emotion models from annotated data (see models/README.md)."""
+
+
+@train.command("clip")
+@_data_options
+@click.option("--out", "out_dir", default="models", show_default=True, type=click.Path(file_okay=False))
+@click.option("--epochs", default=30, show_default=True, help="At most this many epochs.")
+@click.option("--seed", default=1234, show_default=True)
+def train_clip_command(data_dir: str, cache_dir: str, out_dir: str, epochs: int, seed: int) -> None:
+    """Train the clip LSTM on vgmidi + 4q; writes clip.pt and clip.json."""
+    from queueemo.emotion.training.train_clip import ClipTraining, train_clip
+
+    curves, clips = _load_audio_sets(data_dir, cache_dir)
+    info = train_clip(
+        curves=curves, clips=clips, out_dir=Path(out_dir),
+        settings=ClipTraining(seed=seed, max_epochs=epochs), report=_echo_err,
+    )
+    click.echo(f"wrote {out_dir}/clip.pt ({info['version']})")
+
+
+@train.command("forecaster")
+@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, exists=True),
+              help="The shared data folder (emomusic/ is used).")
+@click.option("--out", "out_dir", default="models", show_default=True, type=click.Path(file_okay=False))
+@click.option("--seed", default=1234, show_default=True)
+def train_forecaster_command(data_dir: str, out_dir: str, seed: int) -> None:
+    """Train the next-value LSTM on emomusic curves; writes forecaster.npz and .json."""
+    from queueemo.emotion.training import datasets
+    from queueemo.emotion.training.train_forecaster import ForecasterTraining, train_forecaster
+
+    curves = datasets.splits(datasets.load_emomusic(datasets.require_data(Path(data_dir))))
+    info = train_forecaster(
+        curves=curves, out_dir=Path(out_dir), settings=ForecasterTraining(seed=seed), report=_echo_err
+    )
+    click.echo(f"wrote {out_dir}/forecaster.npz ({info['version']})")
+
+
+@cli.command()
+@_data_options
+@click.option("--models", "model_dir", default=None, type=click.Path(file_okay=False, exists=True),
+              help="Weights to evaluate (default: the installed ones).")
+@click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False),
+              help="Also write the numbers to this JSON file.")
+def evaluate(data_dir: str, cache_dir: str, model_dir: str | None, json_path: str | None) -> None:
+    """Evaluate both models on the held-out test split against baselines."""
+    from queueemo.emotion.training import datasets
+    from queueemo.emotion.training.evaluate import evaluate_clip, evaluate_forecaster, format_report
+
+    curves, clips = _load_audio_sets(data_dir, cache_dir)
+    songs = datasets.splits(datasets.load_emomusic(Path(data_dir)))
+    weights = Path(model_dir) if model_dir else None
+    clip_rows = evaluate_clip(curves, clips, weights)
+    forecast_rows = evaluate_forecaster(songs, weights)
+    counts = {"vgmidi pieces": len(curves["test"]), "4q excerpts": len(clips["test"]),
+              "emomusic songs": len(songs["test"])}
+    click.echo(format_report(clip_rows, forecast_rows, counts))
+    if json_path:
+        payload = {"test_counts": counts, "clip": clip_rows, "forecaster": forecast_rows}
+        Path(json_path).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+
+
+# --- library: scan, status, show (thin shims over queueemo.library) ---------------------------------
+
+
+def _db_option(command):
+    return click.option(
+        "--db", "database_url", default=None, metavar="URL",
+        help="Library database URL (default: [library] database_url, $QUEUEEMO_DB, or XDG data dir).",
+    )(command)
+
+
+def _open_library(ctx: click.Context, database_url: str | None, **library: object):
+    from queueemo.config import load_settings
+    from queueemo.library import open_library
+
+    overrides = {"library": {"database_url": database_url, **library}}
+    settings = load_settings(ctx.obj["config_path"], overrides=overrides)
+    return settings, open_library(settings.database_url)
+
+
+class _ScanProgress:
+    """A click progress bar on stderr: tracks done/total, tracks/s and ETA."""
+
+    def __init__(self) -> None:
+        self.bar = None
+        self.started = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        import time
+
+        if self.bar is None:
+            if not total or not sys.stderr.isatty():
+                return
+            self.bar = click.progressbar(
+                length=total, label="analysing", file=sys.stderr, show_pos=True, show_eta=True,
+                item_show_func=lambda rate: rate,
+            )
+            self.bar.render_progress()
+            self.started = time.monotonic()
+            return
+        rate = done / max(time.monotonic() - self.started, 1e-6)
+        self.bar.update(1, f"{rate:.1f} tracks/s")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.render_finish()
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("-j", "--jobs", type=click.IntRange(min=0), default=None,
+              help="Worker processes (default: [library] jobs, 0 = one per CPU).")
+@_db_option
+@click.pass_context
+def scan(ctx: click.Context, paths: tuple[str, ...], jobs: int | None, database_url: str | None) -> None:
+    """Index and analyse the audio files under PATHS (default: [library] music_roots)."""
+    from queueemo.library import ScanOptions
+    from queueemo.library import scan as scan_library
+
+    settings, library = _open_library(ctx, database_url, jobs=jobs)
+    options = ScanOptions(
+        jobs=settings.library.jobs,
+        opening_windows=settings.library.opening_windows,
+        closing_windows=settings.library.closing_windows,
+    )
+    progress = _ScanProgress()
+    try:
+        summary = scan_library(library, paths or settings.library.music_roots, options, progress=progress)
+    finally:
+        progress.close()
+        library.close()
+    click.echo(summary.line())
+
+
+@cli.command()
+@click.option("--failed", "list_failed", is_flag=True, help="List the files that failed, with reasons.")
+@_db_option
+@click.pass_context
+def status(ctx: click.Context, list_failed: bool, database_url: str | None) -> None:
+    """Counts of analysed, pending and failed tracks in the library."""
+    from queueemo.library import display_path, failures, library_status
+    from queueemo.library.analysis import current_model_version
+
+    _, library = _open_library(ctx, database_url)
+    try:
+        with library.session() as session:
+            if list_failed:
+                for path, reason in failures(session):
+                    click.echo(f"{display_path(path)}: {reason}")
+                return
+            try:
+                version = current_model_version()
+            except QueueemoError:
+                version = None  # no model installed: nothing can be outdated
+            counts = library_status(session, version)
+    finally:
+        library.close()
+    click.echo(f"analysed  {counts.analysed:7d}  ({counts.hours:.1f} h)")
+    click.echo(f"pending   {counts.pending:7d}")
+    click.echo(f"failed    {counts.failed:7d}" + ("  (queueemo status --failed)" if counts.failed else ""))
+    if counts.outdated:
+        click.echo(f"outdated  {counts.outdated:7d}  (older model: the next scan re-analyses them)")
+    click.echo(f"total     {counts.total:7d}  in {library.where}")
+
+
+def _show_lines(record: dict) -> list[str]:
+    lines = [record["path"]]
+    tags = record["tags"]
+    for name in ("artist", "albumartist", "album", "title", "genre", "tracknumber"):
+        if tags[name] is not None:
+            lines.append(f"  {name:<12}{tags[name]}")
+    if record["duration_s"] is not None:
+        minutes, seconds = divmod(round(record["duration_s"]), 60)
+        lines.append(f"  {'duration':<12}{minutes}:{seconds:02d}")
+    when = (record["analysed_at"] or "")[:19].replace("T", " ")
+    if record["status"] == "ok":
+        lines.append(f"  {'status':<12}analysed {when} UTC by model {record['model_version']}")
+    elif record["status"] == "failed":
+        lines.append(f"  {'status':<12}failed {when} UTC: {record['error']}")
+    else:
+        lines.append(f"  {'status':<12}pending (the next scan analyses it)")
+    for name in ("opening", "closing", "mean"):
+        if record[name] is not None:
+            value = record[name]
+            lines.append(f"  {name:<12}arousal {value['arousal']:+.2f}  valence {value['valence']:+.2f}")
+    arousal, valence = record["arousal"], record["valence"]
+    if arousal:
+        lines.append("  trajectory  (mean per 5 s; --json for every 0.5 s point)")
+        for start in range(0, len(arousal), 10):
+            a = sum(arousal[start : start + 10]) / len(arousal[start : start + 10])
+            v = sum(valence[start : start + 10]) / len(valence[start : start + 10])
+            minutes, seconds = divmod(start // 2, 60)
+            lines.append(f"    {minutes:3d}:{seconds:02d}  arousal {a:+.2f}  valence {v:+.2f}")
+    return lines
+
+
+@cli.command()
+@click.argument("path", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="One JSON object with every trajectory point.")
+@_db_option
+@click.pass_context
+def show(ctx: click.Context, path: str, as_json: bool, database_url: str | None) -> None:
+    """A track's tags, emotion summaries and trajectory, from the library."""
+    from queueemo.library import get_track_by_path, track_record
+
+    _, library = _open_library(ctx, database_url)
+    try:
+        with library.session() as session:
+            track = get_track_by_path(session, path)
+            if track is None:
+                raise QueueemoError(f"{path} is not in the library (run `queueemo scan` on its folder)")
+            record = track_record(track)
+    finally:
+        library.close()
+    click.echo(json.dumps(record) if as_json else "\n".join(_show_lines(record)))
+
+
+@cli.command("next")
+@click.option("-n", "count", default=1, show_default=True, type=click.IntRange(min=1),
+              help="How many tracks to pick.")
+@click.option("--dry-run", is_flag=True, help="Only print the picks; leave MPD's queue alone.")
+@click.option("--explain", is_flag=True, help="Show the reference, its forecast and the candidates.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per pick per line.")
+@click.pass_context
+def next_command(ctx: click.Context, count: int, dry_run: bool, explain: bool, as_json: bool) -> None:
+    """Pick tracks that follow the queue seamlessly and append them to MPD's queue."""
+    from queueemo.config import load_settings
+    from queueemo.queueing import explain_pick, pick_record, queue_next
+
+    settings = load_settings(ctx.obj["config_path"])
+    picks = queue_next(settings, count, dry_run=dry_run, explain=5 if explain or as_json else 0)
+    for pick in picks:
+        if as_json:
+            click.echo(json.dumps(pick_record(pick)))
+        elif explain:
+            click.echo(explain_pick(pick))
+        else:
+            click.echo(pick.uri)
+
+
+@cli.command()
+@click.pass_context
+def daemon(ctx: click.Context) -> None:
+    """Keep MPD's queue going (see systemd/queueemo.service); logs go to stderr."""
+    from queueemo.config import load_settings
+    from queueemo.daemon import Daemon
+
+    package_log = logging.getLogger("queueemo")
+    package_log.setLevel(min(package_log.getEffectiveLevel(), logging.INFO))
+    Daemon(load_settings(ctx.obj["config_path"])).run()
 
 
 def main() -> None:

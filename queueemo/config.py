@@ -79,6 +79,8 @@ class DaemonSettings:
     history_days: float = 30.0
     watch: bool = True
     debounce_s: float = 2.0
+    reconnect_min_s: float = 5.0  # first wait after MPD could not be reached; doubles each time
+    reconnect_max_s: float = 3600.0
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,94 @@
+"""Analysis speed against the decode floor, and peak memory on a 2-hour file.
+
+    python bench/analyze.py DIR [--repeat 3] [--long-hours 2]
+
+For the same audio files, single process:
+  * decode floor: ffmpeg decoding every file to 44.1 kHz mono float (the fastest decoder here), to a pipe
+    that is read and dropped, as the analysis reads it;
+  * queueemo: `queueemo.analyze` on every file (decode + log-mel + clip model), torch on one thread;
+and their ratio (target ≤ 1.5). Medians of --repeat runs. With --long-hours, a synthetic file of that
+length is analysed in a child process and its peak RSS reported (target ≤ 500 MB for 2 hours).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from queueemo.audio import SAMPLE_RATE, is_audio_path
+
+
+def decode_floor(files: list[Path]) -> float:
+    started = time.perf_counter()
+    for path in files:
+        command = ["ffmpeg", "-nostdin", "-v", "quiet", "-i", f"file:{path}", "-vn", "-ac", "1",
+                   "-ar", str(SAMPLE_RATE), "-f", "f32le", "pipe:1"]
+        with subprocess.Popen(command, stdout=subprocess.PIPE) as process:
+            assert process.stdout is not None
+            while process.stdout.read(1 << 20):
+                pass
+    return time.perf_counter() - started
+
+
+def analysis(files: list[Path]) -> tuple[float, float]:
+    """Seconds to analyse all files, and the audio seconds they hold."""
+    from queueemo.emotion.inference import analyze_file
+
+    started = time.perf_counter()
+    audio_seconds = sum(len(analyze_file(path)) * 0.5 for path in files)
+    return time.perf_counter() - started, audio_seconds
+
+
+def long_file_peak_rss(hours: float, workdir: Path) -> float:
+    """Peak RSS (MB) of a child process analysing a synthetic file of ``hours``."""
+    path = workdir / "long.opus"
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+         f"sine=frequency=220:beep_factor=4:duration={hours * 3600}", "-ac", "1", "-c:a", "libopus",
+         "-b:a", "24k", str(path)],
+        check=True,
+    )
+    code = ("import sys, queueemo; t = queueemo.analyze(sys.argv[1]); "
+            "print(len(t), 'windows', file=sys.stderr)")
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True)
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--long-hours", type=float, default=0.0)
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    files = sorted(p for p in args.folder.rglob("*") if p.is_file() and is_audio_path(p))
+    if not files:
+        sys.exit(f"no audio files under {args.folder}")
+    analysis(files[:1])  # load the model and warm caches outside the timing
+    floors, runs, audio_seconds = [], [], 0.0
+    for _ in range(args.repeat):
+        floors.append(decode_floor(files))
+        seconds, audio_seconds = analysis(files)
+        runs.append(seconds)
+    floor, full = statistics.median(floors), statistics.median(runs)
+    hours = audio_seconds / 3600
+    print(f"files: {len(files)}, audio: {hours:.2f} h, repeats: {args.repeat} (medians)")
+    print(f"decode floor (ffmpeg → 44.1 kHz mono f32): {floor:7.2f} s  = {floor / hours:5.1f} s per audio-hour")
+    print(f"queueemo analysis (1 torch thread):        {full:7.2f} s  = {full / hours:5.1f} s per audio-hour")
+    print(f"ratio analysis / decode floor: {full / floor:.2f}  (target ≤ 1.5)")
+    if args.long_hours:
+        with tempfile.TemporaryDirectory() as workdir:
+            peak = long_file_peak_rss(args.long_hours, Path(workdir))
+        print(f"peak RSS analysing a {args.long_hours:g} h file: {peak:.0f} MB  (target ≤ 500 MB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Pick latency on a synthetic 100,000-track index, and the cold wall time of ``next --dry-run``.
+
+    python bench/pick.py [--tracks 100000] [--picks 200]
+
+The index is written in bulk through the library's models (random-walk trajectories, 30 s each).
+MPD gets 1,000 real one-second files (hard links of one file, so its update takes seconds); the
+other tracks lie outside its music directory. They are still loaded and scored on every pick, which
+is what the latency is about. Targets: median pick ≤ 50 ms, cold ``next --dry-run`` ≤ 1.5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from _queuebench import child_env, running_mpd, write_index
+
+
+def pick_latency(url: str, music: Path, picks: int) -> None:
+    import queueemo
+    from queueemo import picker
+    from queueemo.errors import ModelError
+    from queueemo.library.db import open_library
+    from queueemo.queueing import load_candidates, trajectory_of
+
+    forecast = queueemo.forecast
+    try:
+        forecast(np.zeros((10, 2), np.float32), 1)
+    except ModelError as exc:
+        print(f"  (no forecaster weights: {exc}; timing with a hold-last-value forecast)")
+        forecast = lambda history, steps: np.repeat(history[-1:], steps, axis=0)  # noqa: E731
+    with open_library(url) as library:
+        started = time.perf_counter()
+        candidates = load_candidates(library, str(music))
+        loaded = time.perf_counter() - started
+        rules = picker.Rules()
+        reasons = picker.static_reasons(candidates, rules)
+        rng = np.random.default_rng(1)
+        now = time.time()
+        known = [u for u in candidates.uris if u is not None]
+        history = tuple(picker.Play(known[i], f"Artist {i}", now - 60 * i) for i in range(200))
+        queue = tuple(picker.Play(known[-i], "") for i in range(1, 21))
+        context = picker.Context(now=now, history=history, queue=queue)
+        times = []
+        for _ in range(picks):
+            row = candidates.index[known[int(rng.integers(len(known)))]]
+            started = time.perf_counter()
+            tail = trajectory_of(library, candidates.paths[row])[-picker.TAIL_WINDOWS:]
+            chosen = picker.pick_next(candidates=candidates, base_reasons=reasons, context=context,
+                                      rules=rules, reference=candidates.uris[row], tail=tail,
+                                      forecast=forecast, rng=rng)
+            times.append(time.perf_counter() - started)
+            assert chosen is not None
+    print(f"  candidates loaded once: {len(candidates):,} in {loaded:.2f} s")
+    print(f"  pick latency over {picks} picks: median {1000 * statistics.median(times):.1f} ms, "
+          f"p95 {1000 * np.percentile(times, 95):.1f} ms  (target ≤ 50 ms)")
+
+
+def cold_next(url: str, sock: str, root: Path, runs: int = 5) -> None:
+    import mpd
+
+    client = mpd.MPDClient()
+    client.connect(sock)
+    client.clear()
+    client.add("song1.ogg")
+    client.disconnect()
+    env = child_env(MPD_HOST=sock, QUEUEEMO_DB=url, XDG_CONFIG_HOME=str(root))
+    command = [sys.executable, "-c", "from queueemo.cli import main; main()", "next", "--dry-run"]
+    walls = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = subprocess.run(command, env=env, capture_output=True, text=True)
+        walls.append(time.perf_counter() - started)
+        if result.returncode:
+            raise SystemExit(f"next failed: {result.stderr.strip()}")
+    print(f"  cold `queueemo next --dry-run`: median {statistics.median(walls):.2f} s of {runs} "
+          f"(min {min(walls):.2f}, max {max(walls):.2f}; target ≤ 1.5 s)")
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import torch"], check=True)
+    print(f"  of which `import torch` alone: {time.perf_counter() - started:.2f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tracks", type=int, default=100_000)
+    parser.add_argument("--picks", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="queueemo-bench-") as tmp:
+        root = Path(tmp)
+        url = f"sqlite:///{root / 'index.sqlite3'}"
+        with running_mpd(root / "mpd", songs=1000) as sock:
+            music = root / "mpd" / "music"
+            started = time.perf_counter()
+            write_index(url, music, args.tracks, known=1000)
+            print(f"synthetic index: {args.tracks:,} tracks written in "
+                  f"{time.perf_counter() - started:.1f} s")
+            pick_latency(url, music, args.picks)
+            cold_next(url, sock, root)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""Scan speed and memory on real audio files, against the decode floor and bliss-rs.
+
+    python bench/scan.py DIR [--jobs N] [--repeat R]
+
+On the audio files under DIR, with N parallel processes (default: all cores), each step R times
+(median printed):
+
+- **decode floor**: ffmpeg decodes every file to 44.1 kHz mono float32 into /dev/null, N at a time:
+  what any analyser that decodes the audio must pay;
+- **queueemo scan**: ``queueemo scan DIR --jobs N`` into a new temporary database, in a fresh process
+  (start-up, model loading and storing included), with the peak memory of its whole process tree,
+  sampled every 0.1 s: RSS summed (counts shared libraries once per process) and PSS summed (shares
+  them out: the memory the scan really takes);
+- **bliss-rs** (PyPI ``bliss-audio``), if importable: ``bliss_audio.Song(path)`` on every file, in N
+  worker processes that are restarted when bliss crashes on a file (crashes are counted).
+
+Targets (issue 3): scan ≤ 1.3 × decode floor, no slower than bliss-rs, peak RSS ≤ 1 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from queueemo.library.analysis import default_jobs
+from queueemo.library.discover import discover, resolve_roots
+from queueemo.library.tags import read_tags
+
+# Run by each bliss worker: analyse the paths given on stdin, report each one before and after.
+_BLISS_WORKER = """
+import sys, bliss_audio
+for line in sys.stdin:
+    path = line.rstrip("\\n")
+    print("start", flush=True)
+    try:
+        bliss_audio.Song(path)
+        print("ok", flush=True)
+    except Exception:
+        print("error", flush=True)
+"""
+
+
+def decode_floor(files: list[str], jobs: int) -> float:
+    """Wall time for ffmpeg to decode every file, ``jobs`` at a time."""
+
+    def decode(path: str) -> None:
+        subprocess.run(
+            ["ffmpeg", "-nostdin", "-v", "quiet", "-i", f"file:{path}", "-map", "0:a:0", "-vn",
+             "-ac", "1", "-ar", "44100", "-f", "f32le", "-y", "/dev/null"],
+            check=False,
+        )
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(jobs) as pool:
+        list(pool.map(decode, files))
+    return time.monotonic() - started
+
+
+def _tree_memory(session_id: int) -> tuple[int, int]:
+    """Resident and proportional (shared pages split between sharers) bytes of every process in a
+    session: the scan, its workers and their ffmpegs. PSS does not count libtorch N times."""
+    rss = pss = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[3]) != session_id:  # field 6: session id
+                continue
+            for line in Path(entry.path, "smaps_rollup").read_text().splitlines():
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1]) * 1024
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            continue
+    return rss, pss
+
+
+def queueemo_scan(root: str, jobs: int) -> tuple[float, tuple[int, int], str]:
+    """Wall time, peak (RSS, PSS) of the process tree, and summary line of a scan into a new database."""
+    with tempfile.TemporaryDirectory(prefix="queueemo-bench-") as scratch:
+        command = [sys.executable, "-c", "from queueemo.cli import main; main()", "scan", root,
+                   "--jobs", str(jobs), "--db", f"sqlite:///{scratch}/library.sqlite3"]
+        peak = (0, 0)
+        started = time.monotonic()
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                 start_new_session=True)
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.wait(0.1):
+                rss, pss = _tree_memory(child.pid)
+                peak = (max(peak[0], rss), max(peak[1], pss))
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        output, _ = child.communicate()
+        elapsed = time.monotonic() - started
+        done.set()
+        sampler.join()
+        if child.returncode:
+            raise SystemExit(f"queueemo scan failed with status {child.returncode}")
+    return elapsed, peak, output.strip().splitlines()[-1]
+
+
+def bliss(files: list[str], jobs: int) -> tuple[float, int]:
+    """Wall time for bliss-rs on every file, and how many files crashed a worker."""
+    chunks = [files[i::jobs] for i in range(jobs)]
+    crashes = 0
+    lock = threading.Lock()
+
+    def run(chunk: list[str]) -> None:
+        nonlocal crashes
+        while chunk:
+            worker = subprocess.run([sys.executable, "-c", _BLISS_WORKER], input="\n".join(chunk) + "\n",
+                                    capture_output=True, text=True, check=False)
+            started = worker.stdout.split().count("start")
+            if worker.returncode == 0:
+                return
+            with lock:
+                crashes += 1
+            chunk = chunk[started:]  # the file it died on is skipped
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(jobs) as pool:
+        list(pool.map(run, chunks))
+    return time.monotonic() - started, crashes
+
+
+def _median(runs: list[float]) -> float:
+    return statistics.median(runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder")
+    parser.add_argument("--jobs", type=int, default=0, help="parallel processes (0 = all cores)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each step (median printed)")
+    args = parser.parse_args()
+    jobs = args.jobs or default_jobs()
+    files = [found.path for found in discover(resolve_roots([args.folder]))]
+    if not files:
+        raise SystemExit(f"no audio files under {args.folder}")
+    hours = sum(read_tags(path).duration_s or 0.0 for path in files) / 3600
+    print(f"files          {len(files)} ({hours:.2f} audio-hours), {jobs} parallel processes")
+
+    floor = _median([decode_floor(files, jobs) for _ in range(args.repeat)])
+    print(f"decode floor   {floor:7.1f} s  ({floor / hours:.1f} s per audio-hour)")
+
+    scans = [queueemo_scan(args.folder, jobs) for _ in range(args.repeat)]
+    wall = _median([run[0] for run in scans])
+    rss, pss = max(run[1][0] for run in scans), max(run[1][1] for run in scans)
+    print(f"queueemo scan  {wall:7.1f} s  ({wall / hours:.1f} s per audio-hour, "
+          f"{len(files) / wall:.1f} tracks/s)  {scans[-1][2]}")
+    print(f"ratio          {wall / floor:7.2f} × decode floor (target ≤ 1.3)")
+    print(f"peak memory    {rss / 2**20:7.0f} MB RSS, {pss / 2**20:.0f} MB PSS, summed over the scan's "
+          "process tree (target ≤ 1024)")
+
+    if importlib.util.find_spec("bliss_audio") is None:
+        print("bliss-rs       not measured: `pip install bliss-audio` to compare")
+        return
+    runs = [bliss(files, jobs) for _ in range(args.repeat)]
+    taken, crashes = _median([run[0] for run in runs]), max(run[1] for run in runs)
+    if crashes >= len(files):
+        print(f"bliss-rs       crashed on every file ({crashes}/{len(files)}): this wheel does not "
+              "run on this machine (e.g. built for other CPU instructions)")
+        return
+    print(f"bliss-rs       {taken:7.1f} s  ({taken / hours:.1f} s per audio-hour), crashed on "
+          f"{crashes} files; queueemo takes {wall / taken:.2f} × bliss-rs (target ≤ 1)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Alembic revisions of the library index, installed as ``queueemo.migrations``."""

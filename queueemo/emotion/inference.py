@@ -1,0 +1,88 @@
+"""Run the clip model: audio file → emotion trajectory, with windows batched through torch.
+
+The weights' JSON names the audio settings they were trained with; loading refuses a mismatch rather
+than producing quiet nonsense.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from queueemo.assets import asset_path, read_info
+from queueemo.audio import feature_parameters, iter_log_mel
+from queueemo.emotion.network import ClipConfig, ClipModel
+from queueemo.errors import AudioError, ModelError
+
+CLIP_NAME = "clip"
+# The context LSTM runs over segments of this many windows (as in training), overlapping by half;
+# each window's value is a triangular-weighted blend of the segments that contain it.
+SEGMENT_WINDOWS = 48
+
+
+@lru_cache(maxsize=4)
+def load_clip_model(model_dir: Path | None = None) -> tuple[ClipModel, str]:
+    """The clip model in eval mode and its version string (cached per process)."""
+    info = read_info(CLIP_NAME, model_dir)
+    weights = asset_path(f"{CLIP_NAME}.pt", model_dir)
+    expected = feature_parameters()
+    if info.get("features") != expected:
+        raise ModelError(
+            f"clip model in {weights.parent} was trained for other audio settings "
+            f"({info.get('features')}); this code computes {expected}"
+        )
+    model = ClipModel(ClipConfig(**info["config"]))
+    try:
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise ModelError(f"clip model {weights} is damaged or does not fit the network: {exc}") from exc
+    return model.eval(), str(info["version"])
+
+
+def segment_starts(n_windows: int, length: int = SEGMENT_WINDOWS) -> list[int]:
+    """Start indices of half-overlapping segments that cover ``n_windows``."""
+    if n_windows <= length:
+        return [0]
+    starts = list(range(0, n_windows - length + 1, length // 2))
+    if starts[-1] != n_windows - length:
+        starts.append(n_windows - length)
+    return starts
+
+
+def contextualise(model: ClipModel, embeddings: torch.Tensor) -> np.ndarray:
+    """(n, window_hidden) window embeddings of a track → (n, 2) trajectory."""
+    n = embeddings.shape[0]
+    length = min(n, SEGMENT_WINDOWS)
+    starts = segment_starts(n)
+    segments = torch.stack([embeddings[s : s + length] for s in starts])
+    predictions = model.from_embeddings(segments).numpy()
+    weight = np.minimum(np.arange(1, length + 1), np.arange(length, 0, -1)).astype(np.float32)
+    total = np.zeros((n, 2), dtype=np.float64)
+    weights = np.zeros((n, 1), dtype=np.float64)
+    for start, prediction in zip(starts, predictions, strict=True):
+        total[start : start + length] += prediction * weight[:, None]
+        weights[start : start + length] += weight[:, None]
+    return (total / weights).astype(np.float32)
+
+
+def predict_features(model: ClipModel, features: np.ndarray) -> np.ndarray:
+    """Trajectory from precomputed (n, 44, 128) log-mel windows (used by training evaluation)."""
+    with torch.inference_mode():
+        embeddings = model.embed_windows(torch.from_numpy(np.asarray(features, dtype=np.float32)))
+        return contextualise(model, embeddings)
+
+
+def analyze_file(path: str | os.PathLike[str], model_dir: Path | None = None) -> np.ndarray:
+    """(n_windows, 2) float32 arousal/valence of an audio file; ``AudioError`` if not decodable."""
+    model, _ = load_clip_model(model_dir)
+    embeddings = []
+    with torch.inference_mode():
+        for block in iter_log_mel(path):
+            embeddings.append(model.embed_windows(torch.from_numpy(block)))
+        if not embeddings:
+            raise AudioError(path, "shorter than one 0.25 s of sound")
+        return contextualise(model, torch.cat(embeddings))

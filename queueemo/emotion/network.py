@@ -1,0 +1,111 @@
+"""The two networks (``nn.Module`` only: no I/O, no training loop).
+
+Both follow arXiv 2403.17379, with the improvements the model card justifies:
+
+* ``ClipModel``: per 0.5 s window, a 2-layer LSTM over the 44 log-mel frames (input normalised per mel
+  band), then a second LSTM whose last state embeds the window; a bidirectional LSTM over consecutive
+  window embeddings adds the seconds of context emotion depends on; a linear layer and ``tanh`` give
+  (arousal, valence) in −1..1 for every window.
+* ``Forecaster``: an LSTM over the last 10 (arousal, valence) points and a linear layer (the paper's
+  network), read as a residual: it sees the history relative to its last point, scaled up (annotated
+  curves move by ~0.01 per step, far below the LSTM's working range), and predicts the scaled change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from queueemo.audio import N_FRAMES, N_MELS
+
+
+@dataclass(frozen=True)
+class ClipConfig:
+    """Sizes of the clip model (stored beside its weights)."""
+
+    frame_hidden: int = 20
+    frame_layers: int = 2
+    dropout: float = 0.1
+    window_hidden: int = 20
+    context_hidden: int = 32
+
+    def to_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+class ClipModel(nn.Module):
+    """Log-mel windows (batch, windows, 44, 128) → (batch, windows, 2) in −1..1."""
+
+    def __init__(self, config: ClipConfig | None = None) -> None:
+        config = config or ClipConfig()
+        super().__init__()
+        self.config = config
+        self.register_buffer("mel_mean", torch.zeros(N_MELS))
+        self.register_buffer("mel_std", torch.ones(N_MELS))
+        self.frame_lstm = nn.LSTM(
+            N_MELS, config.frame_hidden, num_layers=config.frame_layers,
+            dropout=config.dropout, batch_first=True,
+        )
+        self.window_lstm = nn.LSTM(config.frame_hidden, config.window_hidden, batch_first=True)
+        self.context_lstm = nn.LSTM(
+            config.window_hidden, config.context_hidden, batch_first=True, bidirectional=True
+        )
+        self.dropout = nn.Dropout(config.dropout)
+        self.head = nn.Linear(2 * config.context_hidden, 2)
+
+    def embed_windows(self, windows: torch.Tensor) -> torch.Tensor:
+        """(n, 44, 128) log-mel windows → (n, window_hidden) embeddings, each window on its own."""
+        x = (windows - self.mel_mean) / self.mel_std
+        frames, _ = self.frame_lstm(x)
+        _, (last, _) = self.window_lstm(frames)
+        return last[-1]
+
+    def from_embeddings(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """(batch, windows, window_hidden) → (batch, windows, 2) with context across windows."""
+        context, _ = self.context_lstm(self.dropout(embeddings))
+        return torch.tanh(self.head(self.dropout(context)))
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        batch, count = windows.shape[:2]
+        embeddings = self.embed_windows(windows.reshape(batch * count, N_FRAMES, N_MELS))
+        return self.from_embeddings(embeddings.reshape(batch, count, -1))
+
+
+@dataclass(frozen=True)
+class ForecasterConfig:
+    """Sizes of the forecaster (stored beside its weights)."""
+
+    hidden: int = 32
+    context: int = 10
+    scale: float = 20.0
+
+    def to_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+class Forecaster(nn.Module):
+    """(batch, 10, 2) history → (batch, 2) next point, clamped to −1..1."""
+
+    def __init__(self, config: ForecasterConfig | None = None) -> None:
+        config = config or ForecasterConfig()
+        super().__init__()
+        self.config = config
+        self.lstm = nn.LSTM(2, config.hidden, batch_first=True)
+        self.head = nn.Linear(config.hidden, 2)
+
+    def forward(self, history: torch.Tensor) -> torch.Tensor:
+        last = history[:, -1]
+        out, _ = self.lstm((history - last[:, None]) * self.config.scale)
+        return torch.clamp(last + self.head(out[:, -1]) / self.config.scale, -1.0, 1.0)
+
+    def rollout(self, history: torch.Tensor, steps: int) -> torch.Tensor:
+        """Multi-step forecast by feeding predictions back: (batch, steps, 2)."""
+        window = history[:, -self.config.context :]
+        predictions = []
+        for _ in range(steps):
+            nxt = self.forward(window)
+            predictions.append(nxt)
+            window = torch.cat([window[:, 1:], nxt[:, None]], dim=1)
+        return torch.stack(predictions, dim=1)

@@ -1,0 +1,209 @@
+"""Training data from ``../shared/data``: features, targets and splits disjoint by song, piece or artist.
+
+Features come from ``queueemo.audio`` exactly as at inference time, cached as float16 ``.npy`` files
+so that training runs do not decode again. Splits are deterministic functions of a group name (the
+piece for vgmidi, artist for 4q and emomusic), so the same piece never lands on both sides. (vgmidi's
+pieces come from only 13 games: a split by game would leave two games to test on, too few to measure.)
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import shutil
+import subprocess
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from queueemo.audio import WINDOW_SECONDS, iter_log_mel
+from queueemo.errors import AudioError, QueueemoError
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+# Share of groups per split: validation drives early stopping, test is only read by `evaluate`.
+SPLIT_SHARES = (0.7, 0.15, 0.15)
+QUADRANT_SIGNS = {"Q1": (1, 1), "Q2": (1, -1), "Q3": (-1, -1), "Q4": (-1, 1)}
+
+
+def split_of(group: str) -> str:
+    """Deterministic split for a group name (stable across machines and Python versions)."""
+    bucket = int(hashlib.sha1(group.encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
+    if bucket < SPLIT_SHARES[0]:
+        return "train"
+    return "val" if bucket < SPLIT_SHARES[0] + SPLIT_SHARES[1] else "test"
+
+
+@dataclass
+class Track:
+    """One annotated recording: its log-mel windows and labels."""
+
+    key: str
+    group: str
+    features: np.ndarray  # (n, 44, 128) float16
+    targets: np.ndarray | None = None  # (n, 2) per-window arousal/valence (vgmidi)
+    quadrant: str | None = None  # "Q1".."Q4" (4q)
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _features(audio_path: Path, cache_dir: Path, name: str | None = None) -> np.ndarray:
+    cached = cache_dir / (name or f"{audio_path.stem}-{zlib.crc32(str(audio_path).encode()):08x}.npy")
+    if cached.exists():
+        return np.load(cached)
+    blocks = list(iter_log_mel(audio_path))
+    features = np.concatenate(blocks).astype(np.float16)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    np.save(cached, features)
+    return features
+
+
+def _window_targets(rows: list[dict[str, str]], n_windows: int) -> np.ndarray:
+    """Per-window (arousal, valence) from per-measure annotations, stretched to the audio length.
+
+    The annotation tool played ``duration_s / measures`` seconds per measure, so the audio may differ
+    by a few percent; measure centres are rescaled to the rendered length and interpolated linearly.
+    """
+    starts = np.array([float(r["start_s"]) for r in rows])
+    ends = np.array([float(r["end_s"]) for r in rows])
+    scale = n_windows * WINDOW_SECONDS / ends[-1]
+    centres = (starts + ends) / 2 * scale
+    times = (np.arange(n_windows) + 0.5) * WINDOW_SECONDS
+    arousal = np.interp(times, centres, [float(r["arousal"]) for r in rows])
+    valence = np.interp(times, centres, [float(r["valence"]) for r in rows])
+    return np.stack([arousal, valence], axis=1).astype(np.float32)
+
+
+def load_vgmidi(root: Path, cache_dir: Path, progress: Callable[[str], None] | None = None) -> list[Track]:
+    """VGMIDI: piano renders with continuous per-measure arousal/valence."""
+    base = root / "vgmidi"
+    pieces = _read_csv(base / "pieces.csv")
+    by_piece: dict[str, list[dict[str, str]]] = {}
+    for row in _read_csv(base / "dynamic.csv"):
+        by_piece.setdefault(row["piece"], []).append(row)
+    tracks = []
+    for piece in pieces:
+        audio = base / "audio" / f"{piece['piece']}.opus"
+        if not audio.exists() or piece["piece"] not in by_piece:
+            continue
+        features = _features(audio, cache_dir / "vgmidi")
+        rows = sorted(by_piece[piece["piece"]], key=lambda r: float(r["start_s"]))
+        tracks.append(
+            Track(piece["piece"], piece["piece"], features,
+                  targets=_window_targets(rows, len(features)))
+        )
+        if progress:
+            progress(piece["piece"])
+    return tracks
+
+
+def load_4q(root: Path, cache_dir: Path, progress: Callable[[str], None] | None = None) -> list[Track]:
+    """4Q: real recordings, one Russell quadrant per 30 s excerpt; grouped by artist."""
+    base = root / "4q"
+    tracks = []
+    for row in _read_csv(base / "metadata.csv"):
+        audio = base / "audio" / row["Quadrant"] / f"{row['Song']}.opus"
+        if not audio.exists():
+            continue
+        features = _features(audio, cache_dir / "4q")
+        artist = row["Artist"].strip().lower()
+        tracks.append(Track(row["Song"], artist, features, quadrant=row["Quadrant"]))
+        if progress:
+            progress(row["Song"])
+    return tracks
+
+
+def _render_midi(midi: Path, soundfont: Path, wav: Path) -> None:
+    command = ["fluidsynth", "-ni", "-q", "-g", "0.6", "-r", "44100", "-F", str(wav),
+               str(soundfont), str(midi)]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+
+
+def load_emopia(root: Path, cache_dir: Path, progress: Callable[[str], None] | None = None) -> list[Track]:
+    """EMOPIA: pop-piano MIDI clips with a quadrant in the file name, rendered with fluidsynth and the
+    shared piano soundfont; clips of one song are grouped so they share a split."""
+    if shutil.which("fluidsynth") is None:
+        raise QueueemoError("emopia needs fluidsynth to render its MIDI (apt-get install fluidsynth)")
+    soundfont = root / "soundfonts" / "J800_Piano.sf2"
+    tracks = []
+    with zipfile.ZipFile(root / "emopia" / "midis.zip") as archive, tempfile.TemporaryDirectory() as tmp:
+        for name in sorted(n for n in archive.namelist() if n.endswith(".mid")):
+            stem = Path(name).stem  # Q1_<song>_<clip>
+            quadrant, song = stem.split("_")[0], stem[3:].rsplit("_", 1)[0]
+            cached = cache_dir / "emopia" / f"{stem}.npy"
+            if not cached.exists():
+                midi = Path(tmp) / "clip.mid"
+                midi.write_bytes(archive.read(name))
+                wav = Path(tmp) / f"{stem}.wav"
+                _render_midi(midi, soundfont, wav)
+                try:
+                    features = _features(wav, cache_dir / "emopia", cached.name)
+                except AudioError:
+                    continue  # an empty render (a clip of silence) carries no emotion to learn
+                finally:
+                    wav.unlink(missing_ok=True)
+            else:
+                features = np.load(cached)
+            tracks.append(Track(stem, song, features, quadrant=quadrant))
+            if progress:
+                progress(stem)
+    return tracks
+
+
+@dataclass
+class Curve:
+    """One emomusic song: arousal/valence at 2 Hz."""
+
+    key: str
+    group: str
+    points: np.ndarray  # (61, 2)
+
+
+def load_emomusic(root: Path) -> list[Curve]:
+    """emomusic ("1000 songs"): continuous 2 Hz annotations, grouped by artist."""
+    base = root / "emomusic" / "annotations"
+    arousal = {r["song_id"]: r for r in _read_csv(base / "arousal_cont_average.csv")}
+    valence = {r["song_id"]: r for r in _read_csv(base / "valence_cont_average.csv")}
+    artists = {}
+    for row in _read_csv(base / "songs_info.csv"):
+        artists[row["song_id"].strip()] = row["Artist"].strip().lower()
+    curves = []
+    for song, arow in arousal.items():
+        if song not in valence:
+            continue
+        columns = [c for c in arow if c.startswith("sample_")]
+        a = np.array([float(arow[c]) for c in columns if arow[c] not in ("", None)])
+        v = np.array([float(valence[song][c]) for c in columns if valence[song].get(c) not in ("", None)])
+        n = min(len(a), len(v))
+        if n < 12:
+            continue
+        curves.append(Curve(song, artists.get(song.strip(), song), np.stack([a[:n], v[:n]], 1)))
+    return curves
+
+
+def require_data(root: Path) -> Path:
+    """Check that ``root`` looks like the shared data folder."""
+    missing = [name for name in ("vgmidi", "4q", "emomusic") if not (root / name).is_dir()]
+    if missing:
+        raise QueueemoError(f"{root}: not a queueemo data folder (missing {', '.join(missing)})")
+    return root
+
+
+def by_split(items: list, split: str) -> list:
+    """The items whose group falls in ``split``."""
+    return [item for item in items if split_of(item.group) == split]
+
+
+def splits(items: list) -> dict[str, list]:
+    """{"train": [...], "val": [...], "test": [...]}."""
+    return {split: by_split(items, split) for split in SPLITS}

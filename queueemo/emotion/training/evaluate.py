@@ -1,0 +1,149 @@
+"""Held-out evaluation of the shipped (or any) weights against baselines measured in the same run.
+
+Clip model on the *test* split (never used for training or early stopping): per-window RMSE, Pearson r
+and CCC on vgmidi; quadrant accuracy and per-dimension sign accuracy on 4q, from the **mean prediction
+over the excerpt's windows**. Baselines: a mean predictor (training mean) and a ridge regression on the
+window's mean log-mel (fit on the training split, regularisation chosen on validation).
+Forecaster on emomusic test songs: MSE at 1, 4 and 10 steps against persistence and linear extrapolation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from queueemo.emotion.forecast import load_weights, rollout
+from queueemo.emotion.inference import load_clip_model, predict_features
+from queueemo.emotion.training.datasets import QUADRANT_SIGNS, Curve, Track
+from queueemo.emotion.training.metrics import quadrant_report, regression_report
+from queueemo.emotion.training.train_forecaster import HORIZONS, examples, horizon_mse
+
+RIDGE_ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0)
+# 4q quadrant labels become these per-window targets for the ridge baseline (quadrant centroids).
+CENTROID = 0.5
+
+
+def _window_means(tracks: list[Track]) -> np.ndarray:
+    return np.concatenate([t.features.astype(np.float32).mean(axis=1) for t in tracks])
+
+
+def _window_targets(tracks: list[Track]) -> np.ndarray:
+    parts = []
+    for track in tracks:
+        if track.targets is not None:
+            parts.append(track.targets)
+        else:
+            centroid = CENTROID * np.array(QUADRANT_SIGNS[track.quadrant], dtype=np.float32)
+            parts.append(np.repeat(centroid[None], len(track.features), axis=0))
+    return np.concatenate(parts)
+
+
+class Ridge:
+    """Closed-form ridge regression on standardised inputs (the baseline, not the product)."""
+
+    def __init__(self, alpha: float) -> None:
+        self.alpha = alpha
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> Ridge:
+        self.mean, self.std = x.mean(0), x.std(0) + 1e-6
+        z = np.hstack([(x - self.mean) / self.std, np.ones((len(x), 1))])
+        penalty = self.alpha * np.eye(z.shape[1])
+        penalty[-1, -1] = 0.0
+        self.coef = np.linalg.solve(z.T @ z + penalty, z.T @ y)
+        return self
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        z = np.hstack([(x - self.mean) / self.std, np.ones((len(x), 1))])
+        return np.clip(z @ self.coef, -1.0, 1.0)
+
+
+def _fit_ridge(train: list[Track], val: list[Track]) -> Ridge:
+    x, y = _window_means(train), _window_targets(train)
+    xv, yv = _window_means(val), _window_targets(val)
+    fitted = [Ridge(alpha).fit(x, y) for alpha in RIDGE_ALPHAS]
+    return min(fitted, key=lambda model: float(np.mean((model.predict(xv) - yv) ** 2)))
+
+
+def _clip_rows(
+    name: str, predict: Callable[[Track], np.ndarray], curves: list[Track], clips: list[Track]
+) -> dict:
+    predicted = np.concatenate([predict(t) for t in curves])
+    means = np.stack([predict(t).mean(0) for t in clips])
+    return {
+        "name": name,
+        "vgmidi": regression_report(predicted, np.concatenate([t.targets for t in curves])),
+        "4q": quadrant_report(means, [t.quadrant for t in clips]),
+    }
+
+
+def evaluate_clip(
+    curves: dict[str, list[Track]], clips: dict[str, list[Track]], model_dir: Path | None = None
+) -> list[dict]:
+    """Rows for the clip model, the mean predictor and the ridge baseline on the test split."""
+    model, version = load_clip_model(model_dir)
+    torch.set_grad_enabled(False)
+    train = curves["train"] + clips["train"]
+    mean = _window_targets(train).mean(0)
+    ridge = _fit_ridge(train, curves["val"] + clips["val"])
+    test_curves, test_clips = curves["test"], clips["test"]
+    return [
+        _clip_rows(version, lambda t: predict_features(model, t.features), test_curves, test_clips),
+        _clip_rows("mean predictor", lambda t: np.repeat(mean[None], len(t.features), 0),
+                   test_curves, test_clips),
+        _clip_rows(f"ridge on mean log-mel (alpha {ridge.alpha:g})",
+                   lambda t: ridge.predict(t.features.astype(np.float32).mean(axis=1)),
+                   test_curves, test_clips),
+    ]
+
+
+def evaluate_forecaster(curves: dict[str, list[Curve]], model_dir: Path | None = None) -> list[dict]:
+    """Rows for the forecaster, persistence and linear extrapolation on emomusic test songs."""
+    _, info = load_weights(model_dir)
+    history, future = examples(curves["test"], int(info["config"]["context"]), max(HORIZONS))
+    predicted = rollout(history, max(HORIZONS), model_dir)
+    version = info["version"]
+    steps = np.arange(1, max(HORIZONS) + 1)[None, :, None]
+    last, slope = history[:, -1:], history[:, -1:] - history[:, -2:-1]
+    return [
+        {"name": version, "mse": horizon_mse(predicted, future), "sequences": len(history)},
+        {"name": "persistence", "mse": horizon_mse(np.repeat(last, max(HORIZONS), 1), future)},
+        {"name": "linear extrapolation",
+         "mse": horizon_mse(np.clip(last + slope * steps, -1, 1), future)},
+    ]
+
+
+def format_report(clip_rows: list[dict], forecast_rows: list[dict], counts: dict[str, int]) -> str:
+    """The evaluation as a plain-text table (what `queueemo evaluate` prints)."""
+    lines = [
+        "Held-out test split (disjoint by piece / artist): "
+        + ", ".join(f"{k} {v}" for k, v in counts.items()),
+        "",
+        "Clip model — vgmidi, per 0.5 s window",
+        f"{'model':<40} {'RMSE a':>7} {'r a':>6} {'CCC a':>6} {'RMSE v':>7} {'r v':>6} {'CCC v':>6}",
+    ]
+    for row in clip_rows:
+        a, v = row["vgmidi"]["arousal"], row["vgmidi"]["valence"]
+        lines.append(
+            f"{row['name']:<40} {a['rmse']:7.3f} {a['r']:6.3f} {a['ccc']:6.3f} "
+            f"{v['rmse']:7.3f} {v['r']:6.3f} {v['ccc']:6.3f}"
+        )
+    lines += ["", "Clip model — 4q, mean prediction over each excerpt",
+              f"{'model':<40} {'quadrant':>9} {'sign a':>7} {'sign v':>7}"]
+    for row in clip_rows:
+        q = row["4q"]
+        lines.append(
+            f"{row['name']:<40} {q['quadrant_accuracy']:9.3f} {q['arousal_sign_accuracy']:7.3f} "
+            f"{q['valence_sign_accuracy']:7.3f}"
+        )
+    lines += ["", "Forecaster — emomusic, MSE (mean over arousal and valence)",
+              f"{'model':<40} {'1 step':>8} {'4 steps':>8} {'10 steps':>8}"]
+    for row in forecast_rows:
+        m = row["mse"]
+        lines.append(f"{row['name']:<40} {m['h1']:8.5f} {m['h4']:8.5f} {m['h10']:8.5f}")
+    persistence = forecast_rows[1]["mse"]["h4"]
+    gain = 1 - forecast_rows[0]["mse"]["h4"] / persistence
+    lines.append(f"forecaster vs persistence at 4 steps: {gain:+.1%} lower MSE")
+    return "\n".join(lines)

@@ -1,0 +1,160 @@
+"""Train the clip model on vgmidi (continuous A/V) and 4q (quadrant labels), mixed in every batch.
+
+Losses: vgmidi windows regress on the interpolated per-measure curve (MSE). A 4q label only says on
+which side of zero each dimension lies for the whole excerpt, so its loss is a hinge on the crop's mean
+prediction per dimension, ``relu(margin − sign · mean)``: it pushes the mean past the margin on the
+right side and invents no magnitude or shape the label does not contain.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from queueemo.audio import feature_parameters
+from queueemo.emotion.inference import CLIP_NAME, predict_features
+from queueemo.emotion.network import ClipConfig, ClipModel
+from queueemo.emotion.training.assets import save_asset
+from queueemo.emotion.training.augment import augment
+from queueemo.emotion.training.datasets import QUADRANT_SIGNS, Track
+from queueemo.emotion.training.metrics import quadrant_report, regression_report
+
+
+@dataclass(frozen=True)
+class ClipTraining:
+    """Hyper-parameters of a clip training run."""
+
+    seed: int = 1234
+    crop_windows: int = 48
+    crops_per_domain: int = 16
+    batches_per_epoch: int = 60
+    max_epochs: int = 40
+    patience: int = 6
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    hinge_margin: float = 0.3
+    quadrant_weight: float = 0.5
+
+
+def _normalisation(tracks: list[Track]) -> tuple[torch.Tensor, torch.Tensor]:
+    total = np.zeros(128)
+    squares = np.zeros(128)
+    count = 0
+    for track in tracks:
+        frames = track.features.reshape(-1, 128).astype(np.float64)
+        total += frames.sum(0)
+        squares += (frames**2).sum(0)
+        count += len(frames)
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean**2, 1e-6))
+    return torch.tensor(mean, dtype=torch.float32), torch.tensor(std, dtype=torch.float32)
+
+
+def _crop(track: Track, length: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    start = int(rng.integers(0, len(track.features) - length + 1))
+    return track.features[start : start + length], start
+
+
+def _batch(tracks: list[Track], count: int, length: int, rng: np.random.Generator):
+    chosen = [tracks[i] for i in rng.integers(0, len(tracks), size=count)]
+    crops, targets = [], []
+    for track in chosen:
+        features, start = _crop(track, length, rng)
+        crops.append(features)
+        if track.targets is not None:
+            targets.append(track.targets[start : start + length])
+        else:
+            targets.append(np.array(QUADRANT_SIGNS[track.quadrant], dtype=np.float32))
+    return torch.from_numpy(np.stack(crops)), torch.from_numpy(np.stack(targets))
+
+
+def validate(model: ClipModel, curves: list[Track], clips: list[Track]) -> dict:
+    """Metrics on held-out vgmidi pieces (per window) and 4q excerpts (per clip mean)."""
+    model.eval()
+    report: dict = {}
+    if curves:
+        predicted = np.concatenate([predict_features(model, t.features) for t in curves])
+        report["vgmidi"] = regression_report(predicted, np.concatenate([t.targets for t in curves]))
+    if clips:
+        means = np.stack([predict_features(model, t.features).mean(0) for t in clips])
+        report["4q"] = quadrant_report(means, [t.quadrant for t in clips])
+    return report
+
+
+def score(report: dict) -> float:
+    """One number for early stopping: mean vgmidi r plus 4q quadrant accuracy."""
+    vg = report.get("vgmidi", {})
+    r = (vg.get("arousal", {}).get("r", 0.0) + vg.get("valence", {}).get("r", 0.0)) / 2
+    return r + report.get("4q", {}).get("quadrant_accuracy", 0.0)
+
+
+def train_clip(
+    *,
+    curves: dict[str, list[Track]],
+    clips: dict[str, list[Track]],
+    out_dir: Path,
+    settings: ClipTraining | None = None,
+    network: ClipConfig | None = None,
+    report: Callable[[str], None] = lambda _: None,
+) -> dict:
+    """Train, early-stop on the validation split, write ``clip.pt`` + ``clip.json``; return metrics."""
+    settings, network = settings or ClipTraining(), network or ClipConfig()
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    generator = torch.Generator().manual_seed(settings.seed)
+    length = settings.crop_windows
+    train_curves = [t for t in curves["train"] if len(t.features) >= length]
+    train_clips = [t for t in clips["train"] if len(t.features) >= length]
+    model = ClipModel(network)
+    model.mel_mean, model.mel_std = _normalisation(train_curves + train_clips)
+    optimiser = torch.optim.AdamW(
+        model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
+    )
+    best_score, best_state, best_report, stale = -np.inf, None, {}, 0
+    history = []
+    for epoch in range(1, settings.max_epochs + 1):
+        model.train()
+        started, losses = time.monotonic(), []
+        for _ in range(settings.batches_per_epoch):
+            x_curve, y_curve = _batch(train_curves, settings.crops_per_domain, length, rng)
+            x_clip, y_clip = _batch(train_clips, settings.crops_per_domain, length, rng)
+            predicted = model(augment(torch.cat([x_curve, x_clip]), generator))
+            curve_part, clip_part = predicted[: len(x_curve)], predicted[len(x_curve) :]
+            regression = torch.mean((curve_part - y_curve) ** 2)
+            hinge = torch.relu(settings.hinge_margin - y_clip * clip_part.mean(dim=1)).mean()
+            loss = regression + settings.quadrant_weight * hinge
+            optimiser.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimiser.step()
+            losses.append(loss.item())
+        metrics = validate(model, curves["val"], clips["val"])
+        current = score(metrics)
+        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "score": current})
+        vg, q4 = metrics.get("vgmidi", {}), metrics.get("4q", {})
+        report(
+            f"epoch {epoch:2d}  loss {np.mean(losses):.4f}  val r(a) {vg['arousal']['r']:.3f} "
+            f"r(v) {vg['valence']['r']:.3f}  4q acc {q4['quadrant_accuracy']:.3f}  "
+            f"score {current:.3f}  ({time.monotonic() - started:.0f} s)"
+        )
+        if current > best_score:
+            best_score, best_report, stale = current, metrics, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            stale += 1
+            if stale >= settings.patience:
+                report(f"early stop: no improvement for {settings.patience} epochs")
+                break
+    assert best_state is not None
+    return save_asset(out_dir, CLIP_NAME, best_state, {
+        "features": feature_parameters(),
+        "config": network.to_dict(),
+        "training": asdict(settings),
+        "validation": best_report,
+        "history": history,
+    })

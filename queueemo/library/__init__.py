@@ -1,0 +1,61 @@
+"""The library index: which audio files exist, their tags, and their emotion trajectories.
+
+Public API (everything else in the package is private)::
+
+    lib = open_library(url)                      # create or migrate; DatabaseError if unusable
+    with lib.session() as session:               # commits at the end (db.py is the only committer)
+        iter_candidates(session)                 # → Candidate(id, path, artist, genre, opening_a/v)
+        get_track_by_path(session, path)         # → Track | None
+        trajectory(track)                        # → (n, 2) float32 at 2 Hz
+        library_status(session, model_version)   # → LibraryStatus counts
+        failures(session)                        # → [(path, reason)]
+        track_record(track)                      # → JSON-ready dict
+    scan(lib, roots, ScanOptions(jobs=...), progress=cb)  # → ScanSummary
+"""
+
+from __future__ import annotations
+
+from queueemo.library.db import (
+    STATUS_FAILED,
+    STATUS_OK,
+    STATUS_PENDING,
+    Base,
+    Library,
+    Track,
+    open_library,
+)
+from queueemo.library.queries import (
+    Candidate,
+    LibraryStatus,
+    display_path,
+    failures,
+    get_track_by_path,
+    iter_candidates,
+    library_status,
+    track_record,
+    trajectory,
+)
+from queueemo.library.scanner import ScanOptions, ScanSummary, scan, summarise
+
+__all__ = [
+    "STATUS_FAILED",
+    "STATUS_OK",
+    "STATUS_PENDING",
+    "Base",
+    "Candidate",
+    "Library",
+    "LibraryStatus",
+    "ScanOptions",
+    "ScanSummary",
+    "Track",
+    "display_path",
+    "failures",
+    "get_track_by_path",
+    "iter_candidates",
+    "library_status",
+    "open_library",
+    "scan",
+    "summarise",
+    "track_record",
+    "trajectory",
+]

@@ -1,0 +1,233 @@
+"""The library index: SQLAlchemy models, opening a database (migrating it) and the session scope.
+
+This is the only module that commits. ``open_library(url)`` returns a ``Library`` whose ``session()``
+context manager commits on success, rolls back on error and turns every SQLAlchemy/sqlite error into
+one ``DatabaseError`` line. SQLite runs in WAL mode with a busy timeout, so the daemon can read while
+a scan writes, and a ``kill -9`` loses at most the transaction in flight.
+
+Paths are stored as the raw bytes the file system gave us (``os.fsencode``) and come back as ``str``
+with ``surrogateescape`` (``os.fsdecode``): every POSIX name round-trips exactly, including invalid
+UTF-8 and newlines, which a TEXT column cannot hold. UTF-8 names are stored as their UTF-8 bytes, so
+``SELECT CAST(path AS TEXT)`` shows them in the sqlite3 shell.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy import event, exc
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from queueemo.errors import DatabaseError
+
+log = logging.getLogger(__name__)
+
+# How long a writer waits for another writer before "database is locked".
+BUSY_TIMEOUT_S = 30.0
+# Trajectories are (n, 2) arrays of (arousal, valence) in −1..1 at 2 Hz; float16 keeps 3 significant
+# digits in 4 bytes per window (a 5-minute track takes 2.4 KB).
+TRAJECTORY_DTYPE = np.dtype("<f2")
+
+STATUS_PENDING = "pending"  # found, not analysed yet (or changed since)
+STATUS_OK = "ok"
+STATUS_FAILED = "failed"  # not decodable: not retried until its size or mtime changes
+
+
+class FsPath(sa.types.TypeDecorator[str]):
+    """A file-system path kept as its exact bytes (see the module docstring)."""
+
+    impl = sa.LargeBinary
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: sa.Dialect) -> bytes | None:
+        return None if value is None else os.fsencode(value)
+
+    def process_result_value(self, value: bytes | None, dialect: sa.Dialect) -> str | None:
+        return None if value is None else os.fsdecode(bytes(value))
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every queueemo table (other modules add theirs to its metadata)."""
+
+    # float columns are FLOAT, as in the migrations (SQLAlchemy 2.1 would make them DOUBLE)
+    type_annotation_map: ClassVar[dict[type, Any]] = {float: sa.Float}
+
+
+class Track(Base):
+    """One audio file under a music root, with its tags and (once analysed) its emotion."""
+
+    __tablename__ = "tracks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    path: Mapped[str] = mapped_column(FsPath)  # absolute, as found (symlinks kept); unique
+    root: Mapped[str] = mapped_column(FsPath)  # the scanned folder it was found under
+    rel_path: Mapped[str] = mapped_column(FsPath)  # path relative to root
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(sa.BigInteger)
+    content_hash: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    duration_s: Mapped[float | None]
+    artist: Mapped[str | None] = mapped_column(sa.Text)
+    albumartist: Mapped[str | None] = mapped_column(sa.Text)
+    album: Mapped[str | None] = mapped_column(sa.Text)
+    title: Mapped[str | None] = mapped_column(sa.Text)
+    genre: Mapped[str | None] = mapped_column(sa.Text)
+    tracknumber: Mapped[int | None]
+    status: Mapped[str] = mapped_column(sa.String(8), index=True, default=STATUS_PENDING)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    model_version: Mapped[str | None] = mapped_column(sa.String(64))
+    analysed_at: Mapped[datetime | None]  # naive UTC
+    trajectory: Mapped[bytes | None] = mapped_column(sa.LargeBinary)  # TRAJECTORY_DTYPE, (n, 2)
+    opening_arousal: Mapped[float | None]
+    opening_valence: Mapped[float | None]
+    closing_arousal: Mapped[float | None]
+    closing_valence: Mapped[float | None]
+    mean_arousal: Mapped[float | None]
+    mean_valence: Mapped[float | None]
+
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('pending', 'ok', 'failed')", name="ck_tracks_status"),
+        sa.UniqueConstraint("path", name="uq_tracks_path"),
+        sa.Index("ix_tracks_opening", "opening_arousal", "opening_valence"),
+        sa.Index("ix_tracks_closing", "closing_arousal", "closing_valence"),
+    )
+
+    def __repr__(self) -> str:
+        return f"Track(id={self.id}, path={self.path!r}, status={self.status!r})"
+
+
+def encode_trajectory(trajectory: np.ndarray) -> bytes:
+    """(n, 2) arousal/valence array → compact blob."""
+    return np.ascontiguousarray(trajectory, dtype=TRAJECTORY_DTYPE).tobytes()
+
+
+def decode_trajectory(blob: bytes | None) -> np.ndarray:
+    """Blob → (n, 2) float32 array (empty when the track has no analysis)."""
+    if not blob:
+        return np.zeros((0, 2), dtype=np.float32)
+    return np.frombuffer(blob, dtype=TRAJECTORY_DTYPE).reshape(-1, 2).astype(np.float32)
+
+
+def _describe(url: sa.URL) -> str:
+    return url.database if url.get_backend_name() == "sqlite" and url.database else str(url)
+
+
+def explain(error: BaseException, where: str) -> str:
+    """One line saying what went wrong with the database at ``where`` and what to do."""
+    text = str(getattr(error, "orig", None) or error).splitlines()[0]
+    lowered = text.lower()
+    if "locked" in lowered or "busy" in lowered:
+        return (f"database {where} is locked by another process (waited {BUSY_TIMEOUT_S:.0f} s); "
+                "try again when the other scan has finished")
+    if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
+        return (f"{where} is not a usable queueemo database ({text}); "
+                "move it away to start a new index, or pass another --db")
+    if "unable to open" in lowered or "readonly" in lowered or "read-only" in lowered:
+        return f"cannot open database {where} ({text}); check that its folder exists and is writable"
+    return f"database {where}: {text}"
+
+
+class Library:
+    """An open index: an engine plus sessions that commit in one place."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.where = _describe(engine.url)
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A unit of work: committed when the block ends, rolled back if it raises.
+
+        Any SQLAlchemy error inside the block (also from reads) becomes a ``DatabaseError``.
+        """
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except exc.SQLAlchemyError as error:
+            session.rollback()
+            raise DatabaseError(explain(error, self.where)) from error
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def integrity_check(self) -> str:
+        """SQLite's ``PRAGMA integrity_check``: ``"ok"`` for a sound file."""
+        try:
+            with self.engine.connect() as connection:
+                rows = connection.exec_driver_sql("PRAGMA integrity_check").scalars().all()
+        except exc.SQLAlchemyError as error:
+            raise DatabaseError(explain(error, self.where)) from error
+        return "; ".join(str(row) for row in rows)
+
+    def close(self) -> None:
+        """Release the connections (the WAL is checkpointed by the last one to close)."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        # In WAL mode NORMAL survives an application crash; only power loss may drop the last commits.
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def create_engine(url: str) -> sa.Engine:
+    """An engine for ``url``; SQLite files get their folder created, WAL and a busy timeout."""
+    try:
+        parsed = sa.make_url(url)
+    except exc.ArgumentError as error:
+        raise DatabaseError(f"invalid database URL {url!r}: {error}") from error
+    if parsed.get_backend_name() != "sqlite":
+        return sa.create_engine(parsed)
+    if parsed.database and parsed.database != ":memory:":
+        folder = Path(parsed.database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise DatabaseError(f"cannot create the database folder {folder}: {error}") from error
+    engine = sa.create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_S})
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def open_library(url: str, *, migrate: bool = True) -> Library:
+    """Open the index at ``url``, creating it or upgrading its schema to this version's.
+
+    Raises ``DatabaseError`` when the file is not a database, is locked, or was written by a newer
+    queueemo. ``migrate=False`` only checks that the schema is current (for read-only tools).
+    """
+    from queueemo.library.migrate import ensure_schema
+
+    engine = create_engine(url)
+    try:
+        ensure_schema(engine, upgrade=migrate)
+    except exc.SQLAlchemyError as error:
+        engine.dispose()
+        raise DatabaseError(explain(error, _describe(engine.url))) from error
+    except BaseException:
+        engine.dispose()
+        raise
+    log.debug("opened library %s", _describe(engine.url))
+    return Library(engine)

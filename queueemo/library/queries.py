@@ -1,0 +1,140 @@
+"""Reading the index: what the picker, the daemon, ``status`` and ``show`` need.
+
+All functions take a ``Session`` from ``Library.session()``; none of them writes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any, NamedTuple
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from queueemo.library.db import STATUS_FAILED, STATUS_OK, STATUS_PENDING, Track, decode_trajectory
+
+
+class Candidate(NamedTuple):
+    """An analysed track as the picker sees it."""
+
+    id: int
+    path: str
+    artist: str | None
+    genre: str | None
+    opening_arousal: float
+    opening_valence: float
+
+
+@dataclass(frozen=True)
+class LibraryStatus:
+    """Counts for ``queueemo status``. ``outdated`` tracks are analysed, but by another model."""
+
+    total: int
+    analysed: int
+    pending: int
+    failed: int
+    outdated: int
+    hours: float
+
+
+def iter_candidates(session: Session) -> Iterator[Candidate]:
+    """Every analysed track with its opening emotion, in id order (streamed, not loaded at once)."""
+    query = (
+        sa.select(Track.id, Track.path, Track.artist, Track.genre, Track.opening_arousal,
+                  Track.opening_valence)
+        .where(Track.status == STATUS_OK)
+        .order_by(Track.id)
+        .execution_options(yield_per=1000)
+    )
+    for row in session.execute(query):
+        yield Candidate(*row)
+
+
+def get_track_by_path(session: Session, path: str | os.PathLike[str]) -> Track | None:
+    """The track stored for ``path`` (made absolute; tried as given, then with symlinks resolved)."""
+    absolute = os.path.abspath(os.fspath(path))
+    for candidate in dict.fromkeys((absolute, os.path.realpath(absolute))):
+        track = session.scalars(sa.select(Track).where(Track.path == candidate)).first()
+        if track is not None:
+            return track
+    return None
+
+
+def trajectory(track: Track) -> np.ndarray:
+    """A track's (n, 2) float32 arousal/valence trajectory at 2 Hz (empty if not analysed)."""
+    return decode_trajectory(track.trajectory)
+
+
+def library_status(session: Session, model_version: str | None = None) -> LibraryStatus:
+    """Counts by status, total analysed hours and, given the current model version, outdated tracks."""
+    counts = dict(session.execute(sa.select(Track.status, sa.func.count()).group_by(Track.status)).all())
+    seconds = session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Track.duration_s), 0.0)).where(Track.status == STATUS_OK)
+    )
+    outdated = 0
+    if model_version is not None:
+        outdated = session.scalar(
+            sa.select(sa.func.count()).where(
+                Track.status == STATUS_OK,
+                sa.or_(Track.model_version.is_(None), Track.model_version != model_version),
+            )
+        ) or 0
+    return LibraryStatus(
+        total=sum(counts.values()),
+        analysed=counts.get(STATUS_OK, 0),
+        pending=counts.get(STATUS_PENDING, 0),
+        failed=counts.get(STATUS_FAILED, 0),
+        outdated=outdated,
+        hours=float(seconds or 0.0) / 3600,
+    )
+
+
+def failures(session: Session) -> list[tuple[str, str]]:
+    """``(path, reason)`` of every file that could not be analysed, by path."""
+    rows = session.execute(
+        sa.select(Track.path, Track.error).where(Track.status == STATUS_FAILED).order_by(Track.path)
+    ).all()
+    return [(path, error or "unknown error") for path, error in rows]
+
+
+def display_path(path: str) -> str:
+    """``path`` printable on one line: undecodable bytes as ``\\xNN``, control characters escaped."""
+    text = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
+def track_record(track: Track) -> dict[str, Any]:
+    """Everything about a track as JSON-ready data (paths made printable), for ``show``."""
+    points = trajectory(track)
+    summaries = {
+        name: None if getattr(track, f"{name}_arousal") is None else {
+            "arousal": round(getattr(track, f"{name}_arousal"), 4),
+            "valence": round(getattr(track, f"{name}_valence"), 4),
+        }
+        for name in ("opening", "closing", "mean")
+    }
+    return {
+        "id": track.id,
+        "path": display_path(track.path),
+        "root": display_path(track.root),
+        "rel_path": display_path(track.rel_path),
+        "status": track.status,
+        "error": track.error,
+        "size": track.size,
+        "duration_s": track.duration_s,
+        "tags": {name: getattr(track, name) for name in
+                 ("artist", "albumartist", "album", "title", "genre", "tracknumber")},
+        "content_hash": track.content_hash,
+        "model_version": track.model_version,
+        "analysed_at": track.analysed_at.replace(tzinfo=UTC).isoformat() if track.analysed_at else None,
+        **summaries,
+        "window_s": 0.5,
+        "arousal": [round(float(value), 3) for value in points[:, 0]],
+        "valence": [round(float(value), 3) for value in points[:, 1]],
+    }

@@ -1,0 +1,107 @@
+"""``queueemo daemon`` as systemd runs it: a real process beside a real MPD playing in real time."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from queueemo.library.db import open_library
+
+from .conftest import (
+    DaemonProcess,
+    MpdServer,
+    add_song,
+    index_track,
+    model_version_or_test,
+    wait_for,
+    write_config,
+)
+
+SONGS = 8  # 2 s each; with a 4 s repeat window there is always something allowed
+
+
+@pytest.fixture
+def indexed(mpd_server: MpdServer, queue_env: dict[str, str]) -> dict[str, str]:
+    """SONGS short songs by different artists, indexed with spread-out emotions."""
+    version = model_version_or_test()
+    with open_library(queue_env["QUEUEEMO_DB"]) as library:
+        for i in range(SONGS):
+            path = add_song(mpd_server.music, f"song{i}.ogg", f"Artist {i}", freq=200.0 + 60 * i)
+            point = (round(-0.8 + 0.2 * i, 2), round(0.7 - 0.2 * i, 2))
+            index_track(library, path, mpd_server.music, artist=f"Artist {i}", opening=point,
+                        tail=point, version=version)
+    mpd_server.update()
+    return queue_env
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, indexed, real_forecast) -> Iterator[DaemonProcess]:
+    process = DaemonProcess(tmp_path, write_config(tmp_path))
+    try:
+        process.ready()
+        yield process
+    finally:
+        process.close()
+
+
+def upcoming(server: MpdServer) -> int:
+    with server.client() as client:
+        status = client.status()
+        length = int(status["playlistlength"])
+        return length - (int(status["song"]) + 1 if "song" in status else 0)
+
+
+def test_daemon_keeps_the_watermark_survives_mpd_restarts_and_exits_0(daemon, mpd_server):
+    wait_for(lambda: upcoming(mpd_server) >= 2, what="the daemon to seed the queue")
+    with mpd_server.client() as client:
+        client.play()
+    lowest = 2
+    deadline = time.monotonic() + 7  # three to four songs play through
+    while time.monotonic() < deadline:
+        lowest = min(lowest, upcoming(mpd_server))
+        assert len(mpd_server.queue()) <= 1 + 1 + 2 + 1, "played songs are cropped"
+        time.sleep(0.1)
+    with mpd_server.client() as client:
+        assert client.status()["state"] == "play"
+        assert int(client.status()["song"]) <= 2
+    assert lowest >= 1, daemon.output()  # momentarily 1 between a song change and the top-up
+
+    mpd_server.kill()
+    time.sleep(0.5)
+    mpd_server.start()
+    with mpd_server.client() as client:
+        client.clear()
+    wait_for(lambda: upcoming(mpd_server) >= 2, what="the daemon to reconnect and refill")
+    assert "lost MPD" in daemon.output()
+
+    daemon.process.send_signal(signal.SIGTERM)
+    assert daemon.process.wait(15) == 0, daemon.output()
+    assert "daemon stopped" in daemon.output()
+
+
+def test_daemon_records_the_songs_mpd_plays(daemon, mpd_server, queue_env):
+    from queueemo.library.history import recent_plays
+
+    wait_for(lambda: upcoming(mpd_server) >= 2, what="the daemon to seed the queue")
+    with mpd_server.client() as client:
+        client.play()
+    with open_library(queue_env["QUEUEEMO_DB"]) as library:
+        plays = wait_for(lambda: len(recent_plays(library, 0)) >= 2 and recent_plays(library, 0),
+                         what="two recorded plays")
+    assert plays[0][0].startswith("song") and plays[0][1].startswith("Artist")
+    daemon.process.send_signal(signal.SIGINT)
+    assert daemon.process.wait(15) == 0
+
+
+def test_reconnect_delays_grow_to_a_cap_and_reset():
+    from queueemo.daemon import Backoff
+
+    backoff = Backoff(5, 3600)
+    delays = [backoff.next() for _ in range(12)]
+    assert delays[:4] == [5, 10, 20, 40] and delays[-1] == 3600
+    backoff.reset()
+    assert backoff.next() == 5

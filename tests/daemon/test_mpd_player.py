@@ -1,0 +1,78 @@
+"""MPD connection: capability check, queue reading, idle with timeout, errors at the edge."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from queueemo.config import MpdSettings, load_settings
+from queueemo.errors import PlayerError
+from queueemo.player import Player, uri_for
+
+from .conftest import MpdServer, add_song
+
+
+def test_connects_over_a_unix_socket_and_reads_the_queue(mpd_server: MpdServer):
+    add_song(mpd_server.music, "a.ogg", "Alpha")
+    add_song(mpd_server.music, "b.ogg", "Beta")
+    mpd_server.update()
+    with Player(MpdSettings(host=mpd_server.socket)) as player:
+        assert player.music_directory() == str(mpd_server.music)
+        assert player.knows("a.ogg") and not player.knows("missing.ogg")
+        player.add("a.ogg")
+        player.add("b.ogg")
+        state = player.queue()
+    assert [(e.uri, e.artist) for e in state.entries] == [("a.ogg", "Alpha"), ("b.ogg", "Beta")]
+    assert state.current is None and state.upcoming == 2
+    assert state.reference is not None and state.reference.uri == "b.ogg"
+
+
+def test_idle_returns_on_events_and_after_its_timeout(mpd_server: MpdServer):
+    add_song(mpd_server.music, "a.ogg", "Alpha")
+    mpd_server.update()
+    with Player(MpdSettings(host=mpd_server.socket)) as player:
+        started = time.monotonic()
+        assert player.idle(0.3) == set()
+        assert 0.25 < time.monotonic() - started < 2
+        with mpd_server.client() as other:
+            other.add("a.ogg")
+        assert "playlist" in player.idle(5)
+        read, write = os.pipe()
+        os.write(write, b"!")
+        started = time.monotonic()
+        assert player.idle(5, read) == set()
+        assert time.monotonic() - started < 1
+        assert len(player.queue().entries) == 1  # the connection is still in step
+        os.close(read)
+        os.close(write)
+
+
+def test_unreachable_mpd_is_one_player_error(tmp_path):
+    player = Player(MpdSettings(host=str(tmp_path / "no.sock")))
+    with pytest.raises(PlayerError, match=r"cannot connect to MPD at .*no\.sock.*MPD_HOST"):
+        player.connect()
+    assert not player.connected
+
+
+def test_password_at_host_reaches_the_settings(mpd_server: MpdServer):
+    settings = load_settings(None, env={"MPD_HOST": f"secret@{mpd_server.socket}"})
+    assert settings.mpd.host == mpd_server.socket and settings.mpd.password == "secret"
+    with pytest.raises(PlayerError, match="refused"):  # MPD has no such password configured
+        Player(settings.mpd).connect()
+
+
+def test_lost_connection_becomes_player_error_and_closes(mpd_server: MpdServer):
+    player = Player(MpdSettings(host=mpd_server.socket))
+    player.connect()
+    mpd_server.kill()
+    with pytest.raises(PlayerError):
+        player.queue()
+    assert not player.connected
+
+
+def test_uris_are_relative_to_the_music_directory():
+    assert uri_for("/m/x/a.ogg", "x/a.ogg", "/m") == "x/a.ogg"
+    assert uri_for("/elsewhere/a.ogg", "a.ogg", "/m") is None
+    assert uri_for("/elsewhere/a.ogg", "sub/a.ogg", None) == "sub/a.ogg"

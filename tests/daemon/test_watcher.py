@@ -1,0 +1,79 @@
+"""The live library: debounced folder events, and new files becoming pickable in the daemon."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from queueemo.config import MpdSettings
+from queueemo.library.db import open_library
+from queueemo.library.watcher import Watcher
+from queueemo.player import Player
+
+from .conftest import DaemonProcess, MpdServer, add_song, wait_for, write_config
+
+
+def test_a_burst_of_changes_is_one_batch(tmp_path: Path):
+    batches: list[set[str]] = []
+    done = threading.Event()
+
+    def on_burst(paths: set[str]) -> None:
+        batches.append(paths)
+        done.set()
+
+    watcher = Watcher([str(tmp_path)], on_burst, debounce_s=0.3)
+    watcher.start()
+    try:
+        for i in range(20):
+            (tmp_path / f"{i}.ogg").write_bytes(b"x")
+        (tmp_path / "0.ogg").rename(tmp_path / "moved.ogg")
+        (tmp_path / "1.ogg").unlink()
+        assert done.wait(5)
+        time.sleep(0.5)
+    finally:
+        watcher.stop()
+    assert len(batches) == 1
+    assert {str(tmp_path / n) for n in ("0.ogg", "moved.ogg", "1.ogg", "19.ogg")} <= batches[0]
+
+
+def test_stop_is_prompt_while_idle(tmp_path: Path):
+    watcher = Watcher([str(tmp_path)], lambda paths: None, debounce_s=60)
+    watcher.start()
+    started = time.monotonic()
+    watcher.stop()
+    assert time.monotonic() - started < 2
+
+
+@pytest.fixture
+def clip_model():
+    from queueemo.errors import ModelError
+    from queueemo.library.analysis import current_model_version
+
+    try:
+        return current_model_version()
+    except ModelError as exc:
+        pytest.skip(f"clip model weights not available: {exc}")
+
+
+def test_a_new_file_is_analysed_and_becomes_pickable(tmp_path: Path, mpd_server: MpdServer,
+                                                      queue_env, clip_model, real_forecast):
+    from queueemo.queueing import load_candidates
+
+    add_song(mpd_server.music, "old.ogg", "Old", seconds=3)
+    mpd_server.update()
+    daemon = DaemonProcess(tmp_path, write_config(tmp_path, watermark=1))
+    try:
+        daemon.ready()
+        add_song(mpd_server.music / "new", "fresh.ogg", "Newcomer", seconds=3, freq=330.0)
+        with open_library(queue_env["QUEUEEMO_DB"]) as library, \
+                Player(MpdSettings(host=mpd_server.socket)) as player:
+            music = player.music_directory()
+            wait_for(lambda: "new/fresh.ogg" in load_candidates(library, music).uris,
+                     timeout=60, what="the watcher to analyse the new file")
+            wait_for(lambda: player.knows("new/fresh.ogg") or player.database_changed(),
+                     what="the daemon to have MPD update its database")
+    finally:
+        daemon.close()

@@ -1,0 +1,60 @@
+"""Fixtures for the library tests: a real SQLite file and a folder of short real audio files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from queueemo.library import Library, ScanOptions, ScanSummary, open_library, scan
+
+
+@pytest.fixture(scope="session")
+def clip_model() -> str:
+    """The shipped clip model's version; tests that analyse audio are skipped until weights exist."""
+    from queueemo.errors import ModelError
+    from queueemo.library.analysis import current_model_version
+
+    try:
+        return current_model_version()
+    except ModelError as exc:
+        pytest.skip(f"clip weights not available: {exc}")
+
+
+@pytest.fixture(autouse=True)
+def _no_user_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the user's config file, database and environment out of the tests."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    for name in ("QUEUEEMO_CONFIG", "QUEUEEMO_DB", "QUEUEEMO_LIBRARY_JOBS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'db' / 'library.sqlite3'}"
+
+
+@pytest.fixture
+def library(db_url: str) -> Iterator[Library]:
+    lib = open_library(db_url)
+    yield lib
+    lib.close()
+
+
+@pytest.fixture
+def music(tmp_path: Path) -> Path:
+    folder = tmp_path / "music"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def rescan(library: Library, music: Path) -> Callable[..., ScanSummary]:
+    """Scan ``music`` in process (``jobs=1``) with the real model: ``rescan()`` → summary."""
+
+    def run(*roots: Path, **options) -> ScanSummary:
+        return scan(library, roots or (music,), ScanOptions(jobs=1, **options))
+
+    return run

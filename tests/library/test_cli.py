@@ -1,0 +1,76 @@
+"""``queueemo scan``, ``status`` and ``show`` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from queueemo.cli import cli, main
+
+pytestmark = pytest.mark.usefixtures("clip_model")
+
+
+@pytest.fixture
+def scanned(make_audio: Callable[..., Path], music: Path, db_url: str) -> list[Path]:
+    files = [make_audio("music/calm.flac", seconds=2, freq=220),
+             make_audio("music/busy.mp3", seconds=3, freq=880, pulse_hz=6)]
+    (music / "broken.ogg").write_text("not audio")
+    result = CliRunner().invoke(cli, ["scan", str(music), "--jobs", "1", "--db", db_url])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().splitlines()[-1] == (
+        "analysed 2, unchanged 0, moved 0, removed 0, failed 1")
+    return files
+
+
+def test_status_counts_tracks(scanned: list[Path], db_url: str) -> None:
+    result = CliRunner().invoke(cli, ["status", "--db", db_url])
+    assert result.exit_code == 0, result.output
+    lines = dict(line.split(None, 1) for line in result.stdout.splitlines())
+    assert lines["analysed"].startswith("2 ")
+    assert lines["pending"] == "0"
+    assert lines["failed"].startswith("1 ")
+    assert lines["total"].startswith("3 ")
+
+
+def test_status_failed_lists_reasons(scanned: list[Path], music: Path, db_url: str) -> None:
+    result = CliRunner().invoke(cli, ["status", "--failed", "--db", db_url])
+    assert result.exit_code == 0
+    [line] = result.stdout.splitlines()
+    assert line.startswith(f"{music / 'broken.ogg'}: ")
+
+
+def test_show_prints_tags_summaries_and_trajectory(scanned: list[Path], db_url: str) -> None:
+    result = CliRunner().invoke(cli, ["show", str(scanned[1]), "--db", db_url])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == str(scanned[1])
+    for word in ("duration", "opening", "closing", "trajectory", "arousal", "valence"):
+        assert word in result.stdout
+
+
+def test_show_json_has_every_point(scanned: list[Path], db_url: str) -> None:
+    result = CliRunner().invoke(cli, ["show", str(scanned[0]), "--json", "--db", db_url])
+    record = json.loads(result.stdout)
+    assert record["path"] == str(scanned[0]) and record["status"] == "ok"
+    assert len(record["arousal"]) == len(record["valence"]) == 4
+    assert set(record["opening"]) == {"arousal", "valence"}
+
+
+def test_unknown_track_is_one_line_and_exit_1(scanned: list[Path], db_url: str, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(sys, "argv", ["queueemo", "show", str(tmp_path / "nope.mp3"), "--db", db_url])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not in the library" in err
+
+
+def test_db_from_the_environment_is_used(scanned: list[Path], db_url: str) -> None:
+    result = CliRunner(env={"QUEUEEMO_DB": db_url}).invoke(cli, ["status"])
+    assert "total           3" in result.stdout

@@ -1,0 +1,122 @@
+"""Opening the index: migrations, refusal of newer or damaged files, SQLite settings, path storage."""
+
+from __future__ import annotations
+
+import inspect
+import sqlite3
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+import queueemo.library
+from queueemo.errors import DatabaseError
+from queueemo.library import Library, Track, open_library
+from queueemo.library.db import Base
+from queueemo.library.migrate import alembic_config, schema_revisions
+
+
+def _tables(url: str) -> set[str]:
+    return set(sa.inspect(sa.create_engine(url)).get_table_names())
+
+
+def test_public_namespace_is_complete() -> None:
+    public = {
+        name for name, value in vars(queueemo.library).items()
+        if not name.startswith("_") and not inspect.ismodule(value) and name != "annotations"
+    }
+    assert public == set(queueemo.library.__all__)
+
+
+def test_new_database_is_created_at_head(db_url: str) -> None:
+    lib = open_library(db_url)
+    with lib.engine.connect() as connection:
+        assert schema_revisions(connection)
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 10_000
+    lib.close()
+    assert "tracks" in _tables(db_url)
+
+
+def test_migrations_match_the_models(library: Library) -> None:
+    def ours(name, type_, parent_names) -> bool:
+        return type_ != "table" or name == "tracks"
+
+    with library.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"include_name": ours})
+        tracks_only = sa.MetaData()
+        Base.metadata.tables["tracks"].to_metadata(tracks_only)
+        assert compare_metadata(context, tracks_only) == []
+
+
+def test_database_at_first_revision_is_upgraded_keeping_tracks(db_url: str) -> None:
+    engine = sa.create_engine(db_url.replace("library.sqlite3", "old.sqlite3"))
+    Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "0001_initial")
+        connection.execute(sa.insert(Track.__table__).values(
+            path=b"/m/a.flac", root=b"/m", rel_path=b"a.flac", size=1, mtime_ns=2, status="pending"))
+    engine.dispose()
+    lib = open_library(str(engine.url))
+    with lib.session() as session:
+        assert [track.path for track in session.scalars(sa.select(Track))] == ["/m/a.flac"]
+    heads = tuple(ScriptDirectory.from_config(alembic_config()).get_heads())
+    with lib.engine.connect() as connection:
+        assert schema_revisions(connection) == heads
+    lib.close()
+
+
+def test_downgrade_to_empty_and_upgrade_again(library: Library, db_url: str) -> None:
+    with library.engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "base")
+    assert "tracks" not in _tables(db_url)
+    library.close()
+    open_library(db_url).close()
+    assert "tracks" in _tables(db_url)
+
+
+def test_newer_database_is_refused_with_a_clear_message(library: Library, db_url: str) -> None:
+    with library.engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '9999_future'")
+    library.close()
+    with pytest.raises(DatabaseError, match="newer queueemo"):
+        open_library(db_url)
+
+
+def test_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
+    bogus = tmp_path / "notes.sqlite3"
+    bogus.write_bytes(b"these are my notes, not a database" * 100)
+    with pytest.raises(DatabaseError, match="not a usable queueemo database"):
+        open_library(f"sqlite:///{bogus}")
+
+
+def test_locked_database_gives_a_one_line_error(library: Library, db_url: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("queueemo.library.db.BUSY_TIMEOUT_S", 0.1)
+    other = open_library(db_url)
+    holder = sqlite3.connect(library.engine.url.database)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with (pytest.raises(DatabaseError, match="locked by another process") as caught,
+              other.session() as session):
+            session.add(Track(path="/m/x.mp3", root="/m", rel_path="x.mp3", size=1, mtime_ns=1))
+        assert "\n" not in str(caught.value)
+    finally:
+        holder.rollback()
+        holder.close()
+        other.close()
+
+
+def test_any_file_name_round_trips(library: Library) -> None:
+    names = ["/m/plain.flac", "/m/üñí©ødé.mp3", "/m/new\nline.ogg", "/m/latin1-\udce9t\udce9.mp3"]
+    with library.session() as session:
+        for name in names:
+            session.add(Track(path=name, root="/m", rel_path=name[3:], size=1, mtime_ns=1))
+    with library.session() as session:
+        stored = session.scalars(sa.select(Track.path).order_by(Track.id)).all()
+        assert stored == names
+        assert session.scalars(sa.select(Track.id).where(Track.path == names[3])).one()

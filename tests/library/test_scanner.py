@@ -1,0 +1,196 @@
+"""Scanning with the real model: incremental behaviour, bad files, worker processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import mutagen.flac
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from queueemo.library import (
+    Library,
+    ScanOptions,
+    Track,
+    failures,
+    get_track_by_path,
+    scan,
+    trajectory,
+)
+
+pytestmark = pytest.mark.usefixtures("clip_model")
+
+
+def _tracks(library: Library) -> dict[str, Track]:
+    with library.session() as session:
+        return {track.path: track for track in session.scalars(sa.select(Track))}
+
+
+@pytest.fixture
+def album(make_audio: Callable[..., Path], music: Path) -> list[Path]:
+    files = [
+        make_audio("music/one.flac", seconds=3, freq=220),
+        make_audio("music/two.mp3", seconds=2, freq=440, pulse_hz=4),
+        make_audio("music/sub/three.wav", seconds=2.5, freq=660, noise=0.05),
+    ]
+    tags = mutagen.flac.FLAC(files[0])
+    tags.update({"artist": "Ann", "albumartist": "Band", "album": "First", "title": "One",
+                 "genre": "Jazz", "tracknumber": "3/12"})
+    tags.save()
+    return files
+
+
+def test_first_scan_analyses_every_file(album: list[Path], rescan, library: Library) -> None:
+    summary = rescan(opening_windows=2, closing_windows=3)
+    assert summary.line() == "analysed 3, unchanged 0, moved 0, removed 0, failed 0"
+    tracks = _tracks(library)
+    one = tracks[str(album[0])]
+    points = trajectory(one)
+    assert one.status == "ok" and one.model_version and one.analysed_at
+    assert points.shape == (6, 2) and np.all(np.abs(points) <= 1)
+    assert (one.artist, one.albumartist, one.album, one.title, one.genre, one.tracknumber) == (
+        "Ann", "Band", "First", "One", "Jazz", 3)
+    assert one.duration_s == pytest.approx(3.0, abs=0.05)
+    assert one.opening_arousal == pytest.approx(points[:2, 0].mean(), abs=1e-3)
+    assert one.closing_valence == pytest.approx(points[-3:, 1].mean(), abs=1e-3)
+    assert one.mean_arousal == pytest.approx(points[:, 0].mean(), abs=1e-3)
+    assert tracks[str(album[2])].rel_path == os.path.join("sub", "three.wav")
+
+
+def test_unchanged_files_are_not_analysed_again(album: list[Path], rescan, library: Library) -> None:
+    rescan()
+    before = {path: track.analysed_at for path, track in _tracks(library).items()}
+    assert rescan().line() == "analysed 0, unchanged 3, moved 0, removed 0, failed 0"
+    assert {path: track.analysed_at for path, track in _tracks(library).items()} == before
+
+
+def test_moved_file_keeps_its_analysis(album: list[Path], rescan, library: Library, music: Path) -> None:
+    rescan()
+    old = _tracks(library)[str(album[1])]
+    target = music / "elsewhere" / "renamed.mp3"
+    target.parent.mkdir()
+    album[1].rename(target)
+    assert rescan().line() == "analysed 0, unchanged 2, moved 1, removed 0, failed 0"
+    moved = _tracks(library)[str(target)]
+    assert (moved.id, moved.analysed_at, moved.trajectory) == (old.id, old.analysed_at, old.trajectory)
+    assert moved.rel_path == os.path.join("elsewhere", "renamed.mp3")
+
+
+def test_deleted_file_leaves_the_index(album: list[Path], rescan, library: Library) -> None:
+    rescan()
+    album[2].unlink()
+    assert rescan().line() == "analysed 0, unchanged 2, moved 0, removed 1, failed 0"
+    assert str(album[2]) not in _tracks(library)
+
+
+def test_changed_file_is_analysed_again(album: list[Path], rescan, library: Library,
+                                        make_audio: Callable[..., Path]) -> None:
+    rescan()
+    make_audio("music/sub/three.wav", seconds=4, freq=330)
+    assert rescan().line() == "analysed 1, unchanged 2, moved 0, removed 0, failed 0"
+    assert trajectory(_tracks(library)[str(album[2])]).shape == (8, 2)
+
+
+def test_touched_file_keeps_its_analysis(album: list[Path], rescan, library: Library) -> None:
+    rescan()
+    before = _tracks(library)[str(album[0])]
+    os.utime(album[0], ns=(before.mtime_ns + 10**9, before.mtime_ns + 10**9))
+    assert rescan().line() == "analysed 0, unchanged 3, moved 0, removed 0, failed 0"
+    after = _tracks(library)[str(album[0])]
+    assert (after.analysed_at, after.mtime_ns) == (before.analysed_at, before.mtime_ns + 10**9)
+
+
+def test_tracks_from_an_older_model_are_analysed_again(album: list[Path], rescan,
+                                                       library: Library) -> None:
+    rescan()
+    with library.session() as session:
+        session.execute(sa.update(Track).values(model_version="older"))
+    assert rescan().line() == "analysed 3, unchanged 0, moved 0, removed 0, failed 0"
+    assert {track.model_version for track in _tracks(library).values()} != {"older"}
+
+
+def test_identical_copy_reuses_the_analysis(album: list[Path], rescan, library: Library,
+                                            music: Path) -> None:
+    rescan()
+    copy = shutil.copy(album[0], music / "copy.flac")
+    assert rescan().line() == "analysed 1, unchanged 3, moved 0, removed 0, failed 0"
+    tracks = _tracks(library)
+    original, duplicate = tracks[str(album[0])], tracks[str(copy)]
+    assert duplicate.id != original.id
+    assert (duplicate.analysed_at, duplicate.trajectory) == (original.analysed_at, original.trajectory)
+
+
+def test_bad_files_are_recorded_and_not_retried(rescan, library: Library, music: Path,
+                                                make_audio: Callable[..., Path]) -> None:
+    (music / "empty.mp3").write_bytes(b"")
+    (music / "letter.mp3").write_text("Dear user, this is not audio.\n" * 50)
+    whole = make_audio("music/cut.flac", seconds=4, noise=0.1).read_bytes()
+    (music / "cut.flac").write_bytes(whole[: len(whole) * 2 // 5])
+    make_audio("music/größe — ß.flac", seconds=1)
+    make_audio("music/two\nlines.wav", seconds=1)
+    latin1 = os.fsencode(music) + b"/caf\xe9.wav"
+    shutil.copy(make_audio("music/tmp.flac", seconds=1.5), latin1)
+    os.remove(music / "tmp.flac")
+
+    assert rescan().line() == "analysed 3, unchanged 0, moved 0, removed 0, failed 3"
+    with library.session() as session:
+        reasons = dict(failures(session))
+        assert get_track_by_path(session, os.fsdecode(latin1)).status == "ok"
+    assert set(reasons) == {str(music / name) for name in ("empty.mp3", "letter.mp3", "cut.flac")}
+    assert "empty" in reasons[str(music / "empty.mp3")]
+    assert "truncated" in reasons[str(music / "cut.flac")]
+    before = {path: track.analysed_at for path, track in _tracks(library).items()}
+
+    assert rescan().line() == "analysed 0, unchanged 3, moved 0, removed 0, failed 3"
+    assert {path: track.analysed_at for path, track in _tracks(library).items()} == before
+
+    make_audio("music/letter.mp3", seconds=1)  # fixed: changed size and mtime, so tried again
+    assert rescan().line() == "analysed 1, unchanged 3, moved 0, removed 0, failed 2"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can read a chmod 000 file")
+def test_unreadable_file_is_recorded(rescan, music: Path, make_audio: Callable[..., Path],
+                                     library: Library) -> None:
+    secret = make_audio("music/secret.wav", seconds=1)
+    secret.chmod(0)
+    assert rescan().failed == 1
+    with library.session() as session:
+        assert "permission" in dict(failures(session))[str(secret)]
+
+
+def test_empty_root_keeps_its_tracks(album: list[Path], rescan, music: Path) -> None:
+    rescan()
+    for path in album:
+        path.unlink()
+    assert rescan().removed == 0  # an unmounted disk looks like this
+
+
+def test_missing_root_is_refused(rescan, tmp_path: Path) -> None:
+    from queueemo.errors import QueueemoError
+
+    with pytest.raises(QueueemoError, match="does not exist"):
+        rescan(tmp_path / "not-here")
+
+
+def test_progress_counts_up_to_the_total(album: list[Path], rescan, library: Library,
+                                         music: Path) -> None:
+    calls: list[tuple[int, int]] = []
+    scan(library, [music], ScanOptions(jobs=1), progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(0, 3), (1, 3), (2, 3), (3, 3)]
+
+
+def test_worker_processes_give_the_same_analysis(album: list[Path], library: Library, music: Path,
+                                                 tmp_path: Path) -> None:
+    from queueemo.library import open_library
+
+    summary = scan(library, [music], ScanOptions(jobs=2))
+    assert summary.analysed == 3
+    serial = open_library(f"sqlite:///{tmp_path / 'serial.sqlite3'}")
+    scan(serial, [music], ScanOptions(jobs=1))
+    for path, track in _tracks(library).items():
+        np.testing.assert_allclose(trajectory(track), trajectory(_tracks(serial)[path]), atol=2e-3)
+    serial.close()

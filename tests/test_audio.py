@@ -1,0 +1,130 @@
+"""The audio front end decodes real files of every common format into identical log-mel windows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile
+from audiofiles import requires_ffmpeg, synth, write_audio
+
+from queueemo import audio
+from queueemo.errors import AudioError
+
+FORMATS = [".wav", ".flac", ".ogg", ".mp3", ".opus", ".m4a"]
+
+
+def windows_of(path) -> np.ndarray:
+    return np.concatenate(list(audio.decode_windows(path)))
+
+
+@requires_ffmpeg
+@pytest.mark.parametrize("suffix", FORMATS)
+def test_common_formats_decode_to_half_second_windows(make_audio, suffix):
+    path = make_audio(f"tone{suffix}", seconds=3.0, freq=330.0)
+    windows = windows_of(path)
+    # Lossy encoders add a little padding; 3 s is 6 windows, give or take the tail rule.
+    assert windows.shape[1] == audio.WINDOW_SAMPLES
+    assert 6 <= len(windows) <= 7
+    assert windows.dtype == np.float32
+    assert 0.1 < np.abs(windows[1]).max() < 0.5
+
+
+@requires_ffmpeg
+def test_stereo_is_downmixed_and_other_rates_resampled(make_audio):
+    path = make_audio("stereo48k.flac", seconds=2.0, sr=48_000, channels=2, freq=1000.0)
+    windows = windows_of(path)
+    assert windows.shape == (4, audio.WINDOW_SAMPLES)
+    spectrum = np.abs(np.fft.rfft(windows[1]))
+    peak_hz = np.argmax(spectrum) * audio.SAMPLE_RATE / audio.WINDOW_SAMPLES
+    assert abs(peak_hz - 1000.0) < 5
+
+
+def test_trailing_partial_window_kept_only_when_half_full(tmp_path):
+    long_tail = write_audio(tmp_path / "a.wav", synth(1.3))  # 0.3 s tail ≥ 0.25 s → kept
+    short_tail = write_audio(tmp_path / "b.wav", synth(1.2))  # 0.2 s tail → dropped
+    assert len(windows_of(long_tail)) == 3
+    assert len(windows_of(short_tail)) == 2
+    assert np.all(windows_of(long_tail)[2, int(0.31 * audio.SAMPLE_RATE) :] == 0)
+
+
+def test_blocks_are_bounded_so_memory_does_not_grow_with_length(tmp_path):
+    path = write_audio(tmp_path / "long.flac", synth(70.0))
+    sizes = [len(block) for block in audio.decode_windows(path)]
+    assert sum(sizes) == 140
+    assert max(sizes) <= audio.BLOCK_WINDOWS
+
+
+def test_log_mel_matches_librosa_and_does_not_depend_on_batching():
+    import librosa
+
+    windows = np.stack([synth(0.5, freq=f, noise=0.05, seed=i) for i, f in enumerate((110, 440, 3000))])
+    features = audio.log_mel(windows)
+    assert features.shape == (3, audio.N_FRAMES, audio.N_MELS)
+    reference = librosa.feature.melspectrogram(
+        y=windows[1], sr=audio.SAMPLE_RATE, n_fft=audio.N_FFT, hop_length=audio.HOP_LENGTH,
+        n_mels=audio.N_MELS, pad_mode="reflect",
+    )
+    np.testing.assert_allclose(features[1], np.log1p(reference).T, atol=1e-4)
+    np.testing.assert_allclose(audio.log_mel(windows[1:2])[0], features[1], atol=1e-5)
+
+
+def test_soundfile_fallback_gives_the_same_windows(tmp_path, monkeypatch):
+    path = write_audio(tmp_path / "rate.wav", synth(2.0, sr=22_050, freq=500.0), sr=22_050)
+    with_ffmpeg = windows_of(path)
+    monkeypatch.setattr(audio, "_ffmpeg_available", lambda: False)
+    with_soundfile = windows_of(path)
+    assert with_soundfile.shape == with_ffmpeg.shape
+    # Different resamplers: the same tone, not the same samples.
+    spectra = [np.abs(np.fft.rfft(w[1])) for w in (with_ffmpeg, with_soundfile)]
+    assert np.argmax(spectra[0]) == np.argmax(spectra[1])
+
+
+def _zero_byte(tmp_path, make_audio):
+    (tmp_path / "empty.mp3").write_bytes(b"")
+    return tmp_path / "empty.mp3"
+
+
+def _text_named_mp3(tmp_path, make_audio):
+    (tmp_path / "notes.mp3").write_text("not audio\n" * 200)
+    return tmp_path / "notes.mp3"
+
+
+def _missing(tmp_path, make_audio):
+    return tmp_path / "missing.flac"
+
+
+def _directory(tmp_path, make_audio):
+    (tmp_path / "folder.ogg").mkdir()
+    return tmp_path / "folder.ogg"
+
+
+def _truncated(suffix):
+    def make(tmp_path, make_audio):
+        data = make_audio(f"whole{suffix}", seconds=20).read_bytes()
+        target = tmp_path / f"truncated{suffix}"
+        target.write_bytes(data[: len(data) // 3])
+        return target
+
+    return make
+
+
+@requires_ffmpeg
+@pytest.mark.parametrize(
+    "make_bad",
+    [_zero_byte, _text_named_mp3, _missing, _directory, _truncated(".flac"), _truncated(".mp3")],
+    ids=["zero-byte", "text-named-mp3", "missing", "directory", "truncated-flac", "truncated-mp3"],
+)
+def test_bad_input_raises_one_clear_error_naming_the_file(tmp_path, make_audio, make_bad):
+    path = make_bad(tmp_path, make_audio)
+    with pytest.raises(AudioError) as caught:
+        windows_of(path)
+    message = str(caught.value)
+    assert str(path) in message
+    assert "\n" not in message
+
+
+def test_wav_header_is_checked_by_the_decoder_not_trusted(tmp_path):
+    path = tmp_path / "header-only.wav"
+    soundfile.write(str(path), np.zeros(0, dtype=np.float32), 44_100)
+    with pytest.raises(AudioError, match="no audio"):
+        windows_of(path)
