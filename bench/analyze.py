@@ -61,7 +61,9 @@ def long_file_peak_rss(hours: float, workdir: Path) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("folder", type=Path)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--long-hours", type=float, default=0.0)
@@ -81,8 +83,9 @@ def main() -> None:
     floor, full = statistics.median(floors), statistics.median(runs)
     hours = audio_seconds / 3600
     print(f"files: {len(files)}, audio: {hours:.2f} h, repeats: {args.repeat} (medians)")
-    print(f"decode floor (ffmpeg → 44.1 kHz mono f32): {floor:7.2f} s  = {floor / hours:5.1f} s per audio-hour")
-    print(f"queueemo analysis (1 torch thread):        {full:7.2f} s  = {full / hours:5.1f} s per audio-hour")
+    for label, seconds in (("decode floor (ffmpeg → 44.1 kHz mono f32)", floor),
+                           ("queueemo analysis (1 torch thread)", full)):
+        print(f"{label:<42} {seconds:7.2f} s  = {seconds / hours:5.1f} s per audio-hour")
     print(f"ratio analysis / decode floor: {full / floor:.2f}  (target ≤ 1.5)")
     if args.long_hours:
         with tempfile.TemporaryDirectory() as workdir:

@@ -160,13 +160,22 @@ def train() -> None:
 @click.option("--out", "out_dir", default="models", show_default=True, type=click.Path(file_okay=False))
 @click.option("--epochs", default=30, show_default=True, help="At most this many epochs.")
 @click.option("--seed", default=1234, show_default=True)
-def train_clip_command(data_dir: str, cache_dir: str, out_dir: str, epochs: int, seed: int) -> None:
-    """Train the clip LSTM on vgmidi + 4q; writes clip.pt and clip.json."""
+@click.option("--emopia/--no-emopia", default=True, show_default=True,
+              help="Also train on emopia's piano clips (rendered with fluidsynth on first use).")
+def train_clip_command(
+    data_dir: str, cache_dir: str, out_dir: str, epochs: int, seed: int, emopia: bool
+) -> None:
+    """Train the clip LSTM on vgmidi + 4q (+ emopia); writes clip.pt and clip.json."""
+    from queueemo.emotion.training import datasets
     from queueemo.emotion.training.train_clip import ClipTraining, train_clip
 
     curves, clips = _load_audio_sets(data_dir, cache_dir)
+    extra = None
+    if emopia:
+        rendered = datasets.load_emopia(Path(data_dir), Path(cache_dir).expanduser())
+        extra = datasets.splits(rendered)["train"]
     info = train_clip(
-        curves=curves, clips=clips, out_dir=Path(out_dir),
+        curves=curves, clips=clips, extra_clips=extra, out_dir=Path(out_dir),
         settings=ClipTraining(seed=seed, max_epochs=epochs), report=_echo_err,
     )
     click.echo(f"wrote {out_dir}/clip.pt ({info['version']})")

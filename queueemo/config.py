@@ -180,6 +180,10 @@ def _validate(settings: Settings) -> None:
         problems.append("[picker] artist_spacing and repeat_window_hours must be ≥ 0")
     if settings.daemon.watermark < 1:
         problems.append("[daemon] watermark must be ≥ 1")
+    if settings.daemon.keep_played < 0:
+        problems.append("[daemon] keep_played must be ≥ 0")
+    if not 0 < settings.daemon.reconnect_min_s <= settings.daemon.reconnect_max_s:
+        problems.append("[daemon] reconnect_min_s must be > 0 and ≤ reconnect_max_s")
     if problems:
         raise ConfigError("invalid configuration: " + "; ".join(problems))
 

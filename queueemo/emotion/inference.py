@@ -19,9 +19,8 @@ from queueemo.emotion.network import ClipConfig, ClipModel
 from queueemo.errors import AudioError, ModelError
 
 CLIP_NAME = "clip"
-# The context LSTM runs over segments of this many windows (as in training), overlapping by half;
-# each window's value is a triangular-weighted blend of the segments that contain it.
-SEGMENT_WINDOWS = 48
+# The context LSTM runs over segments as long as its training crops (``segment_windows`` in the JSON),
+# overlapping by half; each window's value is a triangular-weighted blend of the segments holding it.
 
 
 @lru_cache(maxsize=4)
@@ -40,10 +39,11 @@ def load_clip_model(model_dir: Path | None = None) -> tuple[ClipModel, str]:
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     except (OSError, RuntimeError, ValueError) as exc:
         raise ModelError(f"clip model {weights} is damaged or does not fit the network: {exc}") from exc
+    model.segment_windows = int(info.get("segment_windows", model.segment_windows))
     return model.eval(), str(info["version"])
 
 
-def segment_starts(n_windows: int, length: int = SEGMENT_WINDOWS) -> list[int]:
+def segment_starts(n_windows: int, length: int) -> list[int]:
     """Start indices of half-overlapping segments that cover ``n_windows``."""
     if n_windows <= length:
         return [0]
@@ -56,8 +56,8 @@ def segment_starts(n_windows: int, length: int = SEGMENT_WINDOWS) -> list[int]:
 def contextualise(model: ClipModel, embeddings: torch.Tensor) -> np.ndarray:
     """(n, window_hidden) window embeddings of a track → (n, 2) trajectory."""
     n = embeddings.shape[0]
-    length = min(n, SEGMENT_WINDOWS)
-    starts = segment_starts(n)
+    length = min(n, model.segment_windows)
+    starts = segment_starts(n, model.segment_windows)
     segments = torch.stack([embeddings[s : s + length] for s in starts])
     predictions = model.from_embeddings(segments).numpy()
     weight = np.minimum(np.arange(1, length + 1), np.arange(length, 0, -1)).astype(np.float32)

@@ -42,6 +42,7 @@ class ClipModel(nn.Module):
         config = config or ClipConfig()
         super().__init__()
         self.config = config
+        self.segment_windows = 48  # set from the weights' JSON: the training crop length
         self.register_buffer("mel_mean", torch.zeros(N_MELS))
         self.register_buffer("mel_std", torch.ones(N_MELS))
         self.frame_lstm = nn.LSTM(

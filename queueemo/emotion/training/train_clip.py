@@ -1,6 +1,7 @@
 """Train the clip model on vgmidi (continuous A/V) and 4q (quadrant labels), mixed in every batch.
 
-Losses: vgmidi windows regress on the interpolated per-measure curve (MSE). A 4q label only says on
+Losses: vgmidi windows regress on the interpolated per-measure curve (MSE plus 1 − CCC per dimension:
+MSE alone lets a model hug the mean of a low-variance target). A quadrant label (4q, emopia) only says on
 which side of zero each dimension lies for the whole excerpt, so its loss is a hinge on the crop's mean
 prediction per dimension, ``relu(margin − sign · mean)``: it pushes the mean past the margin on the
 right side and invents no magnitude or shape the label does not contain.
@@ -30,15 +31,17 @@ class ClipTraining:
     """Hyper-parameters of a clip training run."""
 
     seed: int = 1234
-    crop_windows: int = 48
-    crops_per_domain: int = 16
-    batches_per_epoch: int = 60
-    max_epochs: int = 40
+    crop_windows: int = 32
+    curve_crops: int = 12
+    clip_crops: int = 6  # per quadrant-labelled data set
+    batches_per_epoch: int = 100
+    max_epochs: int = 30
     patience: int = 6
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
     hinge_margin: float = 0.3
     quadrant_weight: float = 0.5
+    ccc_weight: float = 0.5
 
 
 def _normalisation(tracks: list[Track]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -93,16 +96,29 @@ def score(report: dict) -> float:
     return r + report.get("4q", {}).get("quadrant_accuracy", 0.0)
 
 
+def _ccc_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1 − concordance correlation, averaged over arousal and valence, over all windows of a batch."""
+    p, t = predicted.reshape(-1, 2), target.reshape(-1, 2)
+    covariance = ((p - p.mean(0)) * (t - t.mean(0))).mean(0)
+    denominator = p.var(0, unbiased=False) + t.var(0, unbiased=False) + (p.mean(0) - t.mean(0)) ** 2
+    return (1 - 2 * covariance / (denominator + 1e-8)).mean()
+
+
 def train_clip(
     *,
     curves: dict[str, list[Track]],
     clips: dict[str, list[Track]],
+    extra_clips: list[Track] | None = None,
     out_dir: Path,
     settings: ClipTraining | None = None,
     network: ClipConfig | None = None,
     report: Callable[[str], None] = lambda _: None,
 ) -> dict:
-    """Train, early-stop on the validation split, write ``clip.pt`` + ``clip.json``; return metrics."""
+    """Train, early-stop on the validation split, write ``clip.pt`` + ``clip.json``; return metrics.
+
+    ``clips`` (4q) are real recordings and count in validation; ``extra_clips`` (emopia's training
+    split) are further quadrant-labelled crops, sampled as a domain of their own.
+    """
     settings, network = settings or ClipTraining(), network or ClipConfig()
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
@@ -110,8 +126,11 @@ def train_clip(
     length = settings.crop_windows
     train_curves = [t for t in curves["train"] if len(t.features) >= length]
     train_clips = [t for t in clips["train"] if len(t.features) >= length]
+    clip_domains = [train_clips] + ([[t for t in extra_clips if len(t.features) >= length]]
+                                    if extra_clips else [])
     model = ClipModel(network)
-    model.mel_mean, model.mel_std = _normalisation(train_curves + train_clips)
+    model.segment_windows = length
+    model.mel_mean, model.mel_std = _normalisation(train_curves + [t for d in clip_domains for t in d])
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
@@ -121,11 +140,14 @@ def train_clip(
         model.train()
         started, losses = time.monotonic(), []
         for _ in range(settings.batches_per_epoch):
-            x_curve, y_curve = _batch(train_curves, settings.crops_per_domain, length, rng)
-            x_clip, y_clip = _batch(train_clips, settings.crops_per_domain, length, rng)
+            x_curve, y_curve = _batch(train_curves, settings.curve_crops, length, rng)
+            labelled = [_batch(domain, settings.clip_crops, length, rng) for domain in clip_domains]
+            x_clip = torch.cat([x for x, _ in labelled])
+            y_clip = torch.cat([y for _, y in labelled])
             predicted = model(augment(torch.cat([x_curve, x_clip]), generator))
             curve_part, clip_part = predicted[: len(x_curve)], predicted[len(x_curve) :]
             regression = torch.mean((curve_part - y_curve) ** 2)
+            regression = regression + settings.ccc_weight * _ccc_loss(curve_part, y_curve)
             hinge = torch.relu(settings.hinge_margin - y_clip * clip_part.mean(dim=1)).mean()
             loss = regression + settings.quadrant_weight * hinge
             optimiser.zero_grad()
@@ -154,6 +176,7 @@ def train_clip(
     return save_asset(out_dir, CLIP_NAME, best_state, {
         "features": feature_parameters(),
         "config": network.to_dict(),
+        "segment_windows": length,
         "training": asdict(settings),
         "validation": best_report,
         "history": history,

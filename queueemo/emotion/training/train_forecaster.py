@@ -2,7 +2,9 @@
 
 Each training example is 10 consecutive points and the ``rollout_steps`` points after them; the loss is
 the mean squared error of the model's own multi-step rollout, so errors that compound when predictions
-are fed back are trained against, not only the one-step error.
+are fed back are trained against, not only the one-step error. With ``mirror``, each example is
+reflected about its last point per dimension at random (a rise becomes a fall): the model sees relative
+histories, so this doubles the shapes it learns from without inventing levels the data never had.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class ForecasterTraining:
     max_epochs: int = 80
     patience: int = 12
     learning_rate: float = 3e-3
+    mirror: bool = True
 
 
 def examples(curves: list[Curve], context: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
@@ -74,8 +77,13 @@ def train_forecaster(
         order = rng.permutation(len(x_train))
         for begin in range(0, len(order), settings.batch_size):
             index = order[begin : begin + settings.batch_size]
-            predicted = model.rollout(torch.from_numpy(x_train[index]), settings.rollout_steps)
-            loss = torch.mean((predicted - torch.from_numpy(y_train[index])) ** 2)
+            history, future = torch.from_numpy(x_train[index]), torch.from_numpy(y_train[index])
+            if settings.mirror:
+                last = history[:, -1:]
+                sign = torch.from_numpy(rng.choice([-1.0, 1.0], size=(len(index), 1, 2)).astype(np.float32))
+                history, future = last + sign * (history - last), last + sign * (future - last)
+            predicted = model.rollout(history.clamp(-1, 1), settings.rollout_steps)
+            loss = torch.mean((predicted - future.clamp(-1, 1)) ** 2)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
