@@ -9,17 +9,21 @@ from __future__ import annotations
 import importlib.util
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 
 from queueemo.errors import DatabaseError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 log = logging.getLogger(__name__)
+
+# The newest revision in migrations/versions (a test keeps it equal to Alembic's head). A database
+# already at it is recognised with one query, without importing Alembic or parsing the revisions:
+# that keeps `queueemo next` and `status` quick to start.
+SCHEMA_HEAD = "0002_play_history"
 
 
 def migrations_dir() -> Path:
@@ -32,6 +36,8 @@ def migrations_dir() -> Path:
 
 def alembic_config(connection: sa.Connection | None = None) -> Config:
     """An Alembic config pointing at the shipped revisions (and at ``connection`` if given)."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(migrations_dir()))
     if connection is not None:
@@ -41,12 +47,28 @@ def alembic_config(connection: sa.Connection | None = None) -> Config:
 
 def schema_revisions(connection: sa.Connection) -> tuple[str, ...]:
     """The revisions recorded in the database (empty for a new file)."""
+    from alembic.runtime.migration import MigrationContext
+
     return tuple(MigrationContext.configure(connection).get_current_heads())
+
+
+def _recorded_revisions(engine: sa.Engine) -> tuple[str, ...]:
+    """The revisions in ``alembic_version``, read directly (empty when the table does not exist)."""
+    with engine.connect() as connection:
+        if not sa.inspect(connection).has_table("alembic_version"):
+            return ()
+        return tuple(connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars())
 
 
 def ensure_schema(engine: sa.Engine, *, upgrade: bool = True) -> None:
     """Upgrade ``engine``'s database to head; ``DatabaseError`` if it is newer than this code."""
     where = engine.url.database or str(engine.url)
+    if _recorded_revisions(engine) == (SCHEMA_HEAD,):
+        return
+    from alembic import command
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
     with engine.begin() as connection:
         config = alembic_config(connection)
         script = ScriptDirectory.from_config(config)

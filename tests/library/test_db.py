@@ -120,3 +120,11 @@ def test_any_file_name_round_trips(library: Library) -> None:
         stored = session.scalars(sa.select(Track.path).order_by(Track.id)).all()
         assert stored == names
         assert session.scalars(sa.select(Track.id).where(Track.path == names[3])).one()
+
+
+def test_fast_schema_check_knows_the_newest_revision() -> None:
+    from alembic.script import ScriptDirectory
+
+    from queueemo.library.migrate import SCHEMA_HEAD, alembic_config
+
+    assert ScriptDirectory.from_config(alembic_config()).get_heads() == [SCHEMA_HEAD]

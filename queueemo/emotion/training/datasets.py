@@ -64,7 +64,9 @@ def _features(audio_path: Path, cache_dir: Path, name: str | None = None) -> np.
     blocks = list(iter_log_mel(audio_path))
     features = np.concatenate(blocks).astype(np.float16)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    np.save(cached, features)
+    partial = cached.with_suffix(".partial.npy")
+    np.save(partial, features)
+    partial.replace(cached)  # a killed run never leaves a half-written cache entry
     return features
 
 
