@@ -194,7 +194,7 @@ class Daemon:
             return None
         lib = self.settings.library
         options = ScanOptions(jobs=lib.jobs, opening_windows=lib.opening_windows,
-                              closing_windows=lib.closing_windows)
+                              closing_windows=lib.closing_windows, small_scans_in_process=False)
         assert self.library is not None
         return Rescanner(self.library, roots, options, self._after_rescan)
 

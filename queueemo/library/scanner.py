@@ -90,6 +90,9 @@ class ScanOptions:
     opening_windows: int = 20
     closing_windows: int = 20
     analyse: Analyser = analyse_with_model
+    # A handful of changed files are analysed in this process rather than in a pool that must start;
+    # the daemon says False, so torch and the model never load into the long-running process.
+    small_scans_in_process: bool = True
     model_version: str | None = None  # None: ask the shipped model (only if something may need it)
 
 
@@ -306,7 +309,7 @@ def scan(library: Library, roots: Iterable[str | os.PathLike[str]], options: Sca
         log.info("%s; %d to analyse", summary.line(), total)
         if progress:
             progress(0, total)
-        if not workers.started and total <= jobs:
+        if options.small_scans_in_process and not workers.started and total <= jobs:
             workers.jobs = 1  # a few changed files: quicker here than in a pool that must start
         for done, outcome in enumerate(workers.run(plan.to_analyse), start=1):
             with library.session() as session:
