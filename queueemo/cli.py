@@ -158,7 +158,7 @@ def train() -> None:
 @train.command("clip")
 @_data_options
 @click.option("--out", "out_dir", default="models", show_default=True, type=click.Path(file_okay=False))
-@click.option("--epochs", default=30, show_default=True, help="At most this many epochs.")
+@click.option("--epochs", default=50, show_default=True, help="At most this many epochs.")
 @click.option("--seed", default=1234, show_default=True)
 @click.option("--emopia/--no-emopia", default=True, show_default=True,
               help="Also train on emopia's piano clips (rendered with fluidsynth on first use).")

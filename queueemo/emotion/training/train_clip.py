@@ -35,8 +35,8 @@ class ClipTraining:
     curve_crops: int = 12
     clip_crops: int = 6  # per quadrant-labelled data set
     batches_per_epoch: int = 100
-    max_epochs: int = 30
-    patience: int = 6
+    max_epochs: int = 50
+    patience: int = 10
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
     hinge_margin: float = 0.3
