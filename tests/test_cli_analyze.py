@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 CLI = [sys.executable, "-c", "from queueemo.cli import main; main()"]
 
@@ -53,3 +56,14 @@ def test_nothing_to_analyse_is_an_error_not_silence(tmp_path):
     result = run("analyze", str(tmp_path))
     assert result.returncode == 1
     assert "no audio files found" in result.stderr
+
+
+def test_console_script_finds_the_weights_from_any_folder(tmp_path, make_audio):
+    script = Path(sys.executable).with_name("queueemo")
+    if not script.exists():
+        pytest.skip("queueemo is not installed as a console script in this environment")
+    path = make_audio("c.wav", seconds=2.0)
+    result = subprocess.run([str(script), "analyze", "--json", str(path)], capture_output=True,
+                            text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)["arousal"]) == 4
