@@ -7,10 +7,12 @@ identical features. Decoding streams: memory does not grow with track length.
 from __future__ import annotations
 
 import os
+import queue
 import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -30,6 +32,8 @@ N_FRAMES = 1 + WINDOW_SAMPLES // HOP_LENGTH  # 44 (centred STFT)
 MIN_TAIL_SHARE = 0.5
 # Windows decoded and transformed together: bounds memory (~5.6 MB of samples) and batches the STFT.
 BLOCK_WINDOWS = 64
+# Decoded blocks read ahead of the analysis by a thread (bounds memory at ~4 × 5.6 MB).
+READ_AHEAD_BLOCKS = 4
 # A decode that yields less than this share of the container's declared duration is truncated.
 MIN_DECODED_SHARE = 0.9
 
@@ -81,8 +85,30 @@ def _last_log_line(ffmpeg_log: bytes) -> str:
     return (informative or ["decoder failed"])[-1][:200]
 
 
+def _pump(stream, size: int, out: queue.Queue, stop: threading.Event) -> None:
+    """Read ``stream`` in chunks of ``size`` into ``out`` until EOF (b"") or ``stop``."""
+    chunk = b""
+    try:
+        while not stop.is_set():
+            chunk = stream.read(size)
+            while not stop.is_set():
+                try:
+                    out.put(chunk, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if not chunk:
+                return
+    except (OSError, ValueError):  # the consumer closed the pipe: it wants no more
+        return
+
+
 def _ffmpeg_blocks(path: Path, block_samples: int) -> Iterator[np.ndarray]:
-    """Decode with an ffmpeg child process, yielding float32 mono blocks of ``block_samples``."""
+    """Decode with an ffmpeg child process, yielding float32 mono blocks of ``block_samples``.
+
+    A thread reads the pipe ahead of the consumer (at most ``READ_AHEAD_BLOCKS`` blocks), so ffmpeg
+    decodes the next blocks while this process computes features: decoding and analysis overlap.
+    """
     command = [
         "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "info", "-i", f"file:{path.resolve()}",
         "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "f32le", "pipe:1",
@@ -90,16 +116,24 @@ def _ffmpeg_blocks(path: Path, block_samples: int) -> Iterator[np.ndarray]:
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL)
         assert process.stdout is not None
-        decoded = 0
+        blocks: queue.Queue[bytes] = queue.Queue(maxsize=READ_AHEAD_BLOCKS)
+        stop = threading.Event()
+        reader = threading.Thread(
+            target=_pump, args=(process.stdout, block_samples * 4, blocks, stop), daemon=True
+        )
+        reader.start()
+        decoded, finished = 0, False
         try:
-            while True:
-                raw = process.stdout.read(block_samples * 4)
-                if not raw:
-                    break
+            while raw := blocks.get():
                 usable = len(raw) - len(raw) % 4
                 decoded += usable // 4
                 yield np.frombuffer(raw[:usable], dtype="<f4")
+            finished = True
         finally:
+            stop.set()
+            if not finished:  # the consumer stopped early: don't wait for the rest of the decode
+                process.kill()
+            reader.join()
             process.stdout.close()
             returncode = process.wait()
         log.seek(0)

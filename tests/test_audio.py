@@ -128,3 +128,14 @@ def test_wav_header_is_checked_by_the_decoder_not_trusted(tmp_path):
     soundfile.write(str(path), np.zeros(0, dtype=np.float32), 44_100)
     with pytest.raises(AudioError, match="no audio"):
         windows_of(path)
+
+
+def test_stopping_early_ends_the_decoder_at_once(tmp_path):
+    import time
+
+    path = write_audio(tmp_path / "long.wav", synth(120.0))
+    blocks = audio.decode_windows(path, block_windows=4)
+    assert next(blocks).shape == (4, audio.WINDOW_SAMPLES)
+    started = time.monotonic()
+    blocks.close()
+    assert time.monotonic() - started < 2.0
