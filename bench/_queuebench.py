@@ -79,8 +79,8 @@ def write_index(url: str, music: Path, total: int, known: int, seed: int = 0) ->
     """``total`` analysed tracks with random trajectories; the first ``known`` are MPD's songs."""
     import sqlalchemy as sa
 
+    from queueemo.emotion.summary import summarise
     from queueemo.library.db import STATUS_OK, Track, encode_trajectory, open_library
-    from queueemo.library.scanner import summarise
 
     rng = np.random.default_rng(seed)
     rows = []

@@ -87,7 +87,6 @@ def _last_log_line(ffmpeg_log: bytes) -> str:
 
 def _pump(stream, size: int, out: queue.Queue, stop: threading.Event) -> None:
     """Read ``stream`` in chunks of ``size`` into ``out`` until EOF (b"") or ``stop``."""
-    chunk = b""
     try:
         while not stop.is_set():
             chunk = stream.read(size)

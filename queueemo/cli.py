@@ -38,16 +38,6 @@ def cli(ctx: click.Context, verbose: int, config_path: str | None) -> None:
     ctx.obj = {"config_path": config_path}
 
 
-def _quadrant(arousal: float, valence: float) -> str:
-    names = {
-        (True, True): "Q1 happy/exuberant",
-        (True, False): "Q2 angry/anxious",
-        (False, False): "Q3 sad/depressed",
-        (False, True): "Q4 calm/content",
-    }
-    return names[(arousal >= 0, valence >= 0)]
-
-
 def _expand_paths(paths: tuple[str, ...]) -> list[Path]:
     from queueemo.audio import is_audio_path
 
@@ -62,29 +52,30 @@ def _expand_paths(paths: tuple[str, ...]) -> list[Path]:
     return files
 
 
-def _summary_line(path: Path, trajectory) -> str:
-    import numpy as np
+def _summary_line(path: Path, trajectory, opening_windows: int, closing_windows: int) -> str:
+    from queueemo.emotion.summary import QUADRANT_NAMES, quadrant_of, summarise
 
-    duration = len(trajectory) * 0.5
-    edge = min(len(trajectory), 20)
-    opening = np.asarray(trajectory[:edge]).mean(axis=0)
-    closing = np.asarray(trajectory[-edge:]).mean(axis=0)
-    overall = np.asarray(trajectory).mean(axis=0)
-    minutes, seconds = divmod(math.floor(duration), 60)
+    summary = summarise(trajectory, opening_windows, closing_windows)
+    quadrant = quadrant_of(summary["mean_arousal"], summary["mean_valence"])
+    minutes, seconds = divmod(math.floor(len(trajectory) * 0.5), 60)
     return (
         f"{path}\n"
-        f"  duration {minutes}:{seconds:02d}   quadrant {_quadrant(*overall)}\n"
-        f"  opening  arousal {opening[0]:+.2f} valence {opening[1]:+.2f}\n"
-        f"  closing  arousal {closing[0]:+.2f} valence {closing[1]:+.2f}"
+        f"  duration {minutes}:{seconds:02d}   quadrant {quadrant} {QUADRANT_NAMES[quadrant]}\n"
+        f"  opening  arousal {summary['opening_arousal']:+.2f} valence {summary['opening_valence']:+.2f}\n"
+        f"  closing  arousal {summary['closing_arousal']:+.2f} valence {summary['closing_valence']:+.2f}"
     )
 
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file per line.")
-def analyze(paths: tuple[str, ...], as_json: bool) -> None:
+@click.pass_context
+def analyze(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
     """Print the emotion trajectory of audio files (folders are searched recursively)."""
+    from queueemo.config import load_settings
     from queueemo.emotion.inference import analyze_file
+
+    library = load_settings(ctx.obj["config_path"]).library
 
     files = _expand_paths(paths)
     if not files:
@@ -110,7 +101,9 @@ def analyze(paths: tuple[str, ...], as_json: bool) -> None:
             }
             click.echo(json.dumps(record))
         else:
-            click.echo(_summary_line(path, trajectory))
+            click.echo(
+                _summary_line(path, trajectory, library.opening_windows, library.closing_windows)
+            )
     if failures:
         raise QueueemoError(f"{failures} of {len(files)} files could not be analysed")
 

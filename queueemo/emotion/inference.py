@@ -19,8 +19,6 @@ from queueemo.emotion.network import ClipConfig, ClipModel
 from queueemo.errors import AudioError, ModelError
 
 CLIP_NAME = "clip"
-# The context LSTM runs over segments as long as its training crops (``segment_windows`` in the JSON),
-# overlapping by half; each window's value is a triangular-weighted blend of the segments holding it.
 
 
 @lru_cache(maxsize=4)
@@ -54,7 +52,12 @@ def segment_starts(n_windows: int, length: int) -> list[int]:
 
 
 def contextualise(model: ClipModel, embeddings: torch.Tensor) -> np.ndarray:
-    """(n, window_hidden) window embeddings of a track → (n, 2) trajectory."""
+    """(n, window_hidden) window embeddings of a track → (n, 2) trajectory.
+
+    The context LSTM runs over segments as long as its training crops (``segment_windows`` in the
+    weights' JSON), overlapping by half; each window's value is a triangular-weighted blend of the
+    segments that hold it, so memory does not grow with track length.
+    """
     n = embeddings.shape[0]
     length = min(n, model.segment_windows)
     starts = segment_starts(n, model.segment_windows)

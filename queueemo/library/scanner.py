@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 
-import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from queueemo.emotion.summary import summarise
 from queueemo.library.analysis import (
     Analyser,
     Outcome,
@@ -100,18 +100,6 @@ class ScanOptions:
 class _Plan:
     to_analyse: list[tuple[int, str]] = field(default_factory=list)
     summary: ScanSummary = field(default_factory=ScanSummary)
-
-
-def summarise(trajectory: np.ndarray, opening_windows: int, closing_windows: int) -> dict[str, float]:
-    """Opening (mean of the first windows), closing (of the last) and overall mean emotion."""
-    opening = trajectory[:opening_windows].mean(axis=0)
-    closing = trajectory[-closing_windows:].mean(axis=0)
-    overall = trajectory.mean(axis=0)
-    return {
-        "opening_arousal": float(opening[0]), "opening_valence": float(opening[1]),
-        "closing_arousal": float(closing[0]), "closing_valence": float(closing[1]),
-        "mean_arousal": float(overall[0]), "mean_valence": float(overall[1]),
-    }
 
 
 def _under(path: str, roots: Sequence[str]) -> bool:

@@ -173,8 +173,8 @@ def model_version_or_test() -> str:
 def index_track(library, path: Path, root: Path, *, artist: str, opening: tuple[float, float],
                 tail: tuple[float, float], genre: str = "", version: str = "test") -> None:
     """Store ``path`` as analysed, with 20 windows at ``opening`` then 20 at ``tail``."""
+    from queueemo.emotion.summary import summarise
     from queueemo.library.db import STATUS_OK, Track, encode_trajectory
-    from queueemo.library.scanner import summarise
 
     trajectory = np.array([opening] * 20 + [tail] * 20, dtype=np.float32)
     stat = path.stat()

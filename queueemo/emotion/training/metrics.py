@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from queueemo.emotion.summary import quadrant_of
+
 
 def rmse(pred: np.ndarray, true: np.ndarray) -> float:
     """Root mean squared error."""
@@ -36,13 +38,6 @@ def regression_report(pred: np.ndarray, true: np.ndarray) -> dict[str, dict[str,
             "ccc": ccc(pred[:, index], true[:, index]),
         }
     return report
-
-
-def quadrant_of(arousal: float, valence: float) -> str:
-    """Russell quadrant of a point (zero counts as positive)."""
-    if arousal >= 0:
-        return "Q1" if valence >= 0 else "Q2"
-    return "Q4" if valence >= 0 else "Q3"
 
 
 def quadrant_report(means: np.ndarray, quadrants: list[str]) -> dict[str, float]:
