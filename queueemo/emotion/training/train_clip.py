@@ -23,6 +23,7 @@ from queueemo.emotion.network import ClipConfig, ClipModel
 from queueemo.emotion.training.assets import save_asset
 from queueemo.emotion.training.augment import augment
 from queueemo.emotion.training.datasets import QUADRANT_SIGNS, Track
+from queueemo.emotion.training.early_stopping import EarlyStopping
 from queueemo.emotion.training.metrics import quadrant_report, regression_report
 
 
@@ -134,7 +135,7 @@ def train_clip(
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
-    best_score, best_state, best_report, stale = -np.inf, None, {}, 0
+    stopper = EarlyStopping(settings.patience)
     history = []
     for epoch in range(1, settings.max_epochs + 1):
         model.train()
@@ -164,20 +165,15 @@ def train_clip(
             f"r(v) {vg['valence']['r']:.3f}  4q acc {q4['quadrant_accuracy']:.3f}  "
             f"score {current:.3f}  ({time.monotonic() - started:.0f} s)"
         )
-        if current > best_score:
-            best_score, best_report, stale = current, metrics, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            stale += 1
-            if stale >= settings.patience:
-                report(f"early stop: no improvement for {settings.patience} epochs")
-                break
-    assert best_state is not None
-    return save_asset(out_dir, CLIP_NAME, best_state, {
+        if stopper.update(-current, model, metrics):  # a higher score is better
+            report(f"early stop: no improvement for {settings.patience} epochs")
+            break
+    assert stopper.best_state is not None
+    return save_asset(out_dir, CLIP_NAME, stopper.best_state, {
         "features": feature_parameters(),
         "config": network.to_dict(),
         "segment_windows": length,
         "training": asdict(settings),
-        "validation": best_report,
+        "validation": stopper.best_metrics,
         "history": history,
     })

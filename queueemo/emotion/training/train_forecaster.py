@@ -21,6 +21,7 @@ from queueemo.emotion.forecast import NAME as FORECASTER_NAME
 from queueemo.emotion.network import Forecaster, ForecasterConfig
 from queueemo.emotion.training.assets import save_asset
 from queueemo.emotion.training.datasets import Curve
+from queueemo.emotion.training.early_stopping import EarlyStopping
 
 HORIZONS = (1, 4, 10)
 
@@ -72,7 +73,7 @@ def train_forecaster(
     optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
     # Halve the step size when validation stalls: the last gains over persistence are small and slow.
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, factor=0.5, patience=5)
-    best, best_state, best_metrics, stale = np.inf, None, {}, 0
+    stopper = EarlyStopping(settings.patience)
     for epoch in range(1, settings.max_epochs + 1):
         started = time.monotonic()
         model.train()
@@ -98,18 +99,13 @@ def train_forecaster(
             f"epoch {epoch:3d}  val MSE h1 {metrics['h1']:.6f}  h4 {metrics['h4']:.6f}  "
             f"h10 {metrics['h10']:.6f}  ({time.monotonic() - started:.1f} s)"
         )
-        if metrics["h4"] < best:
-            best, best_metrics, stale = metrics["h4"], metrics, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            stale += 1
-            if stale >= settings.patience:
-                report(f"early stop at epoch {epoch}: best validation h4 MSE {best:.5f}")
-                break
-    assert best_state is not None
-    return save_asset(out_dir, FORECASTER_NAME, best_state, {
+        if stopper.update(metrics["h4"], model, metrics):
+            report(f"early stop at epoch {epoch}: best validation h4 MSE {stopper.best:.5f}")
+            break
+    assert stopper.best_state is not None
+    return save_asset(out_dir, FORECASTER_NAME, stopper.best_state, {
         "rate_hz": 2,
         "config": network.to_dict(),
         "training": asdict(settings),
-        "validation": best_metrics,
+        "validation": stopper.best_metrics,
     }, as_numpy=True)
