@@ -102,7 +102,7 @@ def _pump(stream, size: int, out: queue.Queue, stop: threading.Event) -> None:
         return
 
 
-def _ffmpeg_blocks(path: Path, block_samples: int) -> Iterator[np.ndarray]:
+def _ffmpeg_blocks(path: Path, block_samples: int, sample_rate: int) -> Iterator[np.ndarray]:
     """Decode with an ffmpeg child process, yielding float32 mono blocks of ``block_samples``.
 
     A thread reads the pipe ahead of the consumer (at most ``READ_AHEAD_BLOCKS`` blocks), so ffmpeg
@@ -110,7 +110,7 @@ def _ffmpeg_blocks(path: Path, block_samples: int) -> Iterator[np.ndarray]:
     """
     command = [
         "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "info", "-i", f"file:{path.resolve()}",
-        "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "f32le", "pipe:1",
+        "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "pipe:1",
     ]
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL)
@@ -142,22 +142,22 @@ def _ffmpeg_blocks(path: Path, block_samples: int) -> Iterator[np.ndarray]:
     if decoded == 0:
         raise AudioError(path, "no audio samples (not audio, or an empty stream)")
     declared = _declared_seconds(ffmpeg_log)
-    if declared and decoded / SAMPLE_RATE < MIN_DECODED_SHARE * declared:
+    if declared and decoded / sample_rate < MIN_DECODED_SHARE * declared:
         raise AudioError(
-            path, f"truncated: decoded {decoded / SAMPLE_RATE:.1f} s of a declared {declared:.1f} s"
+            path, f"truncated: decoded {decoded / sample_rate:.1f} s of a declared {declared:.1f} s"
         )
 
 
-def _soundfile_blocks(path: Path, block_samples: int) -> Iterator[np.ndarray]:
+def _soundfile_blocks(path: Path, block_samples: int, sample_rate: int) -> Iterator[np.ndarray]:
     """Decode with libsndfile (used when ffmpeg is not installed), resampling as a stream."""
     import soundfile
     import soxr
 
     try:
         info = soundfile.info(str(path))
-        resampler = soxr.ResampleStream(info.samplerate, SAMPLE_RATE, 1, dtype="float32")
+        resampler = soxr.ResampleStream(info.samplerate, sample_rate, 1, dtype="float32")
         decoded = 0
-        source_block = max(1, int(block_samples * info.samplerate / SAMPLE_RATE))
+        source_block = max(1, int(block_samples * info.samplerate / sample_rate))
         blocks = soundfile.blocks(str(path), blocksize=source_block, dtype="float32", always_2d=True)
         for block in blocks:
             mono = block.mean(axis=1, dtype=np.float32)
@@ -179,32 +179,36 @@ def _ffmpeg_available() -> bool:
     return shutil.which("ffmpeg") is not None
 
 
-def decode_windows(path: str | os.PathLike[str], block_windows: int = BLOCK_WINDOWS) -> Iterator[np.ndarray]:
-    """Yield arrays of shape (k, WINDOW_SAMPLES) of consecutive 0.5 s windows from t = 0.
+def decode_windows(
+    path: str | os.PathLike[str], block_windows: int = BLOCK_WINDOWS, *, sample_rate: int = SAMPLE_RATE
+) -> Iterator[np.ndarray]:
+    """Yield arrays of shape (k, window) of consecutive ``WINDOW_SECONDS`` windows from t = 0.
 
+    ``window`` is ``WINDOW_SECONDS × sample_rate`` samples (``WINDOW_SAMPLES`` at the default rate).
     A trailing partial window is zero-padded when at least ``MIN_TAIL_SHARE`` of it is sound.
     Raises ``AudioError`` for anything that is not decodable audio (possibly after some windows).
     """
     path = Path(path)
     _check_readable(path)
-    block_samples = block_windows * WINDOW_SAMPLES
+    window = round(WINDOW_SECONDS * sample_rate)
+    block_samples = block_windows * window
     source = _ffmpeg_blocks if _ffmpeg_available() else _soundfile_blocks
     pending = np.zeros(0, dtype=np.float32)
-    for block in source(path, block_samples):
+    for block in source(path, block_samples, sample_rate):
         pending = np.concatenate([pending, block]) if len(pending) else block
-        whole = len(pending) // WINDOW_SAMPLES
+        whole = len(pending) // window
         if whole >= block_windows:
-            yield pending[: whole * WINDOW_SAMPLES].reshape(whole, WINDOW_SAMPLES)
-            pending = pending[whole * WINDOW_SAMPLES :].copy()
-    whole = len(pending) // WINDOW_SAMPLES
-    tail = pending[whole * WINDOW_SAMPLES :]
-    if len(tail) >= MIN_TAIL_SHARE * WINDOW_SAMPLES:
-        padded = np.zeros(WINDOW_SAMPLES, dtype=np.float32)
+            yield pending[: whole * window].reshape(whole, window)
+            pending = pending[whole * window :].copy()
+    whole = len(pending) // window
+    tail = pending[whole * window :]
+    if len(tail) >= MIN_TAIL_SHARE * window:
+        padded = np.zeros(window, dtype=np.float32)
         padded[: len(tail)] = tail
-        pending = np.concatenate([pending[: whole * WINDOW_SAMPLES], padded])
+        pending = np.concatenate([pending[: whole * window], padded])
         whole += 1
     if whole:
-        yield pending[: whole * WINDOW_SAMPLES].reshape(whole, WINDOW_SAMPLES)
+        yield pending[: whole * window].reshape(whole, window)
 
 
 # The mel matrix is banded: filters are split into groups, each multiplied only with the FFT bins it

@@ -91,6 +91,18 @@ class Track(Base):
     closing_valence: Mapped[float | None]
     mean_arousal: Mapped[float | None]
     mean_valence: Mapped[float | None]
+    # The decoder (name and version) of the last analysis attempt: a failed file is retried when it changes.
+    decoder: Mapped[str | None] = mapped_column(sa.String(64))
+    # Audible boundaries (seconds from the start): where sound begins and where the ending (fade-out
+    # or final decay) begins; "opening" and "closing" are measured inside them.
+    sound_start_s: Mapped[float | None]
+    ending_start_s: Mapped[float | None]
+    # Boundary acoustics: integrated loudness (LUFS) and brightness (spectral centroid, Hz) of the
+    # opening and of the ending.
+    opening_lufs: Mapped[float | None]
+    ending_lufs: Mapped[float | None]
+    opening_brightness: Mapped[float | None]
+    ending_brightness: Mapped[float | None]
 
     __table_args__ = (
         sa.CheckConstraint("status IN ('pending', 'ok', 'failed')", name="ck_tracks_status"),
