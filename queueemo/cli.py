@@ -10,32 +10,61 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import click
 
 from queueemo import __version__
 from queueemo.errors import QueueemoError
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+EX_CONFIG = 78  # sysexits.h: a permanent problem (config, index, password); systemd must not retry
 
-def _setup_logging(verbose: int) -> None:
-    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+class _JournalFormatter(logging.Formatter):
+    """sd-daemon style ``<N>`` priority prefixes, so ``journalctl -p warning`` can filter."""
+
+    PRIORITIES: ClassVar[dict[int, int]] = {
+        logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6, logging.DEBUG: 7,
+    }
+
+    def format(self, record: logging.LogRecord) -> str:
+        priority = self.PRIORITIES.get(record.levelno, 6)
+        return "\n".join(f"<{priority}>{line}" for line in super().format(record).splitlines())
+
+
+def _setup_logging(verbose: int, log_level: str | None) -> None:
+    """stderr logging: ``<N>`` prefixes for journald (or any non-terminal), timestamps in a terminal."""
+    if log_level:
+        level = getattr(logging, log_level.upper())
+    else:
+        level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
+    handler = logging.StreamHandler(sys.stderr)
+    if os.environ.get("JOURNAL_STREAM") or not sys.stderr.isatty():
+        handler.setFormatter(_JournalFormatter("%(name)s: %(message)s"))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
+                                               datefmt="%Y-%m-%d %H:%M:%S"))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="queueemo")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("--log-level", type=click.Choice(LOG_LEVELS), default=None,
+              help="Log level (overrides -v; the daemon defaults to info).")
 @click.option(
     "--config", "config_path", type=click.Path(dir_okay=False), default=None,
     help="Config file (default: $XDG_CONFIG_HOME/queueemo/config.toml).",
 )
 @click.pass_context
-def cli(ctx: click.Context, verbose: int, config_path: str | None) -> None:
+def cli(ctx: click.Context, verbose: int, log_level: str | None, config_path: str | None) -> None:
     """Emotion-aware queue daemon for MPD."""
-    _setup_logging(verbose)
-    ctx.obj = {"config_path": config_path}
+    _setup_logging(verbose, log_level)
+    ctx.obj = {"config_path": config_path, "log_level": log_level}
 
 
 def _expand_paths(paths: tuple[str, ...]) -> list[Path]:
@@ -218,11 +247,46 @@ def evaluate(data_dir: str, cache_dir: str, model_dir: str | None, json_path: st
 # --- library: scan, status, show (thin shims over queueemo.library) ---------------------------------
 
 
+DB_URL_FORMS = "sqlite:////abs/path.sqlite3 or postgresql+psycopg://user@host/db"
+
+
+def _check_db_url(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    import sqlalchemy as sa
+
+    try:
+        sa.make_url(value)
+    except sa.exc.ArgumentError:
+        raise click.BadParameter(f"{value!r} is not a database URL; expected {DB_URL_FORMS}") from None
+    return value
+
+
 def _db_option(command):
     return click.option(
-        "--db", "database_url", default=None, metavar="URL",
+        "--db", "database_url", default=None, metavar="URL", callback=_check_db_url,
         help="Library database URL (default: [library] database_url, $QUEUEEMO_DB, or XDG data dir).",
     )(command)
+
+
+def _mpd_options(command):
+    command = click.option("--port", type=click.IntRange(1, 65535), default=None,
+                           help="MPD's TCP port (default: [mpd] port, $MPD_PORT, 6600).")(command)
+    return click.option(
+        "--host", default=None, metavar="[PASSWORD@]HOST",
+        help="MPD's host, socket path or @abstract socket (default: [mpd] host, $MPD_HOST, "
+             "$XDG_RUNTIME_DIR/mpd/socket, /run/mpd/socket, localhost).",
+    )(command)
+
+
+def _overrides(host: str | None, port: int | None, database_url: str | None) -> dict[str, dict]:
+    from queueemo.config import split_mpd_host
+
+    mpd: dict[str, object] = {"port": port}
+    if host:
+        password, mpd["host"] = split_mpd_host(host)
+        mpd["password"] = password or None
+    return {"mpd": mpd, "library": {"database_url": database_url}}
 
 
 def _open_library(ctx: click.Context, database_url: str | None, **library: object):
@@ -377,13 +441,16 @@ def show(ctx: click.Context, path: str, as_json: bool, database_url: str | None)
 @click.option("--dry-run", is_flag=True, help="Only print the picks; leave MPD's queue alone.")
 @click.option("--explain", is_flag=True, help="Show the reference, its forecast and the candidates.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per pick per line.")
+@_mpd_options
+@_db_option
 @click.pass_context
-def next_command(ctx: click.Context, count: int, dry_run: bool, explain: bool, as_json: bool) -> None:
+def next_command(ctx: click.Context, count: int, dry_run: bool, explain: bool, as_json: bool,
+                 host: str | None, port: int | None, database_url: str | None) -> None:
     """Pick tracks that follow the queue seamlessly and append them to MPD's queue."""
     from queueemo.config import load_settings
     from queueemo.queueing import explain_pick, pick_record, queue_next
 
-    settings = load_settings(ctx.obj["config_path"])
+    settings = load_settings(ctx.obj["config_path"], overrides=_overrides(host, port, database_url))
     picks = queue_next(settings, count, dry_run=dry_run, explain=5 if explain or as_json else 0)
     for pick in picks:
         if as_json:
@@ -395,15 +462,27 @@ def next_command(ctx: click.Context, count: int, dry_run: bool, explain: bool, a
 
 
 @cli.command()
+@_mpd_options
+@_db_option
 @click.pass_context
-def daemon(ctx: click.Context) -> None:
-    """Keep MPD's queue going (see systemd/queueemo.service); logs go to stderr."""
+def daemon(ctx: click.Context, host: str | None, port: int | None, database_url: str | None) -> None:
+    """Keep MPD's queue going (see systemd/queueemo.service); logs go to stderr.
+
+    Exits with 78 (EX_CONFIG) on a permanent error: bad config, unusable index, refused password.
+    """
     from queueemo.config import load_settings
     from queueemo.daemon import Daemon
+    from queueemo.errors import AccessError, ConfigError, DatabaseError
 
     package_log = logging.getLogger("queueemo")
-    package_log.setLevel(min(package_log.getEffectiveLevel(), logging.INFO))
-    Daemon(load_settings(ctx.obj["config_path"])).run()
+    if ctx.obj["log_level"] is None:
+        package_log.setLevel(min(package_log.getEffectiveLevel(), logging.INFO))
+    try:
+        settings = load_settings(ctx.obj["config_path"], overrides=_overrides(host, port, database_url))
+        Daemon(settings).run()
+    except (ConfigError, DatabaseError, AccessError) as exc:
+        package_log.error("cannot keep the queue: %s", exc)
+        ctx.exit(EX_CONFIG)
 
 
 def main() -> None:

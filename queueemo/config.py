@@ -47,9 +47,13 @@ class LibrarySettings:
 
 @dataclass(frozen=True)
 class MpdSettings:
-    """How to reach MPD (defaults follow MPD_HOST / MPD_PORT like other MPD clients)."""
+    """How to reach MPD (defaults follow MPD_HOST / MPD_PORT / MPD_TIMEOUT like other MPD clients).
 
-    host: str = "localhost"
+    ``host`` is a name, a socket path or ``@abstract``; left empty, ``load_settings`` fills in the first
+    socket that exists of ``$XDG_RUNTIME_DIR/mpd/socket`` and ``/run/mpd/socket``, else ``localhost``.
+    """
+
+    host: str = ""
     port: int = 6600
     password: str = ""
     music_directory: str = ""  # empty: ask MPD (works over a local socket)
@@ -81,6 +85,8 @@ class DaemonSettings:
     debounce_s: float = 2.0
     reconnect_min_s: float = 5.0  # first wait after MPD could not be reached; doubles each time
     reconnect_max_s: float = 3600.0
+    suspend_after_user_s: float = 30.0  # after the user clears the queue or adds songs; 0: never wait
+    act_in_single_or_repeat: bool = False  # keep the queue even while MPD is in single or repeat mode
 
 
 @dataclass(frozen=True)
@@ -182,6 +188,8 @@ def _validate(settings: Settings) -> None:
         problems.append("[daemon] watermark must be ≥ 1")
     if settings.daemon.keep_played < 0:
         problems.append("[daemon] keep_played must be ≥ 0")
+    if settings.daemon.suspend_after_user_s < 0:
+        problems.append("[daemon] suspend_after_user_s must be ≥ 0")
     if not 0 < settings.daemon.reconnect_min_s <= settings.daemon.reconnect_max_s:
         problems.append("[daemon] reconnect_min_s must be > 0 and ≤ reconnect_max_s")
     if problems:
@@ -189,17 +197,17 @@ def _validate(settings: Settings) -> None:
 
 
 def _environment(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    """Settings from the environment: MPD_HOST/MPD_PORT and QUEUEEMO_<SECTION>_<KEY>."""
+    """Settings from the environment: MPD_HOST/MPD_PORT/MPD_TIMEOUT and QUEUEEMO_<SECTION>_<KEY>."""
     raw: dict[str, dict[str, str]] = {}
     if env.get("MPD_HOST"):
-        host = env["MPD_HOST"]
-        # MPD clients accept password@host; a leading @ is an abstract socket, not a password.
-        if "@" in host and not host.startswith("@"):
-            password, host = host.rsplit("@", 1)
+        password, host = split_mpd_host(env["MPD_HOST"])
+        if password:
             raw.setdefault("mpd", {})["password"] = password
         raw.setdefault("mpd", {})["host"] = host
     if env.get("MPD_PORT"):
         raw.setdefault("mpd", {})["port"] = env["MPD_PORT"]
+    if env.get("MPD_TIMEOUT"):
+        raw.setdefault("mpd", {})["timeout_s"] = env["MPD_TIMEOUT"]
     if env.get("QUEUEEMO_DB"):
         raw.setdefault("library", {})["database_url"] = env["QUEUEEMO_DB"]
     for name, value in env.items():
@@ -209,6 +217,25 @@ def _environment(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
         if section in _SECTIONS and key:
             raw.setdefault(section, {})[key] = value
     return raw
+
+
+def split_mpd_host(value: str) -> tuple[str, str]:
+    """``MPD_HOST`` as MPD clients read it: ``password@host``, split at the *first* ``@``.
+
+    A leading ``@`` is an abstract socket, not a password: ``@sock`` is the socket ``@sock``, and
+    ``pw@@sock`` is the password ``pw`` for the abstract socket ``@sock``.
+    """
+    if value.startswith("@") or "@" not in value:
+        return "", value
+    password, host = value.split("@", 1)
+    return password, host
+
+
+def default_mpd_host(env: Mapping[str, str], exists=os.path.exists) -> str:
+    """Where MPD is when nothing says so: the user's, then the system's socket, else localhost."""
+    candidates = [os.path.join(env["XDG_RUNTIME_DIR"], "mpd", "socket")] if env.get("XDG_RUNTIME_DIR") else []
+    candidates.append("/run/mpd/socket")
+    return next((path for path in candidates if exists(path)), "localhost")
 
 
 def _merge(*layers: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -221,14 +248,12 @@ def _merge(*layers: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]
     return merged
 
 
-def load_settings(
-    config_path: str | os.PathLike[str] | None = None,
-    *,
-    env: Mapping[str, str] | None = None,
-    overrides: Mapping[str, Mapping[str, Any]] | None = None,
-) -> Settings:
-    """Read defaults, then the config file, the environment and explicit overrides (flags)."""
-    env = os.environ if env is None else env
+Layers = list[tuple[str, Mapping[str, Mapping[str, Any]]]]
+
+
+def _layers(config_path: str | os.PathLike[str] | None, env: Mapping[str, str],
+            overrides: Mapping[str, Mapping[str, Any]] | None) -> Layers:
+    """The named layers, lowest first: file, env, flag (defaults are the dataclasses')."""
     explicit = config_path or env.get("QUEUEEMO_CONFIG")
     path = Path(explicit) if explicit else default_config_path()
     from_file: dict[str, Any] = {}
@@ -243,4 +268,65 @@ def load_settings(
         section: {k: v for k, v in values.items() if v is not None}
         for section, values in (overrides or {}).items()
     }
-    return _build(_merge(from_file, _environment(env), cleaned))
+    return [(f"file {path}", from_file), ("env", _environment(env)), ("flag", cleaned)]
+
+
+def _finish(settings: Settings, env: Mapping[str, str]) -> Settings:
+    """Fill in the MPD host when none was given and expand ``~`` in paths."""
+    mpd = settings.mpd
+    host = os.path.expanduser(mpd.host) if mpd.host else default_mpd_host(env)
+    mpd = dataclasses.replace(mpd, host=host, music_directory=os.path.expanduser(mpd.music_directory))
+    return dataclasses.replace(settings, mpd=mpd)
+
+
+def load_settings(
+    config_path: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Settings:
+    """Read defaults, then the config file, the environment and explicit overrides (flags)."""
+    env = os.environ if env is None else env
+    layers = _layers(config_path, env, overrides)
+    return _finish(_build(_merge(*(values for _, values in layers))), env)
+
+
+def describe_settings(
+    config_path: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[tuple[str, str, object, str]]:
+    """Every effective setting as ``(section, key, value, source)``; secrets masked.
+
+    ``source`` is ``default``, ``file PATH``, ``env`` or ``flag`` (the last layer that set it).
+    """
+    env = os.environ if env is None else env
+    layers = _layers(config_path, env, overrides)
+    settings = _finish(_build(_merge(*(values for _, values in layers))), env)
+    rows = []
+    for section, cls in _SECTIONS.items():
+        values = getattr(settings, section)
+        for item in dataclasses.fields(cls):
+            source = "default"
+            for name, layer in layers:
+                if item.name in layer.get(section, {}):
+                    source = name
+            value = getattr(values, item.name)
+            if section == "mpd" and item.name == "host" and source == "default":
+                source = "default (first of $XDG_RUNTIME_DIR/mpd/socket, /run/mpd/socket, localhost)"
+            if section == "mpd" and item.name == "password" and value:
+                value = "***"
+            if section == "library" and item.name == "database_url":
+                value = mask_url(value or settings.database_url)
+            rows.append((section, item.name, value, source))
+    return rows
+
+
+def mask_url(url: str) -> str:
+    """A database URL with its password replaced by ``***``."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"

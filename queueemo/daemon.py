@@ -2,10 +2,13 @@
 
 Wiring only. Components start in order inside ``try`` and stop in reverse in ``finally``: the index,
 the MPD connection, the scheduler (periodic rescans, history pruning), the folder watcher. ``run()``
-loops over a one-iteration ``tick()``: reconnect if needed (5 s, 10 s, … 1 h), record what started
-playing, crop played songs, top up to the watermark, then ``idle`` on MPD until something changes.
-Other threads (watcher, scheduler, signals) never touch MPD; they leave work and write to a wake-up
-pipe that ``idle`` also waits on.
+loops over a one-iteration ``tick()``: reconnect if needed (5 s, 10 s, … 1 h), let the queue-keeping
+policy (``keeper.py``) act on the queue, then ``idle`` on MPD until something changes. Other threads
+(watcher, scheduler, signals) never touch MPD; they leave work and write to a wake-up pipe that
+``idle`` also waits on. READY=1 goes to systemd once the index is open and MPD has answered; the
+watcher and rescans start as soon as the music folder is known (from the config, or from MPD once it
+answers). Permanent errors (a corrupt index, a refused password) leave ``run()`` at once; the CLI
+exits with ``EX_CONFIG`` so systemd does not restart in a loop.
 """
 
 from __future__ import annotations
@@ -23,11 +26,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from queueemo.errors import PlayerError, QueueemoError
-from queueemo.player import Player, QueueState, uri_for
+from queueemo.errors import AccessError, DatabaseError, PlayerError, QueueemoError
+from queueemo.player import Player, uri_for
 
 if TYPE_CHECKING:
+    from apscheduler.schedulers.background import BackgroundScheduler
+
     from queueemo.config import Settings
+    from queueemo.keeper import Keeper
     from queueemo.library.db import Library
     from queueemo.library.watcher import Rescanner
     from queueemo.picker import Forecaster
@@ -71,23 +77,31 @@ class Backoff:
 
 
 class Daemon:
-    """The queue keeper; ``run()`` blocks until ``stop()`` (or SIGTERM/SIGINT)."""
+    """The queue keeper; ``run()`` blocks until ``stop()`` (or SIGTERM/SIGINT).
 
-    def __init__(self, settings: Settings, *, forecast: Forecaster | None = None) -> None:
+    ``player`` is the MPD edge (default: a ``Player`` on ``settings.mpd``); tests may pass their own.
+    """
+
+    def __init__(self, settings: Settings, *, player: Player | None = None,
+                 forecast: Forecaster | None = None) -> None:
         self.settings = settings
         self.forecast = forecast
-        self.player = Player(settings.mpd)
+        self.player = player if player is not None else Player(settings.mpd)
         self.backoff = Backoff(settings.daemon.reconnect_min_s, settings.daemon.reconnect_max_s)
         self._stop = threading.Event()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self._updates: queue.SimpleQueue[str] = queue.SimpleQueue()  # MPD URIs to update
         self._reload = threading.Event()
-        self._last_song_id: int | None = None
         self._music_directory: str | None = None
         self._rescan: Rescanner | None = None
+        self._scheduler: BackgroundScheduler | None = None
+        self._stops: list[Callable[[], None]] = []
+        self._ready = False
+        self._warned_no_roots = False
         self.library: Library | None = None
         self.queuer: Queuer | None = None
+        self.keeper: Keeper | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -101,24 +115,24 @@ class Daemon:
             os.write(self._wake_w, b"!")
 
     def run(self) -> None:
-        """Start everything in order, loop over ``tick()`` until stopped, stop in reverse."""
-        from queueemo.library.db import open_library
+        """Start everything in order, loop over ``tick()`` until stopped, stop in reverse.
+
+        Raises ``DatabaseError`` (unusable index) and ``AccessError`` (MPD refused us): permanent.
+        """
+        from queueemo.keeper import Keeper
         from queueemo.queueing import Queuer
 
-        stops: list[Callable[[], None]] = [self._close_pipe]
+        stops = self._stops
+        stops.append(self._close_pipe)
         try:
             self._install_signal_handlers(stops)
-            self.library = open_library(self.settings.database_url)
+            self.library = self._open_library()
             stops.append(self.library.close)
             stops.append(self.player.close)
             self.queuer = Queuer(self.library, self.player, self.settings, forecast=self.forecast)
-            self._connect_first()
-            self._rescan = self._make_rescanner()
+            self.keeper = Keeper(self.player, self.queuer, self.settings.daemon, self._record_play)
             stops.append(self._start_scheduler())
-            if self.settings.daemon.watch and self._rescan is not None:
-                stops.append(self._start_watcher(self._rescan))
-            sd_notify("READY=1")
-            log.info("queueemo daemon ready")
+            self._start_library_upkeep()
             while not self._stop.is_set():
                 self.tick()
         finally:
@@ -129,6 +143,21 @@ class Daemon:
                 except Exception:  # stopping the rest matters more than one failure
                     log.exception("error while stopping")
             log.info("queueemo daemon stopped")
+
+    def _open_library(self) -> Library:
+        """Open the index; a damaged SQLite file is refused now rather than failing every pick."""
+        from queueemo.library.db import open_library
+
+        library = open_library(self.settings.database_url)
+        if library.engine.url.get_backend_name() == "sqlite":
+            verdict = library.integrity_check()
+            if verdict != "ok":
+                library.close()
+                raise DatabaseError(
+                    f"{library.where} is damaged ({verdict[:200]}); move it away to start a new "
+                    "index, or pass another --db"
+                )
+        return library
 
     def _close_pipe(self) -> None:
         os.close(self._wake_r)
@@ -141,20 +170,18 @@ class Daemon:
             previous = signal.signal(signum, lambda *_: self.stop())
             stops.append(lambda signum=signum, previous=previous: signal.signal(signum, previous))
 
-    def _connect_first(self) -> None:
-        """Try MPD once at start; if it is down, ``tick()`` keeps trying with backoff."""
-        try:
-            self._connect()
-        except PlayerError as exc:
-            log.warning("%s; will retry", exc)
-
     def _connect(self) -> None:
+        assert self.queuer is not None and self.keeper is not None
         self.player.connect()
         self.backoff.reset()
         self._music_directory = self.player.music_directory()
-        self._last_song_id = None
-        assert self.queuer is not None
+        self.keeper.reset()
         self.queuer.reload()
+        self._start_library_upkeep()
+        if not self._ready:
+            self._ready = True
+            sd_notify("READY=1")
+            log.info("queueemo daemon ready")
 
     def _roots(self) -> list[str]:
         roots = list(self.settings.library.music_roots)
@@ -166,14 +193,25 @@ class Daemon:
         from apscheduler.schedulers.background import BackgroundScheduler
 
         scheduler = BackgroundScheduler(daemon=True)
-        hours = self.settings.daemon.rescan_interval_hours
-        if hours > 0 and self._rescan is not None:
-            scheduler.add_job(self._rescan, "interval", hours=hours, id="rescan",
-                              max_instances=1, coalesce=True)
         scheduler.add_job(self._prune_history, "interval", hours=24, id="prune-history",
                           next_run_time=datetime.now(), max_instances=1, coalesce=True)
         scheduler.start()
+        self._scheduler = scheduler
         return lambda: scheduler.shutdown(wait=False)
+
+    def _start_library_upkeep(self) -> None:
+        """Start the rescans and the watcher once the music folders are known (only once)."""
+        if self._rescan is not None:
+            return
+        self._rescan = self._make_rescanner()
+        if self._rescan is None:
+            return
+        hours = self.settings.daemon.rescan_interval_hours
+        if hours > 0 and self._scheduler is not None:
+            self._scheduler.add_job(self._rescan, "interval", hours=hours, id="rescan",
+                                    max_instances=1, coalesce=True)
+        if self.settings.daemon.watch:
+            self._stops.append(self._start_watcher(self._rescan))
 
     def _start_watcher(self, rescan: Rescanner) -> Callable[[], None]:
         from queueemo.library.watcher import Watcher
@@ -189,8 +227,10 @@ class Daemon:
 
         roots = self._roots()
         if not roots:
-            log.warning("no music folder to watch or rescan: set [library] music_roots "
-                        "(or let MPD tell its music_directory over a local socket)")
+            if self.player.connected and not self._warned_no_roots:
+                self._warned_no_roots = True
+                log.warning("no music folder to watch or rescan: set [library] music_roots "
+                            "(or let MPD tell its music_directory over a local socket)")
             return None
         lib = self.settings.library
         options = ScanOptions(jobs=lib.jobs, opening_windows=lib.opening_windows,
@@ -217,13 +257,22 @@ class Daemon:
         except QueueemoError as exc:
             log.error("history pruning failed: %s", exc)
 
+    def _record_play(self, uri: str, artist: str, at: float) -> None:
+        from queueemo.library.history import record_play
+
+        assert self.library is not None
+        record_play(self.library, uri, artist, at)
+
     # -- the loop -------------------------------------------------------------------------------
 
     def tick(self) -> None:
         """One iteration: (re)connect, keep the queue, wait for MPD or a wake-up."""
+        assert self.keeper is not None
         if not self.player.connected:
             try:
                 self._connect()
+            except AccessError:
+                raise
             except PlayerError as exc:
                 delay = self.backoff.next()
                 log.warning("%s; retrying in %.3g s", exc, delay)
@@ -231,8 +280,11 @@ class Daemon:
                 return
         try:
             self._apply_updates()
-            self.keep_queue(self.player.queue())
-            changed = self.player.idle(IDLE_TIMEOUT_S, self._wake_r)
+            self.keeper.keep(self.player.queue())
+            changed = self.player.idle(min(IDLE_TIMEOUT_S, self.keeper.wake_in() or IDLE_TIMEOUT_S),
+                                       self._wake_r)
+        except AccessError:
+            raise
         except PlayerError as exc:
             if not self.player.connected:
                 log.warning("lost MPD: %s", exc)
@@ -270,24 +322,3 @@ class Daemon:
             self._reload.clear()
             assert self.queuer is not None
             self.queuer.reload()
-
-    def keep_queue(self, state: QueueState) -> None:
-        """Record the song that started, crop old songs, top up to the watermark."""
-        from queueemo.library.history import record_play
-
-        assert self.library is not None and self.queuer is not None
-        current = state.current_entry
-        if state.state == "play" and current is not None and current.song_id != self._last_song_id:
-            record_play(self.library, current.uri, current.artist, time.time())
-            self._last_song_id = current.song_id
-        keep = self.settings.daemon.keep_played
-        if state.current is not None and state.current > keep:
-            self.player.delete(0, state.current - keep)
-            log.info("cropped %d played songs", state.current - keep)
-            state = self.player.queue()
-        missing = self.settings.daemon.watermark - state.upcoming
-        if missing > 0:
-            picks = self.queuer.plan(missing, state=state)
-            if not picks:
-                log.warning("nothing left to pick: all tracks excluded by the rules, or none analysed")
-            self.queuer.append(picks)

@@ -7,6 +7,7 @@ The tree::
     ├── ModelError             shipped weights missing or made for other audio settings
     ├── DatabaseError          the index cannot be opened, migrated or written
     ├── PlayerError            MPD unreachable, refused us, or lacks a command we need
+    │   └── AccessError        MPD refused the password or withholds commands: permanent
     └── ConfigError            a setting is invalid
 
 The CLI turns every ``QueueemoError`` into one line on stderr and exit code 1.
@@ -38,6 +39,10 @@ class DatabaseError(QueueemoError):
 
 class PlayerError(QueueemoError):
     """MPD could not be reached or did not do what was asked."""
+
+
+class AccessError(PlayerError):
+    """MPD refused the password or does not allow a command we need (retrying cannot help)."""
 
 
 class ConfigError(QueueemoError):

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from queueemo.errors import PlayerError
+from queueemo.errors import AccessError, PlayerError
 
 if TYPE_CHECKING:
     import mpd
@@ -48,6 +48,10 @@ class QueueState:
     state: str  # "play", "pause" or "stop"
     current: int | None  # queue position of the current song
     entries: tuple[QueueEntry, ...]
+    single: bool = False  # MPD stops (or repeats one song) after the current one
+    repeat: bool = False
+    random: bool = False
+    consume: bool = False
 
     @property
     def upcoming(self) -> int:
@@ -69,7 +73,7 @@ class QueueState:
 
 def describe_address(settings: MpdSettings) -> str:
     """Where MPD is expected, as a user would write it."""
-    host = settings.host
+    host = settings.host or "localhost"
     return host if host.startswith(("/", "@")) else f"{host}:{settings.port}"
 
 
@@ -114,13 +118,23 @@ class Player:
         client.timeout = self.settings.timeout_s
         self._client = client
         with self._translate("connect to"):
-            client.connect(self.settings.host, self.settings.port)
-            if self.settings.password:
-                client.password(self.settings.password)
-            missing = REQUIRED_COMMANDS - set(client.commands())
+            client.connect(self.settings.host or "localhost", self.settings.port)
+        try:
+            with self._translate("log in to"):
+                if self.settings.password:
+                    client.password(self.settings.password)
+                missing = REQUIRED_COMMANDS - set(client.commands())
+        except PlayerError as exc:
+            if not isinstance(exc.__cause__, mpd.CommandError):
+                raise
+            self.close()
+            raise AccessError(
+                f"MPD at {self.address} refused the password ({exc.__cause__}); "
+                "fix [mpd] password or MPD_HOST=password@host"
+            ) from exc.__cause__
         if missing:
             self.close()
-            raise PlayerError(
+            raise AccessError(
                 f"MPD at {self.address} does not allow {', '.join(sorted(missing))}; "
                 "check the password ([mpd] password or MPD_HOST=password@host)"
             )
@@ -200,7 +214,11 @@ class Player:
             for song in songs
         )
         current = int(status["song"]) if "song" in status else None
-        return QueueState(state=status.get("state", "stop"), current=current, entries=entries)
+        return QueueState(
+            state=status.get("state", "stop"), current=current, entries=entries,
+            single=status.get("single", "0") != "0", repeat=status.get("repeat", "0") != "0",
+            random=status.get("random", "0") != "0", consume=status.get("consume", "0") != "0",
+        )
 
     def knows(self, uri: str) -> bool:
         """Whether MPD's database holds ``uri`` (cached until the database changes)."""

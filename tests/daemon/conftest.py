@@ -212,7 +212,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60.0
 
 def write_config(tmp_path: Path, **daemon: object) -> Path:
     settings = {"watermark": 2, "keep_played": 1, "debounce_s": 0.3, "reconnect_min_s": 0.2,
-                "reconnect_max_s": 1.0, **daemon}
+                "reconnect_max_s": 1.0, "suspend_after_user_s": 0, **daemon}
     lines = ["[daemon]", *(f"{k} = {v!r}".replace("'", '"').replace("True", "true")
                            .replace("False", "false") for k, v in settings.items()),
              "[picker]", "repeat_window_hours = 0.001", "artist_spacing = 1", "tie_tolerance = 0.0"]

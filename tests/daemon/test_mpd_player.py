@@ -8,7 +8,7 @@ import time
 import pytest
 
 from queueemo.config import MpdSettings, load_settings
-from queueemo.errors import PlayerError
+from queueemo.errors import AccessError, PlayerError
 from queueemo.player import Player, uri_for
 
 from .conftest import MpdServer, add_song
@@ -59,7 +59,7 @@ def test_unreachable_mpd_is_one_player_error(tmp_path):
 def test_password_at_host_reaches_the_settings(mpd_server: MpdServer):
     settings = load_settings(None, env={"MPD_HOST": f"secret@{mpd_server.socket}"})
     assert settings.mpd.host == mpd_server.socket and settings.mpd.password == "secret"
-    with pytest.raises(PlayerError, match="refused"):  # MPD has no such password configured
+    with pytest.raises(AccessError, match="refused the password"):  # MPD has no such password
         Player(settings.mpd).connect()
 
 
