@@ -136,13 +136,15 @@ class Daemon:
             while not self._stop.is_set():
                 self.tick()
         finally:
-            sd_notify("STOPPING=1")
+            if self._ready:
+                sd_notify("STOPPING=1")
             for stop in reversed(stops):
                 try:
                     stop()
                 except Exception:  # stopping the rest matters more than one failure
                     log.exception("error while stopping")
-            log.info("queueemo daemon stopped")
+            if self._ready:
+                log.info("queueemo daemon stopped")
 
     def _open_library(self) -> Library:
         """Open the index; a damaged SQLite file is refused now rather than failing every pick."""
