@@ -236,7 +236,8 @@ class Daemon:
             return None
         lib = self.settings.library
         options = ScanOptions(jobs=lib.jobs, opening_windows=lib.opening_windows,
-                              closing_windows=lib.closing_windows, small_scans_in_process=False)
+                              closing_windows=lib.closing_windows, small_scans_in_process=False,
+                              should_stop=self._stop.is_set)
         assert self.library is not None
         return Rescanner(self.library, roots, options, self._after_rescan)
 

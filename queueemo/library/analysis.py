@@ -26,6 +26,7 @@ from queueemo.library.tags import Tags, read_tags
 log = logging.getLogger(__name__)
 
 Analyser = Callable[[str], np.ndarray]
+STOP_POLL_S = 0.25  # how often a waiting scan asks ``should_stop``
 
 
 @dataclass(frozen=True)
@@ -136,8 +137,13 @@ class Workers:
         for _ in range(self.jobs):
             self._pool.submit(_ready)
 
-    def run(self, tasks: Iterable[tuple[int, str]]) -> Iterator[Outcome]:
-        """Outcomes of ``(track_id, path)`` tasks, in completion order, at most 2 × jobs in flight."""
+    def run(self, tasks: Iterable[tuple[int, str]],
+            should_stop: Callable[[], bool] | None = None) -> Iterator[Outcome]:
+        """Outcomes of ``(track_id, path)`` tasks, in completion order, at most 2 × jobs in flight.
+
+        ``should_stop`` is polled while waiting; when it says so, the outcomes end early (``close()``
+        then terminates the workers, and the files in flight stay pending for the next scan).
+        """
         if self.jobs == 1:
             yield from self._run_here(tasks)
             return
@@ -153,7 +159,10 @@ class Workers:
                         break
                 if not in_flight:
                     return
-                done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                done, in_flight = wait(in_flight, timeout=STOP_POLL_S if should_stop else None,
+                                       return_when=FIRST_COMPLETED)
+                if should_stop is not None and should_stop():
+                    return
                 for future in done:
                     yield future.result()
         except BrokenProcessPool as exc:
@@ -176,10 +185,16 @@ class Workers:
             torch.set_num_threads(threads)
 
     def close(self) -> None:
-        """Stop the worker processes (files not started yet are dropped)."""
+        """Stop the worker processes at once (files in flight or not started yet are dropped)."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+            pool, self._pool = self._pool, None
+            # No public way to end busy workers before Python 3.14's terminate_workers().
+            processes = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.join(5)
 
     def __enter__(self) -> Workers:
         return self

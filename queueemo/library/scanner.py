@@ -94,6 +94,9 @@ class ScanOptions:
     # the daemon says False, so torch and the model never load into the long-running process.
     small_scans_in_process: bool = True
     model_version: str | None = None  # None: ask the shipped model (only if something may need it)
+    # Asked between outcomes (and while waiting for one): True ends the scan early, workers killed,
+    # unfinished files left pending. The daemon passes its stop event so SIGTERM is prompt.
+    should_stop: Callable[[], bool] | None = None
 
 
 @dataclass
@@ -299,7 +302,7 @@ def scan(library: Library, roots: Iterable[str | os.PathLike[str]], options: Sca
             progress(0, total)
         if options.small_scans_in_process and not workers.started and total <= jobs:
             workers.jobs = 1  # a few changed files: quicker here than in a pool that must start
-        for done, outcome in enumerate(workers.run(plan.to_analyse), start=1):
+        for done, outcome in enumerate(workers.run(plan.to_analyse, options.should_stop), start=1):
             with library.session() as session:
                 if _store(session, outcome, options, version_of()):
                     summary.analysed += 1
@@ -308,4 +311,7 @@ def scan(library: Library, roots: Iterable[str | os.PathLike[str]], options: Sca
                     log.info("failed: %r: %s", outcome.path, outcome.error)
             if progress:
                 progress(done, total)
+            if options.should_stop is not None and options.should_stop():
+                log.info("scan stopped after %d of %d files; the rest stay pending", done, total)
+                break
     return summary

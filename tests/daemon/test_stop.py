@@ -1,0 +1,71 @@
+"""SIGTERM while the watcher's batch is being analysed: the daemon and its workers end promptly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from audiofiles import synth, write_audio
+
+from .conftest import DaemonProcess, MpdServer, add_song, wait_for, write_config
+
+STOP_LIMIT_S = 10.0  # "a few seconds" on a busy two-core machine; the whole batch takes far longer
+
+
+def children_of(pid: int) -> set[int]:
+    """Direct child processes of ``pid`` (the spawn workers and their resource tracker)."""
+    found = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with open(task / "children") as listing:
+            found |= {int(child) for child in listing.read().split()}
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.fixture
+def clip_model():
+    from queueemo.errors import ModelError
+    from queueemo.library.analysis import current_model_version
+
+    try:
+        return current_model_version()
+    except ModelError as exc:
+        pytest.skip(f"clip model weights not available: {exc}")
+
+
+def test_sigterm_during_a_watcher_batch_stops_daemon_and_workers_promptly(
+        tmp_path: Path, mpd_server: MpdServer, queue_env, clip_model):
+    add_song(mpd_server.music, "old.ogg", "Old")
+    mpd_server.update()
+    daemon = DaemonProcess(tmp_path, write_config(tmp_path, watermark=1))
+    try:
+        daemon.ready()
+        for i in range(12):  # flac: libsndfile's vorbis encoder crashes on long writes
+            write_audio(mpd_server.music / "batch" / f"{i}.flac", synth(60, freq=200.0 + 50 * i))
+        wait_for(lambda: "paths changed; rescanning" in daemon.output(), timeout=30,
+                 what="the watcher's batch to start")
+        workers = wait_for(lambda: children_of(daemon.process.pid), timeout=30,
+                           what="analysis workers")
+        time.sleep(1.0)  # the workers are importing torch or analysing
+        started = time.monotonic()
+        daemon.process.send_signal(signal.SIGTERM)
+        code = daemon.process.wait(60)
+        took = time.monotonic() - started
+        assert code == 0, daemon.output()
+        assert took < STOP_LIMIT_S, f"stopped after {took:.1f} s\n{daemon.output()}"
+        time.sleep(0.5)
+        assert not [pid for pid in workers if alive(pid)], "no worker outlives the daemon"
+    finally:
+        for pid in children_of(daemon.process.pid) if daemon.process.poll() is None else ():
+            os.kill(pid, signal.SIGKILL)
+        daemon.close()
