@@ -3,26 +3,33 @@
 Every foreign error (socket, python-mpd2) is translated here into one ``PlayerError`` whose message
 says what to do, so callers above never see ``mpd`` or ``OSError`` types. Reconnection policy lives
 with the caller (the daemon); this module only offers ``connect()`` and ``close()``.
+
+python-mpd2's blocking client cannot leave ``idle`` (it has no ``noidle`` since 3.0), so the player
+drives python-mpd2's asyncio client on a private event loop: its public ``idle()`` iterator keeps a
+subscription open and the client sends ``noidle`` by itself before each command. Callers stay
+synchronous; each method runs the loop until its command has answered.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
-import select
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from queueemo.errors import AccessError, PlayerError
 
 if TYPE_CHECKING:
-    import mpd
+    import mpd.asyncio
 
     from queueemo.config import MpdSettings
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Commands queueemo sends; checked at connect so a restricted MPD fails early and clearly.
 REQUIRED_COMMANDS = frozenset(
@@ -99,7 +106,11 @@ class Player:
     def __init__(self, settings: MpdSettings) -> None:
         self.settings = settings
         self.address = describe_address(settings)
-        self._client: mpd.MPDClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: mpd.asyncio.MPDClient | None = None
+        self._watch: asyncio.Task[None] | None = None
+        self._changes: set[str] = set()
+        self._changed: asyncio.Event | None = None
         self._known: dict[str, bool] = {}
 
     # -- connection -----------------------------------------------------------------------------
@@ -112,18 +123,19 @@ class Player:
     def connect(self) -> None:
         """Open the connection, send the password and check that MPD offers what we need."""
         import mpd
+        import mpd.asyncio
 
         self.close()
-        client = mpd.MPDClient()
-        client.timeout = self.settings.timeout_s
+        self._loop = asyncio.new_event_loop()
+        client = mpd.asyncio.MPDClient()
         self._client = client
         with self._translate("connect to"):
-            client.connect(self.settings.host or "localhost", self.settings.port)
+            self._run(lambda: client.connect(self.settings.host or "localhost", self.settings.port))
         try:
             with self._translate("log in to"):
                 if self.settings.password:
-                    client.password(self.settings.password)
-                missing = REQUIRED_COMMANDS - set(client.commands())
+                    self._run(lambda: client.password(self.settings.password))
+                missing = REQUIRED_COMMANDS - set(self._run(lambda: client.commands()))
         except PlayerError as exc:
             if not isinstance(exc.__cause__, mpd.CommandError):
                 raise
@@ -138,15 +150,34 @@ class Player:
                 f"MPD at {self.address} does not allow {', '.join(sorted(missing))}; "
                 "check the password ([mpd] password or MPD_HOST=password@host)"
             )
+        self._changes.clear()
+        self._changed = asyncio.Event()
+        self._watch = self._loop.create_task(self._watch_events(client))
         self._known.clear()
         log.info("connected to MPD %s at %s", client.mpd_version, self.address)
+
+    async def _watch_events(self, client: mpd.asyncio.MPDClient) -> None:
+        """Collect idle events for as long as the connection lives (runs whenever the loop runs)."""
+        async for changed in client.idle(IDLE_SUBSYSTEMS):
+            self._changes.update(changed)
+            if self._changed is not None:
+                self._changed.set()
 
     def close(self) -> None:
         """Drop the connection; safe to call at any time."""
         client, self._client = self._client, None
+        loop, self._loop = self._loop, None
+        watch, self._watch = self._watch, None
         if client is not None:
             with contextlib.suppress(Exception):
                 client.disconnect()
+        if loop is not None:
+            if watch is not None:
+                watch.cancel()
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(asyncio.gather(*asyncio.all_tasks(loop),
+                                                       return_exceptions=True))
+            loop.close()
 
     def __enter__(self) -> Player:
         self.connect()
@@ -154,6 +185,20 @@ class Player:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _run(self, command: Callable[[], Awaitable[T]], timeout: float | None = None) -> T:
+        """Run the loop until ``command()`` has answered, at most ``timeout`` (default: MPD's).
+
+        ``command`` is called inside the running loop: python-mpd2 binds its futures to that loop.
+        """
+        if self._loop is None:
+            raise PlayerError(f"not connected to MPD at {self.address}")
+        limit = self.settings.timeout_s if timeout is None else timeout
+
+        async def answer() -> T:
+            return await command()
+
+        return self._loop.run_until_complete(asyncio.wait_for(answer(), limit))
 
     @contextlib.contextmanager
     def _translate(self, doing: str) -> Iterator[None]:
@@ -164,16 +209,19 @@ class Player:
             yield
         except mpd.CommandError as exc:
             raise PlayerError(f"MPD at {self.address} refused to {doing}: {exc}") from exc
-        except (mpd.MPDError, OSError) as exc:
+        except (mpd.MPDError, OSError) as exc:  # TimeoutError (from wait_for) is an OSError
             self.close()
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            if isinstance(exc, TimeoutError):
+                reason = f"no answer within {self.settings.timeout_s:g} s"
+            else:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise PlayerError(
                 f"cannot {doing} MPD at {self.address}: {reason or type(exc).__name__} "
                 "(is it running? set MPD_HOST/MPD_PORT or [mpd] host/port)"
             ) from exc
 
     @property
-    def _mpd(self) -> mpd.MPDClient:
+    def _mpd(self) -> mpd.asyncio.MPDClient:
         if self._client is None:
             raise PlayerError(f"not connected to MPD at {self.address}")
         return self._client
@@ -188,7 +236,7 @@ class Player:
 
         try:
             with self._translate("ask the music directory of"):
-                answer = self._mpd.config()
+                answer = self._run(lambda: self._mpd.config())
         except PlayerError as exc:
             if not isinstance(exc.__cause__, mpd.CommandError):
                 raise
@@ -197,13 +245,16 @@ class Player:
         return answer if isinstance(answer, str) else answer.get("music_directory")
 
     def queue(self) -> QueueState:
-        """The queue and the playing position, read in one round trip."""
+        """The queue and the playing position, consistent with each other.
+
+        The asyncio client has no command lists: the status is read before and after the queue,
+        and the reading is repeated if the queue changed in between.
+        """
         with self._translate("read the queue of"):
-            client = self._mpd
-            client.command_list_ok_begin()
-            client.status()
-            client.playlistinfo()
-            status, songs = client.command_list_end()
+            for _ in range(5):
+                status, songs, after = self._run(lambda: self._read_queue())
+                if status.get("playlist") == after.get("playlist"):
+                    break
         entries = tuple(
             QueueEntry(
                 pos=int(song["pos"]),
@@ -220,6 +271,17 @@ class Player:
             random=status.get("random", "0") != "0", consume=status.get("consume", "0") != "0",
         )
 
+    async def _read_queue(self) -> tuple[dict, list[dict], dict]:
+        client = self._mpd
+        # Sent back to back; awaited in order (playlistinfo's result is fed only once awaited).
+        status, songs, after = client.status(), client.playlistinfo(), client.status()
+        try:
+            return await status, list(await songs), await after
+        finally:
+            for result in (status, after):  # after a broken connection: errors seen, not leaked
+                if result.done() and not result.cancelled():
+                    result.exception()
+
     def knows(self, uri: str) -> bool:
         """Whether MPD's database holds ``uri`` (cached until the database changes)."""
         import mpd
@@ -227,7 +289,7 @@ class Player:
         if uri not in self._known:
             try:
                 with self._translate("look up a song in"):
-                    self._known[uri] = bool(self._mpd.lsinfo(uri))
+                    self._known[uri] = bool(self._run(lambda: self._mpd.lsinfo(uri)))
             except PlayerError as exc:
                 if not isinstance(exc.__cause__, mpd.CommandError):
                     raise
@@ -244,43 +306,54 @@ class Player:
     def add(self, uri: str) -> None:
         """Append one song to the queue."""
         with self._translate(f"add {uri} to the queue of"):
-            self._mpd.add(uri)
+            self._run(lambda: self._mpd.add(uri))
 
     def delete(self, start: int, end: int) -> None:
         """Remove queue positions ``start`` ≤ pos < ``end``."""
         with self._translate("crop the queue of"):
-            self._mpd.delete((start, end))
+            self._run(lambda: self._mpd.delete((start, end)))
 
     def update(self, uri: str = "") -> None:
         """Ask MPD to rescan ``uri`` (a file or folder; empty: everything)."""
         with self._translate("start a database update in"):
-            if uri:
-                self._mpd.update(uri)
-            else:
-                self._mpd.update()
+            self._run(lambda: self._mpd.update(uri) if uri else self._mpd.update())
 
     def play(self) -> None:
         """Start playback."""
         with self._translate("start playback in"):
-            self._mpd.play()
+            self._run(lambda: self._mpd.play())
 
     # -- waiting --------------------------------------------------------------------------------
 
     def idle(self, timeout: float, wake_fd: int | None = None) -> set[str]:
         """Wait for player/playlist/database events, at most ``timeout`` s or until ``wake_fd``.
 
-        python-mpd2's blocking client has no ``noidle``; the exchange is short enough to speak
-        directly: send ``idle``, wait on the socket, and cancel with ``noidle`` when nothing came.
+        Events that happened since the last call are returned at once.
         """
-        client = self._mpd
-        watched = [client.fileno()] + ([wake_fd] if wake_fd is not None else [])
         with self._translate("wait for events from"):
-            client._write_command("idle", IDLE_SUBSYSTEMS)
-            readable, _, _ = select.select(watched, [], [], timeout)
-            if client.fileno() not in readable:
-                client._write_command("noidle")
-            lines = list(client._read_lines())
-        return {line.partition(": ")[2] for line in lines if line.startswith("changed: ")}
+            self._run(lambda: self._wait(timeout, wake_fd), timeout=timeout + self.settings.timeout_s)
+        changes, self._changes = self._changes, set()
+        return changes
+
+    async def _wait(self, timeout: float, wake_fd: int | None) -> None:
+        loop, watch, changed = self._loop, self._watch, self._changed
+        assert loop is not None and watch is not None and changed is not None
+        if self._changes:
+            return
+        changed.clear()
+        if wake_fd is not None:
+            loop.add_reader(wake_fd, changed.set)
+        try:
+            waiter = asyncio.ensure_future(changed.wait())
+            await asyncio.wait({waiter, watch}, timeout=timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+        finally:
+            if wake_fd is not None:
+                loop.remove_reader(wake_fd)
+        if watch.done():  # the connection broke: its error says why
+            watch.result()
+            raise OSError("MPD closed the connection")
 
 
 def _first(value: str | list[str]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +77,22 @@ def test_uris_are_relative_to_the_music_directory():
     assert uri_for("/m/x/a.ogg", "x/a.ogg", "/m") == "x/a.ogg"
     assert uri_for("/elsewhere/a.ogg", "a.ogg", "/m") is None
     assert uri_for("/elsewhere/a.ogg", "sub/a.ogg", None) == "sub/a.ogg"
+
+
+def test_events_between_waits_are_not_lost(mpd_server: MpdServer):
+    add_song(mpd_server.music, "a.ogg", "Alpha")
+    mpd_server.update()
+    with Player(MpdSettings(host=mpd_server.socket)) as player:
+        assert player.idle(0.2) == set()
+        player.queue()  # a command: the client left idle
+        with mpd_server.client() as other:
+            other.add("a.ogg")
+        started = time.monotonic()
+        assert "playlist" in player.idle(5)
+        assert time.monotonic() - started < 1
+
+
+def test_idle_uses_only_python_mpd2_public_api():
+    source = (Path(__file__).resolve().parents[2] / "queueemo" / "player.py").read_text()
+    for private in ("_write_command", "_read_lines", "_read_line", "_sock", "_fetch"):
+        assert f".{private}" not in source
