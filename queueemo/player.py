@@ -35,7 +35,7 @@ T = TypeVar("T")
 REQUIRED_COMMANDS = frozenset(
     {"add", "currentsong", "delete", "idle", "lsinfo", "playlistinfo", "status", "update"}
 )
-IDLE_SUBSYSTEMS = ("player", "playlist", "database")
+IDLE_SUBSYSTEMS = ("player", "playlist", "database", "options")  # options: single, repeat, random…
 
 
 @dataclass(frozen=True)

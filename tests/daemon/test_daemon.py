@@ -105,3 +105,46 @@ def test_reconnect_delays_grow_to_a_cap_and_reset():
     assert delays[:4] == [5, 10, 20, 40] and delays[-1] == 3600
     backoff.reset()
     assert backoff.next() == 5
+
+
+def stays(condition, seconds: float) -> bool:
+    """Whether ``condition`` holds at every look during ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not condition():
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.fixture
+def patient_daemon(tmp_path: Path, indexed, real_forecast) -> Iterator[DaemonProcess]:
+    process = DaemonProcess(tmp_path, write_config(tmp_path, suspend_after_user_s=3.0))
+    try:
+        process.ready()
+        yield process
+    finally:
+        process.close()
+
+
+def test_a_cleared_queue_is_refilled_only_after_the_suspension(patient_daemon, mpd_server):
+    wait_for(lambda: upcoming(mpd_server) >= 2, what="the daemon to seed the queue")
+    with mpd_server.client() as client:
+        client.clear()
+        cleared = time.monotonic()
+    assert stays(lambda: not mpd_server.queue(), 2.0), patient_daemon.output()
+    wait_for(lambda: upcoming(mpd_server) >= 2, timeout=10, what="the refill after the suspension")
+    assert time.monotonic() - cleared >= 2.9
+    assert "the queue was cleared" in patient_daemon.output()
+
+
+def test_single_mode_leaves_the_queue_alone_until_it_is_off(daemon, mpd_server):
+    wait_for(lambda: upcoming(mpd_server) >= 2, what="the daemon to seed the queue")
+    with mpd_server.client() as client:
+        client.single(1)
+        client.clear()
+    assert stays(lambda: not mpd_server.queue(), 2.0), daemon.output()
+    with mpd_server.client() as client:
+        client.single(0)
+    wait_for(lambda: upcoming(mpd_server) >= 2, timeout=5, what="the refill once single is off")
+    assert "single mode: leaving the queue alone" in daemon.output()
