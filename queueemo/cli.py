@@ -415,24 +415,52 @@ def _show_lines(record: dict) -> list[str]:
 
 
 @cli.command()
-@click.argument("path", type=click.Path())
+@click.argument("path", metavar="PATH|URI|current")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object with every trajectory point.")
 @_db_option
 @click.pass_context
 def show(ctx: click.Context, path: str, as_json: bool, database_url: str | None) -> None:
-    """A track's tags, emotion summaries and trajectory, from the library."""
-    from queueemo.library import get_track_by_path, track_record
+    """A track's tags, emotion summaries and trajectory, from the library.
 
-    _, library = _open_library(ctx, database_url)
+    PATH is a file; an MPD URI (relative to MPD's music directory) or ``current`` (the song MPD
+    plays now) are looked up through MPD.
+    """
+    from queueemo.library import get_track_by_path, track_record
+    from queueemo.player import path_of
+
+    settings, library = _open_library(ctx, database_url)
     try:
         with library.session() as session:
-            track = get_track_by_path(session, path)
+            track = None if path == "current" else get_track_by_path(session, path)
+            if track is None and (path == "current" or not os.path.isabs(path)):
+                file = path_of(settings.mpd, path)
+                track = get_track_by_path(session, file)
+                path = f"{path} ({file})"
             if track is None:
                 raise QueueemoError(f"{path} is not in the library (run `queueemo scan` on its folder)")
             record = track_record(track)
     finally:
         library.close()
     click.echo(json.dumps(record) if as_json else "\n".join(_show_lines(record)))
+
+
+@cli.command("config")
+@_mpd_options
+@_db_option
+@click.pass_context
+def config_command(ctx: click.Context, host: str | None, port: int | None,
+                   database_url: str | None) -> None:
+    """Print the effective settings and where each came from (passwords masked)."""
+    from queueemo.config import describe_settings
+
+    rows = describe_settings(ctx.obj["config_path"], overrides=_overrides(host, port, database_url))
+    section = None
+    for name, key, value, source in rows:
+        if name != section:
+            click.echo(f"{'' if section is None else chr(10)}[{name}]")
+            section = name
+        click.echo(f"{key} = {json.dumps(list(value) if isinstance(value, tuple) else value)}"
+                   f"  # {source}")
 
 
 @cli.command("next")

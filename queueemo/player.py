@@ -100,6 +100,21 @@ def uri_for(path: str, relpath: str, music_directory: str | None) -> str | None:
     return None
 
 
+def path_of(settings: MpdSettings, uri: str) -> str:
+    """The file behind an MPD URI, or behind ``current`` (the song MPD plays or is paused on)."""
+    with Player(settings) as player:
+        if uri == "current":
+            entry = player.queue().current_entry
+            if entry is None:
+                raise PlayerError(f"MPD at {player.address} is not playing anything")
+            uri = entry.uri
+        music_directory = player.music_directory()
+    if not music_directory:
+        raise PlayerError(f"MPD at {player.address} does not tell its music directory (over TCP it "
+                          f"never does): set [mpd] music_directory to find {uri}")
+    return os.path.join(music_directory, uri)
+
+
 class Player:
     """A synchronous MPD client; not thread-safe (the daemon uses it from one thread only)."""
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import socket
+
 import pytest
 
-from queueemo.config import load_settings
+from queueemo.config import default_mpd_host, describe_settings, load_settings
 from queueemo.errors import ConfigError
 
 
@@ -61,3 +64,48 @@ def test_a_named_config_file_must_exist(tmp_path):
 def test_broken_toml_is_one_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_settings(write(tmp_path, "[mpd\n"), env={})
+
+
+@pytest.mark.parametrize(("value", "password", "host"), [
+    ("pw@@sock", "pw", "@sock"),
+    ("@sock", "", "@sock"),
+    ("pw@host", "pw", "host"),
+    ("p@ss@word@host", "p", "ss@word@host"),  # the FIRST @ splits, as libmpdclient does
+    ("/run/mpd/socket", "", "/run/mpd/socket"),
+])
+def test_mpd_host_splits_password_at_the_first_at(tmp_path, value, password, host):
+    settings = load_settings(write(tmp_path, ""), env={"MPD_HOST": value})
+    assert (settings.mpd.password, settings.mpd.host) == (password, host)
+
+
+def test_mpd_timeout_and_tilde_are_honoured(tmp_path):
+    settings = load_settings(write(tmp_path, ""), env={"MPD_HOST": "~/mpd.sock", "MPD_TIMEOUT": "2.5"})
+    assert settings.mpd.timeout_s == 2.5
+    assert settings.mpd.host == os.path.expanduser("~/mpd.sock") and "~" not in settings.mpd.host
+
+
+def test_without_a_host_the_user_then_the_system_socket_then_localhost(tmp_path):
+    runtime = tmp_path / "run"
+    (runtime / "mpd").mkdir(parents=True)
+    user_socket = str(runtime / "mpd" / "socket")
+    env = {"XDG_RUNTIME_DIR": str(runtime)}
+    assert default_mpd_host(env, exists=lambda p: True) == user_socket
+    assert default_mpd_host(env, exists=lambda p: p == "/run/mpd/socket") == "/run/mpd/socket"
+    assert default_mpd_host(env, exists=lambda p: False) == "localhost"
+    with socket.socket(socket.AF_UNIX) as listening:
+        listening.bind(user_socket)
+        assert load_settings(write(tmp_path, ""), env=env).mpd.host == user_socket
+
+
+def test_effective_settings_say_where_they_came_from_and_mask_secrets(tmp_path):
+    path = write(tmp_path, "[daemon]\nwatermark = 4\n[library]\n"
+                           "database_url = 'postgresql+psycopg://me:hunter2@db/queueemo'\n")
+    rows = {(section, key): (value, source) for section, key, value, source in describe_settings(
+        path, env={"MPD_HOST": "secret@host", "MPD_PORT": "6601"}, overrides={"mpd": {"port": 7000}})}
+    assert rows["daemon", "watermark"] == (4, f"file {path}")
+    assert rows["daemon", "keep_played"] == (20, "default")
+    assert rows["mpd", "host"] == ("host", "env")
+    assert rows["mpd", "password"] == ("***", "env")
+    assert rows["mpd", "port"] == (7000, "flag")
+    assert rows["library", "database_url"] == ("postgresql+psycopg://me:***@db/queueemo", f"file {path}")
+    assert "hunter2" not in repr(rows) and "secret" not in repr(rows)
