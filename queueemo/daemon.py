@@ -143,7 +143,7 @@ class Daemon:
                     stop()
                 except Exception:  # stopping the rest matters more than one failure
                     log.exception("error while stopping")
-            if self._ready:
+            if self._ready or self._stop.is_set():
                 log.info("queueemo daemon stopped")
 
     def _open_library(self) -> Library:
