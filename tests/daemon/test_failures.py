@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import signal
 import socket
 import subprocess
 import time
@@ -10,9 +11,19 @@ from pathlib import Path
 
 import pytest
 
+from queueemo.library import get_track_by_path
 from queueemo.library.db import open_library
 
-from .conftest import REPO, DaemonProcess, MpdServer, add_song, index_track, run_cli, write_config
+from .conftest import (
+    REPO,
+    DaemonProcess,
+    MpdServer,
+    add_song,
+    index_track,
+    run_cli,
+    wait_for,
+    write_config,
+)
 
 EX_CONFIG = 78
 
@@ -83,8 +94,8 @@ def test_an_unparsable_db_url_shows_the_expected_form(tmp_path, queue_env):
     assert "sqlite:////abs/path.sqlite3" in result.stderr and "postgresql+psycopg://" in result.stderr
 
 
-def test_mpd_down_at_start_is_waited_for_before_ready(tmp_path: Path, mpd_server: MpdServer,
-                                                      queue_env):
+def test_mpd_down_at_start_is_waited_for_then_new_files_are_indexed(tmp_path: Path,
+                                                                    mpd_server: MpdServer, queue_env):
     add_song(mpd_server.music, "old.ogg", "Old")
     mpd_server.update()
     mpd_server.stop()
@@ -96,8 +107,16 @@ def test_mpd_down_at_start_is_waited_for_before_ready(tmp_path: Path, mpd_server
         assert "no music folder" not in process.output()
         mpd_server.start()
         process.ready(timeout=30)
-        output = process.output()
-        assert f"watching {mpd_server.music}" in output, output
+        assert f"watching {mpd_server.music}" in process.output()
+        new = add_song(mpd_server.music / "later", "new.ogg", "Later")
+        with open_library(queue_env["QUEUEEMO_DB"]) as library:
+            def indexed() -> bool:
+                with library.session() as session:
+                    return get_track_by_path(session, new) is not None
+
+            wait_for(indexed, timeout=60, what="the file added after MPD came up to be indexed")
+        process.process.send_signal(signal.SIGTERM)
+        assert process.process.wait(30) == 0, process.output()
     finally:
         process.close()
 
