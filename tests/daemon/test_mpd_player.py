@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -96,3 +97,38 @@ def test_idle_uses_only_python_mpd2_public_api():
     source = (Path(__file__).resolve().parents[2] / "queueemo" / "player.py").read_text()
     for private in ("_write_command", "_read_lines", "_read_line", "_sock", "_fetch"):
         assert f".{private}" not in source
+
+
+def test_mpd_timeout_bounds_a_silent_server(tmp_path):
+    path = str(tmp_path / "silent.sock")
+    with socket.socket(socket.AF_UNIX) as silent:
+        silent.bind(path)
+        silent.listen()  # accepts, never says "OK MPD"
+        started = time.monotonic()
+        with pytest.raises(PlayerError, match=r"no answer within 0\.5 s|MPD hello"):
+            Player(MpdSettings(host=path, timeout_s=0.5)).connect()
+        assert time.monotonic() - started < 3
+
+
+class AbstractSocketMpd(MpdServer):
+    """An MPD that also listens on an abstract socket (``@name``)."""
+
+    name = f"@queueemo-test-{os.getpid()}"
+
+    def write_config(self) -> Path:
+        conf = super().write_config()
+        conf.write_text(conf.read_text() + f'bind_to_address "{self.name}"\n', encoding="utf-8")
+        return conf
+
+
+def test_connects_to_an_abstract_socket_named_in_mpd_host(tmp_path, mpd_server):
+    server = AbstractSocketMpd(tmp_path / "abstract")
+    server.music.mkdir(parents=True)
+    server.start()
+    try:
+        settings = load_settings(None, env={"MPD_HOST": server.name})
+        assert settings.mpd.host == server.name and not settings.mpd.password
+        with Player(settings.mpd) as player:
+            assert player.queue().entries == ()
+    finally:
+        server.stop()
