@@ -184,6 +184,7 @@ class Daemon:
             self._ready = True
             sd_notify("READY=1")
             log.info("queueemo daemon ready")
+        sd_notify(f"STATUS=keeping the queue of MPD at {self.player.address}")
 
     def _roots(self) -> list[str]:
         roots = list(self.settings.library.music_roots)
@@ -279,6 +280,7 @@ class Daemon:
             except PlayerError as exc:
                 delay = self.backoff.next()
                 log.warning("%s; retrying in %.3g s", exc, delay)
+                sd_notify(f"STATUS=waiting for MPD at {self.player.address}")
                 self._sleep(delay)
                 return
         try:

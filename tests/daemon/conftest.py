@@ -236,8 +236,26 @@ class DaemonProcess:
         )
 
     def ready(self, timeout: float = 60.0) -> None:
-        self.notify.settimeout(timeout)
-        assert self.notify.recv(64) == b"READY=1", self.output()
+        """Wait for READY=1 (STATUS= lines may come first)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.notify.settimeout(max(0.01, deadline - time.monotonic()))
+            message = self.notify.recv(256)
+            if message == b"READY=1":
+                return
+            assert message.startswith(b"STATUS="), (message, self.output())
+
+    def messages(self) -> list[bytes]:
+        """What the daemon told systemd so far (without waiting)."""
+        found = []
+        self.notify.setblocking(False)
+        try:
+            while True:
+                found.append(self.notify.recv(256))
+        except BlockingIOError:
+            return found
+        finally:
+            self.notify.setblocking(True)
 
     def output(self) -> str:
         self.log.seek(0)
