@@ -148,3 +148,34 @@ def test_single_mode_leaves_the_queue_alone_until_it_is_off(daemon, mpd_server):
         client.single(0)
     wait_for(lambda: upcoming(mpd_server) >= 2, timeout=5, what="the refill once single is off")
     assert "single mode: leaving the queue alone" in daemon.output()
+
+
+def test_the_daemon_keeps_the_queue_through_the_player_it_is_given(indexed, mpd_server, real_forecast,
+                                                                   tmp_path):
+    import threading
+
+    from queueemo.config import load_settings
+    from queueemo.daemon import Daemon
+    from queueemo.player import Player
+
+    class CountingPlayer(Player):
+        def __init__(self, mpd_settings) -> None:
+            super().__init__(mpd_settings)
+            self.added: list[str] = []
+
+        def add(self, uri: str) -> None:
+            self.added.append(uri)
+            super().add(uri)
+
+    settings = load_settings(write_config(tmp_path))
+    player = CountingPlayer(settings.mpd)
+    daemon = Daemon(settings, player=player, forecast=real_forecast)
+    thread = threading.Thread(target=daemon.run)
+    thread.start()
+    try:
+        wait_for(lambda: upcoming(mpd_server) >= 2, what="the daemon to seed the queue")
+    finally:
+        daemon.stop()
+        thread.join(15)
+    assert not thread.is_alive()
+    assert player.added == mpd_server.queue()
