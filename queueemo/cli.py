@@ -451,13 +451,15 @@ def show(ctx: click.Context, path: str, as_json: bool, database_url: str | None)
 def config_command(ctx: click.Context, host: str | None, port: int | None,
                    database_url: str | None) -> None:
     """Print the effective settings and where each came from (passwords masked)."""
-    from queueemo.config import describe_settings
+    from queueemo.config import config_file, describe_settings
 
     rows = describe_settings(ctx.obj["config_path"], overrides=_overrides(host, port, database_url))
+    path = config_file(ctx.obj["config_path"], os.environ)
+    click.echo(f"# config file: {path}{'' if path.exists() else ' (not present)'}")
     section = None
     for name, key, value, source in rows:
         if name != section:
-            click.echo(f"{'' if section is None else chr(10)}[{name}]")
+            click.echo(f"\n[{name}]")
             section = name
         click.echo(f"{key} = {json.dumps(list(value) if isinstance(value, tuple) else value)}"
                    f"  # {source}")

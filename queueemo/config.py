@@ -251,11 +251,17 @@ def _merge(*layers: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]
 Layers = list[tuple[str, Mapping[str, Mapping[str, Any]]]]
 
 
+def config_file(config_path: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path:
+    """The config file that is read: ``--config``, else ``$QUEUEEMO_CONFIG``, else the XDG default."""
+    explicit = config_path or env.get("QUEUEEMO_CONFIG")
+    return Path(explicit) if explicit else default_config_path()
+
+
 def _layers(config_path: str | os.PathLike[str] | None, env: Mapping[str, str],
             overrides: Mapping[str, Mapping[str, Any]] | None) -> Layers:
     """The named layers, lowest first: file, env, flag (defaults are the dataclasses')."""
     explicit = config_path or env.get("QUEUEEMO_CONFIG")
-    path = Path(explicit) if explicit else default_config_path()
+    path = config_file(config_path, env)
     from_file: dict[str, Any] = {}
     if path.exists():
         try:

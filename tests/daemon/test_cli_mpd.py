@@ -37,6 +37,7 @@ def test_config_prints_effective_settings_with_their_sources(mpd_server, queue_e
     result = run_cli("config", "--port", "6611", env={"MPD_HOST": "s3cret@@abstract"})
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
+    assert lines[0] == f"# config file: {queue_env['XDG_CONFIG_HOME']}/queueemo/config.toml (not present)"
     assert 'host = "@abstract"  # env' in lines
     assert 'password = "***"  # env' in lines
     assert "port = 6611  # flag" in lines
