@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import signal
 import sys
 from pathlib import Path
 
@@ -234,6 +235,15 @@ def _open_library(ctx: click.Context, database_url: str | None, **library: objec
     return settings, open_library(settings.database_url)
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread: the scan unwinds as on Ctrl-C (not an ``Exception``,
+    so no per-file error handler can mistake it for a bad file)."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 class _ScanProgress:
     """A click progress bar on stderr: tracks done/total, tracks/s and ETA."""
 
@@ -273,6 +283,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], jobs: int | None, database_
     from queueemo.library import ScanOptions
     from queueemo.library import scan as scan_library
 
+    signal.signal(signal.SIGTERM, _raise_terminated)  # stop as cleanly as Ctrl-C: exit 143
     settings, library = _open_library(ctx, database_url, jobs=jobs)
     options = ScanOptions(
         jobs=settings.library.jobs,
@@ -422,4 +433,7 @@ def main() -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except _Terminated:
+        click.echo("terminated", err=True)
+        sys.exit(143)
     sys.exit(status if isinstance(status, int) else 0)

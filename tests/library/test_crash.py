@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -108,3 +109,98 @@ def test_readers_are_not_locked_out_while_a_scan_writes(
     assert reads > 10
     with library.session() as session:
         assert library_status(session).analysed == 12
+
+
+def _children(pid: int) -> list[int]:
+    """Live child processes of ``pid`` (from /proc)."""
+    kids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                kids.append(int(entry.name))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _is_worker(pid: int) -> bool:
+    try:
+        return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def _start_scan_with_workers(music: Path, db_url: str) -> tuple[subprocess.Popen[bytes], list[int]]:
+    """A ``queueemo scan --jobs 2`` child, once its worker processes are analysing."""
+    command = [sys.executable, "-c", "from queueemo.cli import main; main()",
+               "scan", str(music), "--jobs", "2", "--db", db_url]
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             start_new_session=True)
+    deadline = time.monotonic() + 120
+    workers: list[int] = []
+    while time.monotonic() < deadline and child.poll() is None and len(workers) < 2:
+        workers = [pid for pid in _children(child.pid) if _is_worker(pid)]
+        time.sleep(0.05)
+    assert len(workers) == 2, "the scan did not start two workers"
+    time.sleep(3)  # let them warm up and start on files
+    assert child.poll() is None, "the scan ended before it could be killed"
+    return child, workers
+
+
+def _kill_all(child: subprocess.Popen[bytes], workers: list[int]) -> None:
+    for pid in [child.pid, *workers]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    child.wait()
+    child.stderr.close()
+
+
+def test_workers_die_with_a_killed_scan(make_audio: Callable[..., Path], music: Path, db_url: str) -> None:
+    _many(make_audio, 12, seconds=20)
+    child, workers = _start_scan_with_workers(music, db_url)
+    try:
+        os.kill(child.pid, signal.SIGKILL)  # the parent only: its workers must notice by themselves
+        child.wait()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(map(_alive, workers)):
+            time.sleep(0.1)
+        assert not [pid for pid in workers if _alive(pid)], "workers outlived their scan"
+    finally:
+        _kill_all(child, workers)
+
+
+def test_sigterm_stops_a_scan_cleanly_and_the_next_scan_resumes(
+    make_audio: Callable[..., Path], music: Path, db_url: str
+) -> None:
+    files = _many(make_audio, 12, seconds=20)
+    child, workers = _start_scan_with_workers(music, db_url)
+    try:
+        started = time.monotonic()
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=30) == 143
+        assert time.monotonic() - started < 5
+        assert child.stderr.read().decode().strip() == "terminated"
+        assert not [pid for pid in workers if _alive(pid)]
+        library = open_library(db_url)
+        try:
+            assert library.integrity_check() == "ok"
+            with library.session() as session:
+                assert library_status(session).analysed < len(files)
+            summary = scan(library, [music], ScanOptions(jobs=1, small_scans_in_process=False))
+            assert summary.failed == 0
+            with library.session() as session:
+                assert library_status(session).analysed == len(files)
+        finally:
+            library.close()
+    finally:
+        _kill_all(child, workers)
