@@ -7,7 +7,8 @@
    analysis is copied), or *to analyse* (new, changed, left pending by an interrupted scan, or
    analysed by an older model). Tracks under the roots that are gone are removed. New and changed
    files are written as ``pending`` rows, so ``queueemo status`` counts them and a crash loses nothing.
-3. **analyse** (``analysis.py``): in a pool of spawn workers, or in process for ``jobs=1``.
+3. **analyse** (``analysis.py``): in a pool of spawn workers, or in process for ``jobs=1`` and for
+   a handful of files. Nothing to analyse means torch is never imported.
 4. **store** (here): one commit per track, so ``kill -9`` loses only the tracks in flight. A file that
    cannot be decoded is stored as ``failed`` with its reason and is not retried until it changes.
 """
@@ -58,6 +59,10 @@ _ANALYSIS_COLUMNS = (
 )
 
 Progress = Callable[[int, int], None]
+
+# Up to this many files are analysed in the scanning process (when ScanOptions allow it): starting a
+# pool costs each worker ~3-5 s (spawn, import torch, load the model), one file costs ~1-2 s here.
+IN_PROCESS_MAX_FILES = 4
 
 
 @dataclass
@@ -144,14 +149,20 @@ def _place(track: Track, found: Found, digest: str | None) -> None:
 
 
 def _classify(session: Session, found: list[Found], roots: Sequence[str],
-              version_of: Callable[[], str], on_new: Callable[[], None]) -> _Plan:
-    """Plan the scan (see the module docstring); ``on_new`` is called first if there are new files."""
+              version_of: Callable[[], str], on_new: Callable[[int], None]) -> _Plan:
+    """Plan the scan (see the module docstring).
+
+    ``on_new(n)`` is called first, before any hashing, if there are ``n > 0`` more unknown paths than
+    vanished ones (a cheap guess at how many files are new rather than moved).
+    """
     plan = _Plan()
     summary = plan.summary
     index = _load_index(session, roots)
     known = index.under_roots
-    if any(item.path not in known for item in found):
-        on_new()
+    unknown = sum(item.path not in known for item in found)
+    likely_new = unknown - (len(known) - (len(found) - unknown))
+    if likely_new > 0:
+        on_new(likely_new)
     new: list[Found] = []
     for item in found:
         row = known.pop(item.path, None)
@@ -288,18 +299,25 @@ def scan(library: Library, roots: Iterable[str | os.PathLike[str]], options: Sca
         return version
 
     jobs = options.jobs or default_jobs()
+    small_here = options.small_scans_in_process
+
+    def start_early(likely_new: int) -> None:
+        # Many new files will need the workers: start them now, they warm up while we plan.
+        if not small_here or likely_new > IN_PROCESS_MAX_FILES:
+            workers.start()
+
     with Workers(options.analyse, jobs) as workers:
         with library.session() as session, session.no_autoflush:
-            # New files will need the workers: start them now, they warm up while we plan.
-            plan = _classify(session, found, resolved, version_of, on_new=workers.start)
+            plan = _classify(session, found, resolved, version_of, on_new=start_early)
         summary = plan.summary
         total = len(plan.to_analyse)
         log.info("%s; %d to analyse", summary.line(), total)
         if progress:
             progress(0, total)
-        if options.small_scans_in_process and not workers.started and total <= jobs:
+        if small_here and not workers.started and total <= IN_PROCESS_MAX_FILES:
             workers.jobs = 1  # a few changed files: quicker here than in a pool that must start
-        for done, outcome in enumerate(workers.run(plan.to_analyse), start=1):
+        outcomes = workers.run(plan.to_analyse) if total else iter(())  # nothing to do: no torch
+        for done, outcome in enumerate(outcomes, start=1):
             with library.session() as session:
                 if _store(session, outcome, options, version_of()):
                     summary.analysed += 1

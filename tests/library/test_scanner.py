@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -187,10 +190,48 @@ def test_worker_processes_give_the_same_analysis(album: list[Path], library: Lib
                                                  tmp_path: Path) -> None:
     from queueemo.library import open_library
 
-    summary = scan(library, [music], ScanOptions(jobs=2))
+    summary = scan(library, [music], ScanOptions(jobs=2, small_scans_in_process=False))
     assert summary.analysed == 3
     serial = open_library(f"sqlite:///{tmp_path / 'serial.sqlite3'}")
     scan(serial, [music], ScanOptions(jobs=1))
     for path, track in _tracks(library).items():
         np.testing.assert_allclose(trajectory(track), trajectory(_tracks(serial)[path]), atol=2e-3)
     serial.close()
+
+
+def _imports_torch(music: Path, db_url: str) -> tuple[str, bool]:
+    """``queueemo scan`` in a fresh process: its summary line, and whether it imported torch."""
+    code = ("import sys\nfrom queueemo.cli import main\ntry:\n    main()\nfinally:\n"
+            "    print('torch' in sys.modules, file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", code, "scan", str(music), "--db", db_url],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip(), result.stderr.strip().splitlines()[-1] == "True"
+
+
+def test_unchanged_rescan_does_not_import_torch(album: list[Path], rescan, music: Path,
+                                                db_url: str) -> None:
+    (music / "letter.mp3").write_text("Dear user, this is not audio.\n" * 50)
+    rescan()
+    assert _imports_torch(music, db_url) == (
+        "analysed 0, unchanged 3, moved 0, removed 0, failed 1", False)
+    album[0].rename(music / "renamed.flac")
+    assert _imports_torch(music, db_url) == (
+        "analysed 0, unchanged 2, moved 1, removed 0, failed 1", False)
+    make_audio_again = album[1].read_bytes()
+    album[1].write_bytes(make_audio_again[: len(make_audio_again) // 2])  # changed: must analyse
+    assert _imports_torch(music, db_url)[1]
+
+
+def test_a_few_new_or_moved_files_do_not_start_a_pool(album: list[Path], library: Library, music: Path,
+                                                     make_audio: Callable[..., Path]) -> None:
+    scan(library, [music], ScanOptions(jobs=1))
+    album[0].rename(music / "moved.flac")
+    album[2].rename(music / "sub" / "moved.wav")
+    make_audio("music/new.wav", seconds=1, freq=880)
+    make_audio("music/sub/new.mp3", seconds=1, freq=990)
+    workers_seen: list[int] = []
+    summary = scan(library, [music], ScanOptions(jobs=2),
+                   progress=lambda done, total: workers_seen.append(len(multiprocessing.active_children())))
+    assert summary.line() == "analysed 2, unchanged 1, moved 2, removed 0, failed 0"
+    assert workers_seen == [0, 0, 0]
