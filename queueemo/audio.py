@@ -179,6 +179,32 @@ def _ffmpeg_available() -> bool:
     return shutil.which("ffmpeg") is not None
 
 
+# Longest decoder identity stored in the index (tracks.decoder).
+DECODER_IDENTITY_CHARS = 64
+
+
+@lru_cache(maxsize=1)
+def decoder_identity() -> str:
+    """The decoders this process would use and their versions, e.g. ``ffmpeg 5.1.6, libsndfile 1.2.2``.
+
+    Stored with every analysis attempt: a file that failed is tried again once this changes (a newer
+    ffmpeg may read it). Cached per process: ``ffmpeg -version`` costs a few milliseconds.
+    """
+    import soundfile
+
+    names = []
+    if _ffmpeg_available():
+        try:
+            banner = subprocess.run(["ffmpeg", "-version"], capture_output=True, timeout=30,
+                                    stdin=subprocess.DEVNULL).stdout.decode("utf-8", "replace")
+            words = banner.split()
+            names.append(f"ffmpeg {words[2]}" if words[:2] == ["ffmpeg", "version"] else "ffmpeg ?")
+        except (OSError, subprocess.SubprocessError):
+            names.append("ffmpeg ?")
+    names.append(f"libsndfile {soundfile.__libsndfile_version__}")
+    return ", ".join(names)[:DECODER_IDENTITY_CHARS]
+
+
 def decode_windows(
     path: str | os.PathLike[str], block_windows: int = BLOCK_WINDOWS, *, sample_rate: int = SAMPLE_RATE
 ) -> Iterator[np.ndarray]:

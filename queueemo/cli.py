@@ -276,9 +276,12 @@ class _ScanProgress:
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=None,
               help="Worker processes (default: [library] jobs, 0 = one per CPU).")
+@click.option("--retry-failed", is_flag=True,
+              help="Try every failed file again (by default only changed files, or after a decoder update).")
 @_db_option
 @click.pass_context
-def scan(ctx: click.Context, paths: tuple[str, ...], jobs: int | None, database_url: str | None) -> None:
+def scan(ctx: click.Context, paths: tuple[str, ...], jobs: int | None, retry_failed: bool,
+         database_url: str | None) -> None:
     """Index and analyse the audio files under PATHS (default: [library] music_roots)."""
     from queueemo.library import ScanOptions
     from queueemo.library import scan as scan_library
@@ -289,6 +292,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], jobs: int | None, database_
         jobs=settings.library.jobs,
         opening_windows=settings.library.opening_windows,
         closing_windows=settings.library.closing_windows,
+        retry_failed=retry_failed,
     )
     progress = _ScanProgress()
     try:

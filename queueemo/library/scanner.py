@@ -10,7 +10,9 @@
 3. **analyse** (``analysis.py``): in a pool of spawn workers, or in process for ``jobs=1`` and for
    a handful of files. Nothing to analyse means torch is never imported.
 4. **store** (here): one commit per track, so ``kill -9`` loses only the tracks in flight. A file that
-   cannot be decoded is stored as ``failed`` with its reason and is not retried until it changes.
+   cannot be decoded is stored as ``failed`` with its reason and the decoder that tried it
+   (``audio.decoder_identity()``); it is tried again when the file or the decoder changes, or on
+   request (``ScanOptions.retry_failed``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from functools import cache
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from queueemo.audio import decoder_identity
 from queueemo.emotion.summary import summarise
 from queueemo.library.analysis import (
     Analyser,
@@ -55,7 +58,7 @@ _SUMMARY_COLUMNS = (
 # Columns copied from an analysed track to a byte-identical duplicate.
 _ANALYSIS_COLUMNS = (
     "duration_s", "artist", "albumartist", "album", "title", "genre", "tracknumber", "status",
-    "error", "model_version", "analysed_at", "trajectory", *_SUMMARY_COLUMNS,
+    "error", "model_version", "decoder", "analysed_at", "trajectory", *_SUMMARY_COLUMNS,
 )
 
 Progress = Callable[[int, int], None]
@@ -98,6 +101,8 @@ class ScanOptions:
     # A handful of changed files are analysed in this process rather than in a pool that must start;
     # the daemon says False, so torch and the model never load into the long-running process.
     small_scans_in_process: bool = True
+    # Try every failed file again (by default only those whose file or decoder changed).
+    retry_failed: bool = False
     model_version: str | None = None  # None: ask the shipped model (only if something may need it)
 
 
@@ -121,7 +126,7 @@ class _Index:
 
 def _load_index(session: Session, roots: Sequence[str]) -> _Index:
     columns = (Track.id, Track.path, Track.size, Track.mtime_ns, Track.content_hash, Track.status,
-               Track.model_version)
+               Track.model_version, Track.decoder)
     index = _Index({}, {})
     for row in session.execute(sa.select(*columns)):
         if _under(row.path, roots):
@@ -149,8 +154,9 @@ def _place(track: Track, found: Found, digest: str | None) -> None:
 
 
 def _classify(session: Session, found: list[Found], roots: Sequence[str],
-              version_of: Callable[[], str], on_new: Callable[[int], None]) -> _Plan:
-    """Plan the scan (see the module docstring).
+              version_of: Callable[[], str], on_new: Callable[[int], None],
+              retry: Callable[[sa.Row], bool]) -> _Plan:
+    """Plan the scan (see the module docstring); ``retry(row)`` says whether a failed track is tried again.
 
     ``on_new(n)`` is called first, before any hashing, if there are ``n > 0`` more unknown paths than
     vanished ones (a cheap guess at how many files are new rather than moved).
@@ -170,9 +176,9 @@ def _classify(session: Session, found: list[Found], roots: Sequence[str],
             new.append(item)
             continue
         if (row.size, row.mtime_ns) == (item.size, item.mtime_ns):
-            if row.status == STATUS_FAILED:
+            if row.status == STATUS_FAILED and not retry(row):
                 summary.failed += 1
-            elif _needs_analysis(row, version_of()):
+            elif row.status == STATUS_FAILED or _needs_analysis(row, version_of()):
                 plan.to_analyse.append((row.id, item.path))
             else:
                 summary.unchanged += 1
@@ -200,9 +206,9 @@ def _classify(session: Session, found: list[Found], roots: Sequence[str],
             log.info("moved: %r -> %r", source.path, item.path)
             _place(session.get_one(Track, source.id), item, digest)
             summary.moved += 1
-            if source.status == STATUS_FAILED:
+            if source.status == STATUS_FAILED and not retry(source):
                 summary.failed += 1
-            elif _needs_analysis(source, version_of()):
+            elif source.status == STATUS_FAILED or _needs_analysis(source, version_of()):
                 plan.to_analyse.append((source.id, item.path))
             continue
         track = Track(status=STATUS_PENDING)
@@ -239,13 +245,15 @@ def _remove(session: Session, vanished: dict[str, sa.Row], found: list[Found],
     return len(doomed)
 
 
-def _store(session: Session, outcome: Outcome, options: ScanOptions, model_version: str) -> bool:
+def _store(session: Session, outcome: Outcome, options: ScanOptions, model_version: str,
+           decoder: str) -> bool:
     """Write one outcome; ``True`` if it was analysed, ``False`` if it failed."""
     tags = outcome.tags
     values: dict[str, object] = {
         "artist": tags.artist, "albumartist": tags.albumartist, "album": tags.album,
         "title": tags.title, "genre": tags.genre, "tracknumber": tags.tracknumber,
         "analysed_at": datetime.now(UTC).replace(tzinfo=None), "model_version": model_version,
+        "decoder": decoder,
     }
     if outcome.trajectory is None:
         values.update(status=STATUS_FAILED, error=outcome.error, trajectory=None,
@@ -268,7 +276,8 @@ def _store_statement() -> sa.Update:
     The path condition drops a result whose file was moved or removed while it was analysed.
     """
     columns = ("artist", "albumartist", "album", "title", "genre", "tracknumber", "analysed_at",
-               "model_version", "status", "error", "trajectory", "duration_s", *_SUMMARY_COLUMNS)
+               "model_version", "decoder", "status", "error", "trajectory", "duration_s",
+               *_SUMMARY_COLUMNS)
     table = Track.__table__
     return (
         sa.update(table)
@@ -298,6 +307,9 @@ def scan(library: Library, roots: Iterable[str | os.PathLike[str]], options: Sca
             version = current_model_version()
         return version
 
+    def retry(row: sa.Row) -> bool:
+        return options.retry_failed or row.decoder != decoder_identity()
+
     jobs = options.jobs or default_jobs()
     small_here = options.small_scans_in_process
 
@@ -308,7 +320,7 @@ def scan(library: Library, roots: Iterable[str | os.PathLike[str]], options: Sca
 
     with Workers(options.analyse, jobs) as workers:
         with library.session() as session, session.no_autoflush:
-            plan = _classify(session, found, resolved, version_of, on_new=start_early)
+            plan = _classify(session, found, resolved, version_of, on_new=start_early, retry=retry)
         summary = plan.summary
         total = len(plan.to_analyse)
         log.info("%s; %d to analyse", summary.line(), total)
@@ -319,7 +331,7 @@ def scan(library: Library, roots: Iterable[str | os.PathLike[str]], options: Sca
         outcomes = workers.run(plan.to_analyse) if total else iter(())  # nothing to do: no torch
         for done, outcome in enumerate(outcomes, start=1):
             with library.session() as session:
-                if _store(session, outcome, options, version_of()):
+                if _store(session, outcome, options, version_of(), decoder_identity()):
                     summary.analysed += 1
                 else:
                     summary.failed += 1

@@ -14,6 +14,7 @@ import mutagen.flac
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 
 from queueemo.library import (
     Library,
@@ -235,3 +236,49 @@ def test_a_few_new_or_moved_files_do_not_start_a_pool(album: list[Path], library
                    progress=lambda done, total: workers_seen.append(len(multiprocessing.active_children())))
     assert summary.line() == "analysed 2, unchanged 1, moved 2, removed 0, failed 0"
     assert workers_seen == [0, 0, 0]
+
+
+def test_every_attempt_records_its_decoder(album: list[Path], rescan, library: Library,
+                                           music: Path) -> None:
+    from queueemo.audio import decoder_identity
+
+    (music / "letter.mp3").write_text("Dear user, this is not audio.\n" * 50)
+    rescan()
+    decoders = {path: track.decoder for path, track in _tracks(library).items()}
+    assert set(decoders.values()) == {decoder_identity()}
+    assert decoder_identity().startswith("ffmpeg ") and "libsndfile" in decoder_identity()
+
+
+def test_failed_files_are_retried_after_a_decoder_update(album: list[Path], rescan, library: Library,
+                                                         music: Path) -> None:
+    (music / "letter.mp3").write_text("Dear user, this is not audio.\n" * 50)
+    rescan()
+    # As if one.flac had failed under an older ffmpeg that could not read it: a newer one can.
+    with library.session() as session:
+        session.execute(sa.update(Track).where(Track.path == str(album[0]))
+                        .values(status="failed", error="not decodable audio", trajectory=None))
+        session.execute(sa.update(Track).values(decoder="ffmpeg 4.4.2, libsndfile 1.0.31"))
+    assert rescan().line() == "analysed 1, unchanged 2, moved 0, removed 0, failed 1"
+    tracks = _tracks(library)
+    assert tracks[str(album[0])].status == "ok"
+    assert tracks[str(music / "letter.mp3")].decoder != "ffmpeg 4.4.2, libsndfile 1.0.31"
+    assert rescan().line() == "analysed 0, unchanged 3, moved 0, removed 0, failed 1"
+
+
+def test_retry_failed_tries_every_failed_file_again(album: list[Path], rescan, library: Library,
+                                                    music: Path, db_url: str) -> None:
+    from queueemo.cli import cli
+
+    (music / "letter.mp3").write_text("Dear user, this is not audio.\n" * 50)
+    rescan()
+    with library.session() as session:  # as if it had failed for a reason now fixed (permissions)
+        session.execute(sa.update(Track).where(Track.path == str(album[2]))
+                        .values(status="failed", error="permission denied", trajectory=None))
+    before = {path: track.analysed_at for path, track in _tracks(library).items()}
+    assert rescan().failed == 2  # unchanged files, same decoder: not retried
+    runner = CliRunner()
+    result = runner.invoke(cli, ["scan", str(music), "--retry-failed", "--db", db_url])
+    assert result.output.strip() == "analysed 1, unchanged 2, moved 0, removed 0, failed 1"
+    after = _tracks(library)
+    assert after[str(album[2])].status == "ok"
+    assert after[str(music / "letter.mp3")].analysed_at > before[str(music / "letter.mp3")]
