@@ -75,8 +75,10 @@ def analyze(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
     """Print the emotion trajectory of audio files (folders are searched recursively)."""
     from queueemo.config import load_settings
     from queueemo.emotion.inference import analyze_file
+    from queueemo.torch_threads import set_analysis_threads
 
     library = load_settings(ctx.obj["config_path"]).library
+    set_analysis_threads()
 
     files = _expand_paths(paths)
     if not files:

@@ -26,6 +26,7 @@ import numpy as np
 
 from queueemo.errors import AudioError, QueueemoError
 from queueemo.library.tags import Tags, read_tags
+from queueemo.torch_threads import analysis_threads, set_analysis_threads
 
 log = logging.getLogger(__name__)
 
@@ -130,9 +131,7 @@ def _init_worker(analyse: Analyser) -> None:
     _watch_parent()
     # Ctrl-C is the parent's to handle: it stops taking results and shuts the pool down.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    import torch
-
-    torch.set_num_threads(1)
+    set_analysis_threads()  # N workers on N cores, one thread each
     warm_up = getattr(analyse, "warm_up", None)
     if warm_up is not None:
         warm_up()
@@ -205,15 +204,9 @@ class Workers:
                 future.cancel()
 
     def _run_here(self, tasks: Iterable[tuple[int, str]]) -> Iterator[Outcome]:
-        import torch
-
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # one job, one core: extra threads only spin on a busy machine
-        try:
+        with analysis_threads():
             for track_id, path in tasks:
                 yield analyse_one(track_id, path, self.analyse)
-        finally:
-            torch.set_num_threads(threads)
 
     def close(self) -> None:
         """Terminate the worker processes now: files in flight and not started yet are dropped.
