@@ -1,8 +1,8 @@
 """How many threads torch uses while analysing audio: one setting, used by every analysis path.
 
 Analysis runs small matrix products window by window, where extra threads mostly wait on each other:
-on a 2-core machine a 410-s track took 2.0 s with one thread and 29.5 s with two (issue 9). Scans
-get their parallelism from worker processes instead, one thread each.
+on a busy 2-core machine a 410-s track took 5.4 s with one thread and 18.5 s with two
+(``bench/threads.py``). Scans get their parallelism from worker processes instead, one thread each.
 """
 
 from __future__ import annotations
