@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 
@@ -204,3 +205,43 @@ def test_sigterm_stops_a_scan_cleanly_and_the_next_scan_resumes(
             library.close()
     finally:
         _kill_all(child, workers)
+
+
+def _slow_analysis(path: str) -> np.ndarray:
+    """A file that takes a minute to analyse (runs in a worker process)."""
+    time.sleep(60)
+    return np.zeros((1, 2), dtype=np.float32)
+
+
+def test_closing_workers_stops_a_run_at_once(tmp_path: Path) -> None:
+    from queueemo.errors import QueueemoError
+    from queueemo.library.analysis import Workers
+
+    workers = Workers(_slow_analysis, 2)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            list(workers.run([(i, str(tmp_path / f"{i}.wav")) for i in range(4)]))
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(_children_of_this_test()) < 2:
+        time.sleep(0.05)
+    pids = _children_of_this_test()
+    assert len(pids) == 2
+    time.sleep(2)
+    started = time.monotonic()
+    workers.close()  # as a daemon stopping from another thread would
+    runner.join(10)
+    assert not runner.is_alive()
+    assert time.monotonic() - started < 5
+    assert len(errors) == 1 and isinstance(errors[0], QueueemoError)
+    assert not [pid for pid in pids if _alive(pid)]
+
+
+def _children_of_this_test() -> list[int]:
+    return [pid for pid in _children(os.getpid()) if _is_worker(pid)]
