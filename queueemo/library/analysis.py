@@ -107,9 +107,12 @@ _PARENT_POLL_SECONDS = 0.5
 _TERMINATE_GRACE_SECONDS = 2.0
 
 
-def _watch_parent() -> None:
-    """Exit this worker whenever the process that started it is gone (``kill -9`` included)."""
-    parent = os.getppid()
+def _watch_parent(parent: int) -> None:
+    """Exit this worker whenever ``parent``, the process that started it, is gone (``kill -9`` too).
+
+    ``parent`` comes from the parent itself: by the time a worker runs this (after seconds of
+    imports), the parent may already be dead and ``os.getppid()`` names whoever adopted the worker.
+    """
     if sys.platform.startswith("linux"):
         import ctypes
 
@@ -127,8 +130,8 @@ def _watch_parent() -> None:
     threading.Thread(target=poll, name="queueemo-parent-watch", daemon=True).start()
 
 
-def _init_worker(analyse: Analyser) -> None:
-    _watch_parent()
+def _init_worker(analyse: Analyser, parent: int) -> None:
+    _watch_parent(parent)
     # Ctrl-C is the parent's to handle: it stops taking results and shuts the pool down.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     set_analysis_threads()  # N workers on N cores, one thread each
@@ -166,7 +169,7 @@ class Workers:
         context = multiprocessing.get_context("spawn")
         self._not_ours = set(multiprocessing.active_children())
         self._pool = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_init_worker,
-                                         initargs=(self.analyse,))
+                                         initargs=(self.analyse, os.getpid()))
         for _ in range(self.jobs):
             self._pool.submit(_ready)
 

@@ -141,6 +141,13 @@ def _is_worker(pid: int) -> bool:
         return False
 
 
+def _has_torch(pid: int) -> bool:
+    try:
+        return b"libtorch" in Path(f"/proc/{pid}/maps").read_bytes()
+    except OSError:
+        return False
+
+
 def _start_scan_with_workers(music: Path, db_url: str) -> tuple[subprocess.Popen[bytes], list[int]]:
     """A ``queueemo scan --jobs 2`` child, once its worker processes are analysing."""
     command = [sys.executable, "-c", "from queueemo.cli import main; main()",
@@ -153,7 +160,9 @@ def _start_scan_with_workers(music: Path, db_url: str) -> tuple[subprocess.Popen
         workers = [pid for pid in _children(child.pid) if _is_worker(pid)]
         time.sleep(0.05)
     assert len(workers) == 2, "the scan did not start two workers"
-    time.sleep(3)  # let them warm up and start on files
+    while time.monotonic() < deadline and not all(map(_has_torch, workers)):
+        time.sleep(0.1)  # torch is imported once a worker has set itself up
+    assert all(map(_has_torch, workers)), "the workers did not start"
     assert child.poll() is None, "the scan ended before it could be killed"
     return child, workers
 
