@@ -59,6 +59,7 @@ def test_killed_scan_resumes_without_redoing_finished_tracks(
                     if library_status(session).analysed >= 3:
                         break
             time.sleep(0.02)
+        assert child.poll() is None, f"the scan ended first: {child.stderr.read().decode()}"
         os.killpg(child.pid, signal.SIGKILL)
         child.wait()
         assert reader is not None, child.stderr.read().decode()
