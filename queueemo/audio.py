@@ -100,8 +100,9 @@ _FFMPEG_REASONS = (
     ("Permission denied", "permission denied"),
     ("low score", NOT_AUDIO),
 )
-# ffmpeg's words for damaged data met while decoding.
-_DECODE_ERRORS = ("Error while decoding", "CRC mismatch", "corrupt", "Invalid data found")
+# ffmpeg's words for damaged data (checksums, broken packets) and for a frame it could not decode.
+_DAMAGE_WORDS = ("CRC mismatch", "corrupt")
+_FRAME_ERROR = "Error while decoding"
 
 
 # The boxes an MP4/M4A file starts with: only then is a missing index a cut-off MP4.
@@ -119,14 +120,14 @@ def _ffmpeg_reason(ffmpeg_log: bytes, path: Path) -> str:
         if needle in text:
             return reason
     if "Input #0" not in text:  # ffmpeg could not even open it as a container
-        return CORRUPT if any(error in text for error in _DECODE_ERRORS[1:3]) else NOT_AUDIO
+        return CORRUPT if any(word in text for word in _DAMAGE_WORDS) else NOT_AUDIO
     return CORRUPT
 
 
 def _short_reason(ffmpeg_log: bytes, decoded_s: float, declared_s: float) -> str:
     """A decode shorter than declared: damaged all along (several decoding errors) or cut off."""
     text = ffmpeg_log.decode("utf-8", "replace")
-    errors = sum(text.count(error) for error in _DECODE_ERRORS[:3])
+    errors = sum(text.count(word) for word in (_FRAME_ERROR, *_DAMAGE_WORDS))
     kind = CORRUPT if errors > 1 else "truncated"
     return f"{kind}: decoded {decoded_s:.1f} s of a declared {declared_s:.1f} s"
 
