@@ -87,9 +87,9 @@ def _declared_seconds(ffmpeg_log: bytes) -> float | None:
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
-NOT_AUDIO = "not an audio file (format not recognised)"
-CORRUPT = "corrupt data"
-NO_SAMPLES = "no audio samples (an empty stream)"
+_NOT_AUDIO = "not an audio file (format not recognised)"
+_CORRUPT = "corrupt data"
+_NO_SAMPLES = "no audio samples (an empty stream)"
 _MP4_CUT = "incomplete MP4/M4A file: its index is missing (cut off while copying?)"
 
 # ffmpeg's words → the reason a user reads; the first match wins. ffmpeg's own line goes to the
@@ -98,7 +98,7 @@ _FFMPEG_REASONS = (
     ("matches no streams", "no audio stream (a video or image file?)"),
     ("not found for input stream", "unsupported audio codec"),
     ("Permission denied", "permission denied"),
-    ("low score", NOT_AUDIO),
+    ("low score", _NOT_AUDIO),
 )
 # ffmpeg's words for damaged data (checksums, broken packets) and for a frame it could not decode.
 _DAMAGE_WORDS = ("CRC mismatch", "corrupt")
@@ -115,20 +115,20 @@ def _ffmpeg_reason(ffmpeg_log: bytes, path: Path) -> str:
     if "moov atom not found" in text:
         with path.open("rb") as file:
             looks_mp4 = file.read(8)[4:] in _MP4_FIRST_BOXES
-        return _MP4_CUT if looks_mp4 else NOT_AUDIO
+        return _MP4_CUT if looks_mp4 else _NOT_AUDIO
     for needle, reason in _FFMPEG_REASONS:
         if needle in text:
             return reason
     if "Input #0" not in text:  # ffmpeg could not even open it as a container
-        return CORRUPT if any(word in text for word in _DAMAGE_WORDS) else NOT_AUDIO
-    return CORRUPT
+        return _CORRUPT if any(word in text for word in _DAMAGE_WORDS) else _NOT_AUDIO
+    return _CORRUPT
 
 
 def _short_reason(ffmpeg_log: bytes, decoded_s: float, declared_s: float) -> str:
     """A decode shorter than declared: damaged all along (several decoding errors) or cut off."""
     text = ffmpeg_log.decode("utf-8", "replace")
     errors = sum(text.count(word) for word in (_FRAME_ERROR, *_DAMAGE_WORDS))
-    kind = CORRUPT if errors > 1 else "truncated"
+    kind = _CORRUPT if errors > 1 else "truncated"
     return f"{kind}: decoded {decoded_s:.1f} s of a declared {declared_s:.1f} s"
 
 
@@ -190,7 +190,7 @@ def _ffmpeg_blocks(path: Path, block_samples: int, sample_rate: int) -> Iterator
     if returncode != 0:
         raise AudioError(path, _ffmpeg_reason(ffmpeg_log, path))
     if decoded == 0:
-        raise AudioError(path, NO_SAMPLES)
+        raise AudioError(path, _NO_SAMPLES)
     declared = _declared_seconds(ffmpeg_log)
     if declared and decoded / sample_rate < MIN_DECODED_SHARE * declared:
         raise AudioError(path, _short_reason(ffmpeg_log, decoded / sample_rate, declared))
@@ -198,16 +198,16 @@ def _ffmpeg_blocks(path: Path, block_samples: int, sample_rate: int) -> Iterator
 
 # libsndfile's messages → the reason a user reads.
 _SNDFILE_REASONS = (
-    ("not recognised", NOT_AUDIO),
-    ("unknown format", NOT_AUDIO),
-    ("not a regular file", NOT_AUDIO),  # what it says of a text file named .mp3
-    ("malformed", CORRUPT),
+    ("not recognised", _NOT_AUDIO),
+    ("unknown format", _NOT_AUDIO),
+    ("not a regular file", _NOT_AUDIO),  # what it says of a text file named .mp3
+    ("malformed", _CORRUPT),
 )
 
 
 def _soundfile_reason(error: Exception) -> str:
     text = str(error)
-    return next((reason for needle, reason in _SNDFILE_REASONS if needle in text), CORRUPT)
+    return next((reason for needle, reason in _SNDFILE_REASONS if needle in text), _CORRUPT)
 
 
 def _soundfile_blocks(path: Path, block_samples: int, sample_rate: int) -> Iterator[np.ndarray]:
@@ -235,7 +235,7 @@ def _soundfile_blocks(path: Path, block_samples: int, sample_rate: int) -> Itera
         log.debug("libsndfile on %r: %s", str(path), exc)
         raise AudioError(path, _soundfile_reason(exc)) from exc
     if decoded == 0:
-        raise AudioError(path, NO_SAMPLES)
+        raise AudioError(path, _NO_SAMPLES)
 
 
 def _libsndfile_may_help(path: Path) -> bool:
