@@ -282,3 +282,17 @@ def test_retry_failed_tries_every_failed_file_again(album: list[Path], rescan, l
     after = _tracks(library)
     assert after[str(album[2])].status == "ok"
     assert after[str(music / "letter.mp3")].analysed_at > before[str(music / "letter.mp3")]
+
+
+def test_daemon_style_rescan_with_nothing_to_do_starts_no_workers(album: list[Path], rescan,
+                                                                  music: Path, db_url: str) -> None:
+    rescan()
+    code = ("import sys\nfrom queueemo.library import ScanOptions, open_library, scan\n"
+            "library = open_library(sys.argv[2])\n"
+            "print(scan(library, [sys.argv[1]], ScanOptions(small_scans_in_process=False)).line())\n"
+            "print('multiprocessing.popen_spawn_posix' in sys.modules, 'torch' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", code, str(music), db_url],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "analysed 0, unchanged 3, moved 0, removed 0, failed 0", "False False"]
