@@ -112,6 +112,8 @@ def _watch_parent(parent: int) -> None:
 
     ``parent`` comes from the parent itself: by the time a worker runs this (after seconds of
     imports), the parent may already be dead and ``os.getppid()`` names whoever adopted the worker.
+    Linux sends the signal when the parent *thread* that started the worker ends, so a ``Workers``
+    is started and closed on one thread (``scan()`` does both).
     """
     if sys.platform.startswith("linux"):
         import ctypes
