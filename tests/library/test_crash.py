@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from queueemo.errors import DatabaseError
 from queueemo.library import (
     Library,
     ScanOptions,
@@ -39,6 +40,14 @@ def _analysed(library: Library) -> dict[str, object]:
         return dict(rows.all())
 
 
+def _reader_once_created(db_url: str) -> Library | None:
+    """The index opened without migrating, once the scan has finished creating its schema."""
+    try:
+        return open_library(db_url, migrate=False)
+    except DatabaseError:  # still being created: two processes must not both create it
+        return None
+
+
 def test_killed_scan_resumes_without_redoing_finished_tracks(
     make_audio: Callable[..., Path], music: Path, db_url: str
 ) -> None:
@@ -52,8 +61,7 @@ def test_killed_scan_resumes_without_redoing_finished_tracks(
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and child.poll() is None:
             if reader is None and Path(db_url.removeprefix("sqlite:///")).exists():
-                time.sleep(0.5)  # let the child finish creating the schema
-                reader = open_library(db_url)
+                reader = _reader_once_created(db_url)
             if reader is not None:
                 with reader.session() as session:  # reading while the child writes
                     if library_status(session).analysed >= 3:
