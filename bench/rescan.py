@@ -1,6 +1,6 @@
-"""Time the rescan of an unchanged library of 10,000 tracks (target: ≤ 5 s).
+"""Time the rescan of an unchanged library of 10,000 tracks (target: ≤ 5 s), and of a few changed files.
 
-    python bench/rescan.py [--tracks 10000] [--repeat 3] [--jobs N] [--seed real|quick]
+    python bench/rescan.py [--tracks 10000] [--repeat 3] [--jobs N] [--seed real|quick] [--few 3]
 
 How the library is made cheaply: 100 album folders of tiny WAV files (0.5 s of 8 kHz mono noise, 8 KB
 each, 80 MB in all), every file with its own noise so every content hash differs, as in a real library.
@@ -9,6 +9,10 @@ decoding and returns a flat trajectory; ``--seed real`` decodes and runs the mod
 ten minutes on two cores). Either way the index ends up as after a real scan: same rows, same model
 version. Only the rescans are timed, as ``queueemo scan DIR`` in a fresh process, so the figure includes
 interpreter start-up, opening the database and looking up the model version.
+
+Then ``--few`` files are added and as many moved, and the rescan that analyses them is timed (real
+model) two ways in the same run, alternating: as ``queueemo scan`` does it (in process, no pool) and
+with a worker pool forced (``small_scans_in_process=False``, the baseline and the daemon's way).
 """
 
 from __future__ import annotations
@@ -42,6 +46,56 @@ def make_library(folder: Path, tracks: int) -> None:
             out.writeframes(samples.tobytes())
 
 
+def _few_changes(music: Path, round_: int, few: int) -> None:
+    """Add ``few`` new files and move ``few`` existing ones (a different set each round)."""
+    rng = np.random.default_rng(1000 + round_)
+    album = music / f"new{round_:02d}"
+    album.mkdir()
+    for index in range(few):
+        samples = (rng.standard_normal(4000) * 3000).astype("<i2")
+        with wave.open(str(album / f"new {index}.wav"), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(8000)
+            out.writeframes(samples.tobytes())
+    for index, path in enumerate(sorted((music / f"album{round_:04d}").glob("*.wav"))[:few]):
+        path.rename(album / f"moved {index}.wav")
+
+
+_FORCED_POOL = """
+import sys
+from queueemo.library import ScanOptions, open_library, scan
+library = open_library(sys.argv[2])
+print(scan(library, [sys.argv[1]], ScanOptions(small_scans_in_process=False)).line())
+"""
+
+
+def time_few(music: Path, url: str, repeat: int, few: int) -> None:
+    """Median wall time of a rescan with ``few`` new and ``few`` moved files: in process vs a pool."""
+    commands = {
+        "in process (queueemo scan)": [sys.executable, "-c", "from queueemo.cli import main; main()",
+                                       "scan", str(music), "--db", url],
+        "worker pool (baseline)": [sys.executable, "-c", _FORCED_POOL, str(music), url],
+    }
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    lines: dict[str, str] = {}
+    round_ = 0
+    for _ in range(repeat):
+        for name, command in commands.items():
+            _few_changes(music, round_, few)
+            round_ += 1
+            started = time.monotonic()
+            result = subprocess.run(command, capture_output=True, text=True, check=True)
+            times[name].append(time.monotonic() - started)
+            lines[name] = result.stdout.strip()
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    for name, values in times.items():
+        print(f"rescan with {few} new + {few} moved, {name} ({lines[name]}): "
+              f"median {medians[name]:.2f} s ({', '.join(f'{t:.2f}' for t in values)})")
+    baseline = medians["worker pool (baseline)"]
+    print(f"few-files rescan: in process / pool = {medians['in process (queueemo scan)'] / baseline:.2f}")
+
+
 def flat_trajectory(path: str) -> np.ndarray:
     """The quick seed's analyser: one neutral window, no decoding."""
     return np.zeros((1, 2), dtype=np.float32)
@@ -53,6 +107,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=0, help="workers for a real seed (0 = all cores)")
     parser.add_argument("--seed", choices=("quick", "real"), default="quick")
+    parser.add_argument("--few", type=int, default=3, help="new and moved files per few-files rescan")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="queueemo-rescan-") as scratch:
@@ -83,6 +138,8 @@ def main() -> None:
             times.append(time.monotonic() - started)
         print(f"rescan `queueemo scan` ({result.stdout.strip()}): median {statistics.median(times):.2f} s "
               f"of {args.repeat} ({', '.join(f'{t:.2f}' for t in times)}); target ≤ 5 s")
+        if args.few:
+            time_few(music, url, args.repeat, args.few)
 
 
 if __name__ == "__main__":

@@ -44,8 +44,10 @@ def analyze(path: str | os.PathLike[str]) -> np.ndarray:
     One row per 0.5 s window from t = 0. Raises ``AudioError`` when the file is not decodable audio.
     """
     from queueemo.emotion.inference import analyze_file
+    from queueemo.torch_threads import analysis_threads
 
-    return analyze_file(path)
+    with analysis_threads():
+        return analyze_file(path)
 
 
 def forecast(history: np.ndarray, steps: int = 1) -> np.ndarray:

@@ -2,10 +2,16 @@
 
 Everything that turns sound into model input lives here, so training, ``analyze`` and ``scan`` compute
 identical features. Decoding streams: memory does not grow with track length.
+
+Decoding uses ffmpeg, and libsndfile when ffmpeg is missing or rejects a file libsndfile reads. A file
+that cannot be decoded raises ``AudioError`` with a one-line reason in the user's terms, the same for
+every format: "not an audio file", "no audio stream", "corrupt data", "truncated: ..." (checked
+against the container's declared length, a WAV header's data size, and an Ogg file's last page).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import re
@@ -20,6 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from queueemo.errors import AudioError, ModelError
+
+log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 44_100
 WINDOW_SECONDS = 0.5
@@ -79,10 +87,49 @@ def _declared_seconds(ffmpeg_log: bytes) -> float | None:
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
-def _last_log_line(ffmpeg_log: bytes) -> str:
-    lines = [line.strip() for line in ffmpeg_log.decode("utf-8", "replace").splitlines()]
-    informative = [line for line in lines if line and not line.startswith(("Stream", "Input", "  "))]
-    return (informative or ["decoder failed"])[-1][:200]
+_NOT_AUDIO = "not an audio file (format not recognised)"
+_CORRUPT = "corrupt data"
+_NO_SAMPLES = "no audio samples (an empty stream)"
+_MP4_CUT = "incomplete MP4/M4A file: its index is missing (cut off while copying?)"
+
+# ffmpeg's words → the reason a user reads; the first match wins. ffmpeg's own line goes to the
+# debug log: its wording ("add a trailing '?' to the map") is about ffmpeg's command line, not the file.
+_FFMPEG_REASONS = (
+    ("matches no streams", "no audio stream (a video or image file?)"),
+    ("not found for input stream", "unsupported audio codec"),
+    ("Permission denied", "permission denied"),
+    ("low score", _NOT_AUDIO),
+)
+# ffmpeg's words for damaged data (checksums, broken packets) and for a frame it could not decode.
+_DAMAGE_WORDS = ("CRC mismatch", "corrupt")
+_FRAME_ERROR = "Error while decoding"
+
+
+# The boxes an MP4/M4A file starts with: only then is a missing index a cut-off MP4.
+_MP4_FIRST_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide")
+
+
+def _ffmpeg_reason(ffmpeg_log: bytes, path: Path) -> str:
+    """Why ffmpeg failed, in the user's terms."""
+    text = ffmpeg_log.decode("utf-8", "replace")
+    if "moov atom not found" in text:
+        with path.open("rb") as file:
+            looks_mp4 = file.read(8)[4:] in _MP4_FIRST_BOXES
+        return _MP4_CUT if looks_mp4 else _NOT_AUDIO
+    for needle, reason in _FFMPEG_REASONS:
+        if needle in text:
+            return reason
+    if "Input #0" not in text:  # ffmpeg could not even open it as a container
+        return _CORRUPT if any(word in text for word in _DAMAGE_WORDS) else _NOT_AUDIO
+    return _CORRUPT
+
+
+def _short_reason(ffmpeg_log: bytes, decoded_s: float, declared_s: float) -> str:
+    """A decode shorter than declared: damaged all along (several decoding errors) or cut off."""
+    text = ffmpeg_log.decode("utf-8", "replace")
+    errors = sum(text.count(word) for word in (_FRAME_ERROR, *_DAMAGE_WORDS))
+    kind = _CORRUPT if errors > 1 else "truncated"
+    return f"{kind}: decoded {decoded_s:.1f} s of a declared {declared_s:.1f} s"
 
 
 def _pump(stream, size: int, out: queue.Queue, stop: threading.Event) -> None:
@@ -112,8 +159,8 @@ def _ffmpeg_blocks(path: Path, block_samples: int, sample_rate: int) -> Iterator
         "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "info", "-i", f"file:{path.resolve()}",
         "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "pipe:1",
     ]
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL)
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL)
         assert process.stdout is not None
         blocks: queue.Queue[bytes] = queue.Queue(maxsize=READ_AHEAD_BLOCKS)
         stop = threading.Event()
@@ -135,21 +182,36 @@ def _ffmpeg_blocks(path: Path, block_samples: int, sample_rate: int) -> Iterator
             reader.join()
             process.stdout.close()
             returncode = process.wait()
-        log.seek(0)
-        ffmpeg_log = log.read()
+        errors.seek(0)
+        ffmpeg_log = errors.read()
+    if returncode != 0 or decoded == 0:
+        log.debug("ffmpeg on %r (exit %d): %s", str(path), returncode,
+                  ffmpeg_log.decode("utf-8", "replace")[-2000:])
     if returncode != 0:
-        raise AudioError(path, f"not decodable audio ({_last_log_line(ffmpeg_log)})")
+        raise AudioError(path, _ffmpeg_reason(ffmpeg_log, path))
     if decoded == 0:
-        raise AudioError(path, "no audio samples (not audio, or an empty stream)")
+        raise AudioError(path, _NO_SAMPLES)
     declared = _declared_seconds(ffmpeg_log)
     if declared and decoded / sample_rate < MIN_DECODED_SHARE * declared:
-        raise AudioError(
-            path, f"truncated: decoded {decoded / sample_rate:.1f} s of a declared {declared:.1f} s"
-        )
+        raise AudioError(path, _short_reason(ffmpeg_log, decoded / sample_rate, declared))
+
+
+# libsndfile's messages → the reason a user reads.
+_SNDFILE_REASONS = (
+    ("not recognised", _NOT_AUDIO),
+    ("unknown format", _NOT_AUDIO),
+    ("not a regular file", _NOT_AUDIO),  # what it says of a text file named .mp3
+    ("malformed", _CORRUPT),
+)
+
+
+def _soundfile_reason(error: Exception) -> str:
+    text = str(error)
+    return next((reason for needle, reason in _SNDFILE_REASONS if needle in text), _CORRUPT)
 
 
 def _soundfile_blocks(path: Path, block_samples: int, sample_rate: int) -> Iterator[np.ndarray]:
-    """Decode with libsndfile (used when ffmpeg is not installed), resampling as a stream."""
+    """Decode with libsndfile (without ffmpeg, or when ffmpeg rejects the file), resampling as a stream."""
     import soundfile
     import soxr
 
@@ -170,13 +232,131 @@ def _soundfile_blocks(path: Path, block_samples: int, sample_rate: int) -> Itera
         if len(tail):
             yield tail
     except (RuntimeError, soundfile.LibsndfileError) as exc:
-        raise AudioError(path, f"not decodable audio ({exc})") from exc
+        log.debug("libsndfile on %r: %s", str(path), exc)
+        raise AudioError(path, _soundfile_reason(exc)) from exc
     if decoded == 0:
-        raise AudioError(path, "no audio samples (not audio, or an empty stream)")
+        raise AudioError(path, _NO_SAMPLES)
+
+
+def _libsndfile_may_help(path: Path) -> bool:
+    """Whether to try libsndfile after ffmpeg failed: it opens the file, and it is not MP3.
+
+    libsndfile decodes MP3 through mpg123, which writes notes to the terminal and reads nothing
+    ffmpeg cannot.
+    """
+    import soundfile
+
+    with path.open("rb") as file:
+        head = file.read(4)
+    if path.suffix.lower() == ".mp3" or head[:3] == b"ID3":
+        return False
+    try:
+        return soundfile.info(str(path)).format != "MP3"
+    except (RuntimeError, soundfile.LibsndfileError):
+        return False
+
+
+def _decoded_blocks(path: Path, block_samples: int, sample_rate: int) -> Iterator[np.ndarray]:
+    """ffmpeg's blocks, or libsndfile's when ffmpeg is missing or fails before any sound."""
+    if not _ffmpeg_available():
+        yield from _soundfile_blocks(path, block_samples, sample_rate)
+        return
+    produced = False
+    try:
+        for block in _ffmpeg_blocks(path, block_samples, sample_rate):
+            produced = True
+            yield block
+    except AudioError as failure:
+        if produced or not _libsndfile_may_help(path):
+            raise
+        log.info("ffmpeg cannot decode %r (%s); decoding it with libsndfile", str(path), failure.reason)
+        try:
+            yield from _soundfile_blocks(path, block_samples, sample_rate)
+        except AudioError as second:
+            raise failure from second  # ffmpeg's reason: libsndfile found no sound either
+
+
+# The longest Ogg page: a 27-byte header, 255 lacing values, 255 segments of 255 bytes.
+_OGG_MAX_PAGE = 27 + 255 + 255 * 255
+
+
+def _ogg_cut_off(path: Path) -> bool:
+    """Whether an Ogg file ends inside a page: a whole file ends with a whole page."""
+    with path.open("rb") as file:
+        if file.read(4) != b"OggS":
+            return False
+        size = file.seek(0, os.SEEK_END)
+        file.seek(max(0, size - _OGG_MAX_PAGE))
+        tail = file.read()
+    start = tail.rfind(b"OggS")
+    while start >= 0:
+        header = tail[start : start + 27]
+        if len(header) < 27:
+            return True
+        if header[4] == 0:  # stream structure version 0: a real page, not "OggS" inside data
+            lacing = tail[start + 27 : start + 27 + header[26]]
+            return len(lacing) < header[26] or start + 27 + len(lacing) + sum(lacing) > len(tail)
+        start = tail.rfind(b"OggS", 0, start)
+    return False
+
+
+def _wav_declared_seconds(path: Path) -> float | None:
+    """The duration a RIFF/WAVE header declares (its data chunk size), or None if not a sized WAV."""
+    with path.open("rb") as file:
+        head = file.read(1 << 16)
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    position, rate, block_align = 12, 0, 0
+    while position + 8 <= len(head):
+        chunk = head[position : position + 4]
+        size = int.from_bytes(head[position + 4 : position + 8], "little")
+        if chunk == b"fmt " and size >= 16:
+            rate = int.from_bytes(head[position + 12 : position + 16], "little")
+            block_align = int.from_bytes(head[position + 20 : position + 22], "little")
+        elif chunk == b"data":
+            unknown = size in (0, 0xFFFFFFFF)  # written by a recorder that never went back to fill it
+            return None if unknown or not rate or not block_align else size / block_align / rate
+        position += 8 + size + (size & 1)
+    return None
+
+
+def _check_complete(path: Path, decoded_s: float) -> None:
+    """Raise ``AudioError`` if the file's own header says more sound was there than was decoded."""
+    declared = _wav_declared_seconds(path)
+    if declared and decoded_s < MIN_DECODED_SHARE * declared:
+        raise AudioError(path, f"truncated: decoded {decoded_s:.1f} s of a declared {declared:.1f} s")
+    if _ogg_cut_off(path):
+        raise AudioError(path, f"truncated: the file is cut off after {decoded_s:.1f} s")
 
 
 def _ffmpeg_available() -> bool:
     return shutil.which("ffmpeg") is not None
+
+
+# Longest decoder identity stored in the index (tracks.decoder).
+DECODER_IDENTITY_CHARS = 64
+
+
+@lru_cache(maxsize=1)
+def decoder_identity() -> str:
+    """The decoders this process would use and their versions, e.g. ``ffmpeg 5.1.6, libsndfile 1.2.2``.
+
+    Stored with every analysis attempt: a file that failed is tried again once this changes (a newer
+    ffmpeg may read it). Cached per process: ``ffmpeg -version`` costs a few milliseconds.
+    """
+    import soundfile
+
+    names = []
+    if _ffmpeg_available():
+        try:
+            banner = subprocess.run(["ffmpeg", "-version"], capture_output=True, timeout=30,
+                                    stdin=subprocess.DEVNULL).stdout.decode("utf-8", "replace")
+            words = banner.split()
+            names.append(f"ffmpeg {words[2]}" if words[:2] == ["ffmpeg", "version"] else "ffmpeg ?")
+        except (OSError, subprocess.SubprocessError):
+            names.append("ffmpeg ?")
+    names.append(f"libsndfile {soundfile.__libsndfile_version__}")
+    return ", ".join(names)[:DECODER_IDENTITY_CHARS]
 
 
 def decode_windows(
@@ -192,14 +372,16 @@ def decode_windows(
     _check_readable(path)
     window = round(WINDOW_SECONDS * sample_rate)
     block_samples = block_windows * window
-    source = _ffmpeg_blocks if _ffmpeg_available() else _soundfile_blocks
     pending = np.zeros(0, dtype=np.float32)
-    for block in source(path, block_samples, sample_rate):
+    decoded = 0
+    for block in _decoded_blocks(path, block_samples, sample_rate):
+        decoded += len(block)
         pending = np.concatenate([pending, block]) if len(pending) else block
         whole = len(pending) // window
         if whole >= block_windows:
             yield pending[: whole * window].reshape(whole, window)
             pending = pending[whole * window :].copy()
+    _check_complete(path, decoded / sample_rate)
     whole = len(pending) // window
     tail = pending[whole * window :]
     if len(tail) >= MIN_TAIL_SHARE * window:

@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import ClassVar
@@ -103,8 +104,10 @@ def analyze(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
     """Print the emotion trajectory of audio files (folders are searched recursively)."""
     from queueemo.config import load_settings
     from queueemo.emotion.inference import analyze_file
+    from queueemo.torch_threads import set_analysis_threads
 
     library = load_settings(ctx.obj["config_path"]).library
+    set_analysis_threads()
 
     files = _expand_paths(paths)
     if not files:
@@ -298,6 +301,15 @@ def _open_library(ctx: click.Context, database_url: str | None, **library: objec
     return settings, open_library(settings.database_url)
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread: the scan unwinds as on Ctrl-C (not an ``Exception``,
+    so no per-file error handler can mistake it for a bad file)."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 class _ScanProgress:
     """A click progress bar on stderr: tracks done/total, tracks/s and ETA."""
 
@@ -330,18 +342,23 @@ class _ScanProgress:
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=None,
               help="Worker processes (default: [library] jobs, 0 = one per CPU).")
+@click.option("--retry-failed", is_flag=True,
+              help="Try every failed file again (by default only changed files, or after a decoder update).")
 @_db_option
 @click.pass_context
-def scan(ctx: click.Context, paths: tuple[str, ...], jobs: int | None, database_url: str | None) -> None:
+def scan(ctx: click.Context, paths: tuple[str, ...], jobs: int | None, retry_failed: bool,
+         database_url: str | None) -> None:
     """Index and analyse the audio files under PATHS (default: [library] music_roots)."""
     from queueemo.library import ScanOptions
     from queueemo.library import scan as scan_library
 
+    signal.signal(signal.SIGTERM, _raise_terminated)  # stop as cleanly as Ctrl-C: exit 143
     settings, library = _open_library(ctx, database_url, jobs=jobs)
     options = ScanOptions(
         jobs=settings.library.jobs,
         opening_windows=settings.library.opening_windows,
         closing_windows=settings.library.closing_windows,
+        retry_failed=retry_failed,
     )
     progress = _ScanProgress()
     try:
@@ -531,4 +548,7 @@ def main() -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except _Terminated:
+        click.echo("terminated", err=True)
+        sys.exit(143)
     sys.exit(status if isinstance(status, int) else 0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import numpy as np
 import pytest
 import soundfile
@@ -84,9 +86,12 @@ def _zero_byte(tmp_path, make_audio):
     return tmp_path / "empty.mp3"
 
 
-def _text_named_mp3(tmp_path, make_audio):
-    (tmp_path / "notes.mp3").write_text("not audio\n" * 200)
-    return tmp_path / "notes.mp3"
+def _text_named(suffix):
+    def make(tmp_path, make_audio):
+        (tmp_path / f"notes{suffix}").write_text("not audio\n" * 200)
+        return tmp_path / f"notes{suffix}"
+
+    return make
 
 
 def _missing(tmp_path, make_audio):
@@ -98,29 +103,106 @@ def _directory(tmp_path, make_audio):
     return tmp_path / "folder.ogg"
 
 
-def _truncated(suffix):
+def _truncated(suffix, keep=1 / 3):
     def make(tmp_path, make_audio):
-        data = make_audio(f"whole{suffix}", seconds=20).read_bytes()
+        data = make_audio(f"whole{suffix}", seconds=20, noise=0.1).read_bytes()
         target = tmp_path / f"truncated{suffix}"
-        target.write_bytes(data[: len(data) // 3])
+        target.write_bytes(data[: int(len(data) * keep)])
         return target
 
     return make
 
 
+def _video_only(tmp_path, make_audio):
+    target = tmp_path / "clip.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "color=c=red:s=32x32:d=1",
+                    str(target)], check=True)
+    return target
+
+
+def _image_named_mp3(tmp_path, make_audio):
+    target = tmp_path / "cover.mp3"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "color=c=red:s=32x32",
+                    "-frames:v", "1", "-f", "image2", "-c:v", "png", str(target)], check=True)
+    return target
+
+
+def _damaged(suffix):
+    def make(tmp_path, make_audio):
+        data = bytearray(make_audio(f"whole{suffix}", seconds=20, noise=0.1).read_bytes())
+        for index in range(5000, len(data) - 5000, 997):
+            data[index] ^= 0xFF
+        target = tmp_path / f"damaged{suffix}"
+        target.write_bytes(bytes(data))
+        return target
+
+    return make
+
+
+BAD_FILES = {
+    "zero-byte": (_zero_byte, "empty file"),
+    "missing": (_missing, "cannot read file"),
+    "directory": (_directory, "not a regular file"),
+    **{f"text-named-{s[1:]}": (_text_named(s), "not an audio file") for s in FORMATS},
+    "video-only": (_video_only, "no audio stream"),
+    "image-named-mp3": (_image_named_mp3, "no audio stream"),
+    **{f"truncated-{s[1:]}": (_truncated(s), "truncated") for s in (".flac", ".mp3", ".ogg", ".opus")},
+    "truncated-wav-10%": (_truncated(".wav", keep=0.1), "truncated: decoded 2.0 s of a declared 20.0 s"),
+    "truncated-m4a": (_truncated(".m4a"), "incomplete MP4/M4A file"),
+    "damaged-flac": (_damaged(".flac"), "corrupt data"),
+    "damaged-ogg": (_damaged(".ogg"), "corrupt data"),
+}
+# Words that belong to ffmpeg's command line or internals, not to the user's file.
+FFMPEG_INTERNALS = ("ffmpeg", "map", "Conversion failed", "file:/", "@ 0x", "Invalid argument")
+
+
 @requires_ffmpeg
-@pytest.mark.parametrize(
-    "make_bad",
-    [_zero_byte, _text_named_mp3, _missing, _directory, _truncated(".flac"), _truncated(".mp3")],
-    ids=["zero-byte", "text-named-mp3", "missing", "directory", "truncated-flac", "truncated-mp3"],
-)
-def test_bad_input_raises_one_clear_error_naming_the_file(tmp_path, make_audio, make_bad):
+@pytest.mark.parametrize("make_bad, reason", BAD_FILES.values(), ids=BAD_FILES.keys())
+def test_bad_input_raises_one_clear_reason_naming_the_file(tmp_path, make_audio, make_bad, reason):
     path = make_bad(tmp_path, make_audio)
     with pytest.raises(AudioError) as caught:
         windows_of(path)
-    message = str(caught.value)
-    assert str(path) in message
-    assert "\n" not in message
+    assert str(path) in str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert caught.value.reason.startswith(reason)
+    assert not [word for word in FFMPEG_INTERNALS if word in caught.value.reason]
+
+
+@requires_ffmpeg
+@pytest.mark.parametrize("suffix", [".wav", ".ogg", ".opus"])
+def test_whole_files_with_trailing_tags_are_not_called_truncated(make_audio, suffix):
+    path = make_audio(f"tagged{suffix}", seconds=2.0)
+    with path.open("ab") as file:  # an ID3v1 tag, as some taggers append to any file
+        file.write(b"TAG" + b"\0" * 125)
+    assert 4 <= len(windows_of(path)) <= 5
+
+
+def _ffmpeg_rejects(path) -> bool:
+    try:
+        list(audio._ffmpeg_blocks(path, audio.WINDOW_SAMPLES, audio.SAMPLE_RATE))
+    except AudioError:
+        return True
+    return False
+
+
+@requires_ffmpeg
+def test_libsndfile_decodes_what_ffmpeg_rejects(tmp_path):
+    # An Akai MPC 2000 sample: libsndfile reads it, ffmpeg has no demuxer for it.
+    path = tmp_path / "kick.snd"
+    soundfile.write(str(path), synth(2.0, freq=500.0), 44_100, format="MPC2K")
+    if not _ffmpeg_rejects(path):
+        pytest.skip("this ffmpeg reads MPC2K: no file at hand that only libsndfile reads")
+    windows = windows_of(path)
+    assert windows.shape == (4, audio.WINDOW_SAMPLES)
+    peak_hz = np.argmax(np.abs(np.fft.rfft(windows[1]))) * audio.SAMPLE_RATE / audio.WINDOW_SAMPLES
+    assert abs(peak_hz - 500.0) < 5
+
+
+@requires_ffmpeg
+def test_when_libsndfile_finds_no_sound_either_the_reason_stays_ffmpegs(tmp_path, make_audio):
+    path = _damaged(".ogg")(tmp_path, make_audio)  # libsndfile opens it but finds no sound
+    with pytest.raises(AudioError, match="corrupt data"):
+        windows_of(path)
 
 
 def test_wav_header_is_checked_by_the_decoder_not_trusted(tmp_path):

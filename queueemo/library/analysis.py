@@ -5,6 +5,8 @@ threads can deadlock. Each worker runs torch on one thread, so N workers use N c
 oversubscription, and at most ``2 × jobs`` files are in flight, so memory does not grow with the size
 of the library.
 Results come back to the caller, which stores them: only one process ever writes the index.
+Workers die with the process that started them (a parent-death signal on Linux, a watching thread
+elsewhere), and ``Workers.close()`` terminates them rather than waiting for the files in flight.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
@@ -22,6 +26,7 @@ import numpy as np
 
 from queueemo.errors import AudioError, QueueemoError
 from queueemo.library.tags import Tags, read_tags
+from queueemo.torch_threads import analysis_threads, set_analysis_threads
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +100,44 @@ def analyse_one(track_id: int, path: str, analyse: Analyser) -> Outcome:
     return Outcome(track_id, path, trajectory, None, tags)
 
 
-def _init_worker(analyse: Analyser) -> None:
+# prctl(2) option: the signal this process gets when the thread that started it exits.
+_PR_SET_PDEATHSIG = 1
+# How often a worker without prctl checks that its parent is still there.
+_PARENT_POLL_SECONDS = 0.5
+# How long close() lets terminated workers take to exit before killing them.
+_TERMINATE_GRACE_SECONDS = 2.0
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit this worker whenever ``parent``, the process that started it, is gone (``kill -9`` too).
+
+    ``parent`` comes from the parent itself: by the time a worker runs this (after seconds of
+    imports), the parent may already be dead and ``os.getppid()`` names whoever adopted the worker.
+    Linux sends the signal when the parent *thread* that started the worker ends, so a ``Workers``
+    is started and closed on one thread (``scan()`` does both).
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+            if os.getppid() != parent:  # the parent died before the signal was armed
+                os._exit(1)
+            return
+
+    def poll() -> None:
+        while os.getppid() == parent:
+            threading.Event().wait(_PARENT_POLL_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=poll, name="queueemo-parent-watch", daemon=True).start()
+
+
+def _init_worker(analyse: Analyser, parent: int) -> None:
+    _watch_parent(parent)
     # Ctrl-C is the parent's to handle: it stops taking results and shuts the pool down.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    import torch
-
-    torch.set_num_threads(1)
+    set_analysis_threads()  # N workers on N cores, one thread each
     warm_up = getattr(analyse, "warm_up", None)
     if warm_up is not None:
         warm_up()
@@ -121,6 +158,7 @@ class Workers:
         self.analyse = analyse
         self.jobs = max(1, jobs)
         self._pool: ProcessPoolExecutor | None = None
+        self._not_ours: set[multiprocessing.process.BaseProcess] = set()
 
     @property
     def started(self) -> bool:
@@ -132,8 +170,9 @@ class Workers:
         if self.jobs == 1 or self._pool is not None:
             return
         context = multiprocessing.get_context("spawn")
+        self._not_ours = set(multiprocessing.active_children())
         self._pool = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_init_worker,
-                                         initargs=(self.analyse,))
+                                         initargs=(self.analyse, os.getpid()))
         for _ in range(self.jobs):
             self._pool.submit(_ready)
 
@@ -148,13 +187,14 @@ class Workers:
             yield from self._run_here(tasks)
             return
         self.start()
-        assert self._pool is not None
+        pool = self._pool
+        assert pool is not None
         pending = iter(tasks)
         in_flight: set[Future[Outcome]] = set()
         try:
             while True:
                 for track_id, path in pending:
-                    in_flight.add(self._pool.submit(analyse_one, track_id, path, self.analyse))
+                    in_flight.add(pool.submit(analyse_one, track_id, path, self.analyse))
                     if len(in_flight) >= 2 * self.jobs:
                         break
                 if not in_flight:
@@ -165,36 +205,43 @@ class Workers:
                     return
                 for future in done:
                     yield future.result()
-        except BrokenProcessPool as exc:
-            raise QueueemoError(
-                "an analysis worker died (out of memory?); run the scan again with fewer --jobs"
-            ) from exc
+        except (BrokenProcessPool, CancelledError, RuntimeError) as exc:
+            if self._pool is not pool:
+                raise QueueemoError("analysis stopped: the workers were closed") from exc
+            if isinstance(exc, BrokenProcessPool):
+                raise QueueemoError(
+                    "an analysis worker died (out of memory?); run the scan again with fewer --jobs"
+                ) from exc
+            raise
         finally:
             for future in in_flight:
                 future.cancel()
 
     def _run_here(self, tasks: Iterable[tuple[int, str]]) -> Iterator[Outcome]:
-        import torch
-
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # one job, one core: extra threads only spin on a busy machine
-        try:
+        with analysis_threads():
             for track_id, path in tasks:
                 yield analyse_one(track_id, path, self.analyse)
-        finally:
-            torch.set_num_threads(threads)
 
     def close(self) -> None:
-        """Stop the worker processes at once (files in flight or not started yet are dropped)."""
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            # No public way to end busy workers before Python 3.14's terminate_workers().
-            processes = list((getattr(pool, "_processes", None) or {}).values())
-            pool.shutdown(wait=False, cancel_futures=True)
-            for process in processes:
-                process.terminate()
-            for process in processes:
-                process.join(5)
+        """Terminate the worker processes now: files in flight and not started yet are dropped.
+
+        Called when a scan ends, finished or not (Ctrl-C, SIGTERM, a stop request), so stopping
+        never waits for a long file to finish; a closed ``Workers`` can be started again.
+        """
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        pool.shutdown(wait=False, cancel_futures=True)
+        # The pool's processes: every multiprocessing child started since start() (public API only).
+        processes = [p for p in multiprocessing.active_children() if p not in self._not_ours]
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(_TERMINATE_GRACE_SECONDS)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        pool.shutdown(wait=True)
 
     def __enter__(self) -> Workers:
         return self

@@ -7,9 +7,12 @@
    analysis is copied), or *to analyse* (new, changed, left pending by an interrupted scan, or
    analysed by an older model). Tracks under the roots that are gone are removed. New and changed
    files are written as ``pending`` rows, so ``queueemo status`` counts them and a crash loses nothing.
-3. **analyse** (``analysis.py``): in a pool of spawn workers, or in process for ``jobs=1``.
+3. **analyse** (``analysis.py``): in a pool of spawn workers, or in process for ``jobs=1`` and for
+   a handful of files. Nothing to analyse means torch is never imported.
 4. **store** (here): one commit per track, so ``kill -9`` loses only the tracks in flight. A file that
-   cannot be decoded is stored as ``failed`` with its reason and is not retried until it changes.
+   cannot be decoded is stored as ``failed`` with its reason and the decoder that tried it
+   (``audio.decoder_identity()``); it is tried again when the file or the decoder changes, or on
+   request (``ScanOptions.retry_failed``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from functools import cache
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from queueemo.audio import decoder_identity
 from queueemo.emotion.summary import summarise
 from queueemo.library.analysis import (
     Analyser,
@@ -54,10 +58,14 @@ _SUMMARY_COLUMNS = (
 # Columns copied from an analysed track to a byte-identical duplicate.
 _ANALYSIS_COLUMNS = (
     "duration_s", "artist", "albumartist", "album", "title", "genre", "tracknumber", "status",
-    "error", "model_version", "analysed_at", "trajectory", *_SUMMARY_COLUMNS,
+    "error", "model_version", "decoder", "analysed_at", "trajectory", *_SUMMARY_COLUMNS,
 )
 
 Progress = Callable[[int, int], None]
+
+# Up to this many files are analysed in the scanning process (when ScanOptions allow it): starting a
+# pool costs each worker ~3-5 s (spawn, import torch, load the model), one file costs ~1-2 s here.
+IN_PROCESS_MAX_FILES = 4
 
 
 @dataclass
@@ -93,6 +101,8 @@ class ScanOptions:
     # A handful of changed files are analysed in this process rather than in a pool that must start;
     # the daemon says False, so torch and the model never load into the long-running process.
     small_scans_in_process: bool = True
+    # Try every failed file again (by default only those whose file or decoder changed).
+    retry_failed: bool = False
     model_version: str | None = None  # None: ask the shipped model (only if something may need it)
     # Asked between outcomes (and while waiting for one): True ends the scan early, workers killed,
     # unfinished files left pending. The daemon passes its stop event so SIGTERM is prompt.
@@ -119,7 +129,7 @@ class _Index:
 
 def _load_index(session: Session, roots: Sequence[str]) -> _Index:
     columns = (Track.id, Track.path, Track.size, Track.mtime_ns, Track.content_hash, Track.status,
-               Track.model_version)
+               Track.model_version, Track.decoder)
     index = _Index({}, {})
     for row in session.execute(sa.select(*columns)):
         if _under(row.path, roots):
@@ -147,14 +157,21 @@ def _place(track: Track, found: Found, digest: str | None) -> None:
 
 
 def _classify(session: Session, found: list[Found], roots: Sequence[str],
-              version_of: Callable[[], str], on_new: Callable[[], None]) -> _Plan:
-    """Plan the scan (see the module docstring); ``on_new`` is called first if there are new files."""
+              version_of: Callable[[], str], on_new: Callable[[int], None],
+              retry: Callable[[sa.Row], bool]) -> _Plan:
+    """Plan the scan (see the module docstring); ``retry(row)`` says whether a failed track is tried again.
+
+    ``on_new(n)`` is called first, before any hashing, if there are ``n > 0`` more unknown paths than
+    vanished ones (a cheap guess at how many files are new rather than moved).
+    """
     plan = _Plan()
     summary = plan.summary
     index = _load_index(session, roots)
     known = index.under_roots
-    if any(item.path not in known for item in found):
-        on_new()
+    unknown = sum(item.path not in known for item in found)
+    likely_new = unknown - (len(known) - (len(found) - unknown))
+    if likely_new > 0:
+        on_new(likely_new)
     new: list[Found] = []
     for item in found:
         row = known.pop(item.path, None)
@@ -162,9 +179,9 @@ def _classify(session: Session, found: list[Found], roots: Sequence[str],
             new.append(item)
             continue
         if (row.size, row.mtime_ns) == (item.size, item.mtime_ns):
-            if row.status == STATUS_FAILED:
+            if row.status == STATUS_FAILED and not retry(row):
                 summary.failed += 1
-            elif _needs_analysis(row, version_of()):
+            elif row.status == STATUS_FAILED or _needs_analysis(row, version_of()):
                 plan.to_analyse.append((row.id, item.path))
             else:
                 summary.unchanged += 1
@@ -192,9 +209,9 @@ def _classify(session: Session, found: list[Found], roots: Sequence[str],
             log.info("moved: %r -> %r", source.path, item.path)
             _place(session.get_one(Track, source.id), item, digest)
             summary.moved += 1
-            if source.status == STATUS_FAILED:
+            if source.status == STATUS_FAILED and not retry(source):
                 summary.failed += 1
-            elif _needs_analysis(source, version_of()):
+            elif source.status == STATUS_FAILED or _needs_analysis(source, version_of()):
                 plan.to_analyse.append((source.id, item.path))
             continue
         track = Track(status=STATUS_PENDING)
@@ -231,13 +248,15 @@ def _remove(session: Session, vanished: dict[str, sa.Row], found: list[Found],
     return len(doomed)
 
 
-def _store(session: Session, outcome: Outcome, options: ScanOptions, model_version: str) -> bool:
+def _store(session: Session, outcome: Outcome, options: ScanOptions, model_version: str,
+           decoder: str) -> bool:
     """Write one outcome; ``True`` if it was analysed, ``False`` if it failed."""
     tags = outcome.tags
     values: dict[str, object] = {
         "artist": tags.artist, "albumartist": tags.albumartist, "album": tags.album,
         "title": tags.title, "genre": tags.genre, "tracknumber": tags.tracknumber,
         "analysed_at": datetime.now(UTC).replace(tzinfo=None), "model_version": model_version,
+        "decoder": decoder,
     }
     if outcome.trajectory is None:
         values.update(status=STATUS_FAILED, error=outcome.error, trajectory=None,
@@ -260,7 +279,8 @@ def _store_statement() -> sa.Update:
     The path condition drops a result whose file was moved or removed while it was analysed.
     """
     columns = ("artist", "albumartist", "album", "title", "genre", "tracknumber", "analysed_at",
-               "model_version", "status", "error", "trajectory", "duration_s", *_SUMMARY_COLUMNS)
+               "model_version", "decoder", "status", "error", "trajectory", "duration_s",
+               *_SUMMARY_COLUMNS)
     table = Track.__table__
     return (
         sa.update(table)
@@ -290,21 +310,32 @@ def scan(library: Library, roots: Iterable[str | os.PathLike[str]], options: Sca
             version = current_model_version()
         return version
 
+    def retry(row: sa.Row) -> bool:
+        return options.retry_failed or row.decoder != decoder_identity()
+
     jobs = options.jobs or default_jobs()
+    small_here = options.small_scans_in_process
+
+    def start_early(likely_new: int) -> None:
+        # Many new files will need the workers: start them now, they warm up while we plan.
+        if not small_here or likely_new > IN_PROCESS_MAX_FILES:
+            workers.start()
+
     with Workers(options.analyse, jobs) as workers:
         with library.session() as session, session.no_autoflush:
-            # New files will need the workers: start them now, they warm up while we plan.
-            plan = _classify(session, found, resolved, version_of, on_new=workers.start)
+            plan = _classify(session, found, resolved, version_of, on_new=start_early, retry=retry)
         summary = plan.summary
         total = len(plan.to_analyse)
         log.info("%s; %d to analyse", summary.line(), total)
         if progress:
             progress(0, total)
-        if options.small_scans_in_process and not workers.started and total <= jobs:
+        if small_here and not workers.started and total <= IN_PROCESS_MAX_FILES:
             workers.jobs = 1  # a few changed files: quicker here than in a pool that must start
-        for done, outcome in enumerate(workers.run(plan.to_analyse, options.should_stop), start=1):
+        # Nothing to do: no run, so torch is never imported.
+        outcomes = workers.run(plan.to_analyse, options.should_stop) if total else iter(())
+        for done, outcome in enumerate(outcomes, start=1):
             with library.session() as session:
-                if _store(session, outcome, options, version_of()):
+                if _store(session, outcome, options, version_of(), decoder_identity()):
                     summary.analysed += 1
                 else:
                     summary.failed += 1

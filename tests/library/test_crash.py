@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -11,9 +12,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from queueemo.errors import DatabaseError
 from queueemo.library import (
     Library,
     ScanOptions,
@@ -37,6 +40,14 @@ def _analysed(library: Library) -> dict[str, object]:
         return dict(rows.all())
 
 
+def _reader_once_created(db_url: str) -> Library | None:
+    """The index opened without migrating, once the scan has finished creating its schema."""
+    try:
+        return open_library(db_url, migrate=False)
+    except DatabaseError:  # still being created: two processes must not both create it
+        return None
+
+
 def test_killed_scan_resumes_without_redoing_finished_tracks(
     make_audio: Callable[..., Path], music: Path, db_url: str
 ) -> None:
@@ -50,13 +61,13 @@ def test_killed_scan_resumes_without_redoing_finished_tracks(
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and child.poll() is None:
             if reader is None and Path(db_url.removeprefix("sqlite:///")).exists():
-                time.sleep(0.5)  # let the child finish creating the schema
-                reader = open_library(db_url)
+                reader = _reader_once_created(db_url)
             if reader is not None:
                 with reader.session() as session:  # reading while the child writes
                     if library_status(session).analysed >= 3:
                         break
             time.sleep(0.02)
+        assert child.poll() is None, f"the scan ended first: {child.stderr.read().decode()}"
         os.killpg(child.pid, signal.SIGKILL)
         child.wait()
         assert reader is not None, child.stderr.read().decode()
@@ -108,3 +119,147 @@ def test_readers_are_not_locked_out_while_a_scan_writes(
     assert reads > 10
     with library.session() as session:
         assert library_status(session).analysed == 12
+
+
+def _children(pid: int) -> list[int]:
+    """Live child processes of ``pid`` (from /proc)."""
+    kids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                kids.append(int(entry.name))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _is_worker(pid: int) -> bool:
+    try:
+        return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def _has_torch(pid: int) -> bool:
+    try:
+        return b"libtorch" in Path(f"/proc/{pid}/maps").read_bytes()
+    except OSError:
+        return False
+
+
+def _start_scan_with_workers(music: Path, db_url: str) -> tuple[subprocess.Popen[bytes], list[int]]:
+    """A ``queueemo scan --jobs 2`` child, once its worker processes are analysing."""
+    command = [sys.executable, "-c", "from queueemo.cli import main; main()",
+               "scan", str(music), "--jobs", "2", "--db", db_url]
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             start_new_session=True)
+    deadline = time.monotonic() + 120
+    workers: list[int] = []
+    while time.monotonic() < deadline and child.poll() is None and len(workers) < 2:
+        workers = [pid for pid in _children(child.pid) if _is_worker(pid)]
+        time.sleep(0.05)
+    assert len(workers) == 2, "the scan did not start two workers"
+    while time.monotonic() < deadline and not all(map(_has_torch, workers)):
+        time.sleep(0.1)  # torch is imported once a worker has set itself up
+    assert all(map(_has_torch, workers)), "the workers did not start"
+    assert child.poll() is None, "the scan ended before it could be killed"
+    return child, workers
+
+
+def _kill_all(child: subprocess.Popen[bytes], workers: list[int]) -> None:
+    for pid in [child.pid, *workers]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    child.wait()
+    child.stderr.close()
+
+
+def test_workers_die_with_a_killed_scan(make_audio: Callable[..., Path], music: Path, db_url: str) -> None:
+    _many(make_audio, 12, seconds=20)
+    child, workers = _start_scan_with_workers(music, db_url)
+    try:
+        os.kill(child.pid, signal.SIGKILL)  # the parent only: its workers must notice by themselves
+        child.wait()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(map(_alive, workers)):
+            time.sleep(0.1)
+        assert not [pid for pid in workers if _alive(pid)], "workers outlived their scan"
+    finally:
+        _kill_all(child, workers)
+
+
+def test_sigterm_stops_a_scan_cleanly_and_the_next_scan_resumes(
+    make_audio: Callable[..., Path], music: Path, db_url: str
+) -> None:
+    files = _many(make_audio, 12, seconds=20)
+    child, workers = _start_scan_with_workers(music, db_url)
+    try:
+        started = time.monotonic()
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=30) == 143
+        assert time.monotonic() - started < 5
+        assert child.stderr.read().decode().strip() == "terminated"
+        assert not [pid for pid in workers if _alive(pid)]
+        library = open_library(db_url)
+        try:
+            assert library.integrity_check() == "ok"
+            with library.session() as session:
+                assert library_status(session).analysed < len(files)
+            summary = scan(library, [music], ScanOptions(jobs=1, small_scans_in_process=False))
+            assert summary.failed == 0
+            with library.session() as session:
+                assert library_status(session).analysed == len(files)
+        finally:
+            library.close()
+    finally:
+        _kill_all(child, workers)
+
+
+def _slow_analysis(path: str) -> np.ndarray:
+    """A file that takes a minute to analyse (runs in a worker process)."""
+    time.sleep(60)
+    return np.zeros((1, 2), dtype=np.float32)
+
+
+def test_closing_workers_stops_a_run_at_once(tmp_path: Path) -> None:
+    from queueemo.errors import QueueemoError
+    from queueemo.library.analysis import Workers
+
+    workers = Workers(_slow_analysis, 2)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            list(workers.run([(i, str(tmp_path / f"{i}.wav")) for i in range(4)]))
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(_children_of_this_test()) < 2:
+        time.sleep(0.05)
+    pids = _children_of_this_test()
+    assert len(pids) == 2
+    time.sleep(2)
+    started = time.monotonic()
+    workers.close()  # as a daemon stopping from another thread would
+    runner.join(10)
+    assert not runner.is_alive()
+    assert time.monotonic() - started < 5
+    assert len(errors) == 1 and isinstance(errors[0], QueueemoError)
+    assert not [pid for pid in pids if _alive(pid)]
+
+
+def _children_of_this_test() -> list[int]:
+    return [pid for pid in _children(os.getpid()) if _is_worker(pid)]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +14,7 @@ import mutagen.flac
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 
 from queueemo.library import (
     Library,
@@ -187,10 +191,108 @@ def test_worker_processes_give_the_same_analysis(album: list[Path], library: Lib
                                                  tmp_path: Path) -> None:
     from queueemo.library import open_library
 
-    summary = scan(library, [music], ScanOptions(jobs=2))
+    summary = scan(library, [music], ScanOptions(jobs=2, small_scans_in_process=False))
     assert summary.analysed == 3
     serial = open_library(f"sqlite:///{tmp_path / 'serial.sqlite3'}")
     scan(serial, [music], ScanOptions(jobs=1))
     for path, track in _tracks(library).items():
         np.testing.assert_allclose(trajectory(track), trajectory(_tracks(serial)[path]), atol=2e-3)
     serial.close()
+
+
+def _imports_torch(music: Path, db_url: str) -> tuple[str, bool]:
+    """``queueemo scan`` in a fresh process: its summary line, and whether it imported torch."""
+    code = ("import sys\nfrom queueemo.cli import main\ntry:\n    main()\nfinally:\n"
+            "    print('torch' in sys.modules, file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", code, "scan", str(music), "--db", db_url],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip(), result.stderr.strip().splitlines()[-1] == "True"
+
+
+def test_unchanged_rescan_does_not_import_torch(album: list[Path], rescan, music: Path,
+                                                db_url: str) -> None:
+    (music / "letter.mp3").write_text("Dear user, this is not audio.\n" * 50)
+    rescan()
+    assert _imports_torch(music, db_url) == (
+        "analysed 0, unchanged 3, moved 0, removed 0, failed 1", False)
+    album[0].rename(music / "renamed.flac")
+    assert _imports_torch(music, db_url) == (
+        "analysed 0, unchanged 2, moved 1, removed 0, failed 1", False)
+    make_audio_again = album[1].read_bytes()
+    album[1].write_bytes(make_audio_again[: len(make_audio_again) // 2])  # changed: must analyse
+    assert _imports_torch(music, db_url)[1]
+
+
+def test_a_few_new_or_moved_files_do_not_start_a_pool(album: list[Path], library: Library, music: Path,
+                                                     make_audio: Callable[..., Path]) -> None:
+    scan(library, [music], ScanOptions(jobs=1))
+    album[0].rename(music / "moved.flac")
+    album[2].rename(music / "sub" / "moved.wav")
+    make_audio("music/new.wav", seconds=1, freq=880)
+    make_audio("music/sub/new.mp3", seconds=1, freq=990)
+    workers_seen: list[int] = []
+    summary = scan(library, [music], ScanOptions(jobs=2),
+                   progress=lambda done, total: workers_seen.append(len(multiprocessing.active_children())))
+    assert summary.line() == "analysed 2, unchanged 1, moved 2, removed 0, failed 0"
+    assert workers_seen == [0, 0, 0]
+
+
+def test_every_attempt_records_its_decoder(album: list[Path], rescan, library: Library,
+                                           music: Path) -> None:
+    from queueemo.audio import decoder_identity
+
+    (music / "letter.mp3").write_text("Dear user, this is not audio.\n" * 50)
+    rescan()
+    decoders = {path: track.decoder for path, track in _tracks(library).items()}
+    assert set(decoders.values()) == {decoder_identity()}
+    assert decoder_identity().startswith("ffmpeg ") and "libsndfile" in decoder_identity()
+
+
+def test_failed_files_are_retried_after_a_decoder_update(album: list[Path], rescan, library: Library,
+                                                         music: Path) -> None:
+    (music / "letter.mp3").write_text("Dear user, this is not audio.\n" * 50)
+    rescan()
+    # As if one.flac had failed under an older ffmpeg that could not read it: a newer one can.
+    with library.session() as session:
+        session.execute(sa.update(Track).where(Track.path == str(album[0]))
+                        .values(status="failed", error="not decodable audio", trajectory=None))
+        session.execute(sa.update(Track).values(decoder="ffmpeg 4.4.2, libsndfile 1.0.31"))
+    assert rescan().line() == "analysed 1, unchanged 2, moved 0, removed 0, failed 1"
+    tracks = _tracks(library)
+    assert tracks[str(album[0])].status == "ok"
+    assert tracks[str(music / "letter.mp3")].decoder != "ffmpeg 4.4.2, libsndfile 1.0.31"
+    assert rescan().line() == "analysed 0, unchanged 3, moved 0, removed 0, failed 1"
+
+
+def test_retry_failed_tries_every_failed_file_again(album: list[Path], rescan, library: Library,
+                                                    music: Path, db_url: str) -> None:
+    from queueemo.cli import cli
+
+    (music / "letter.mp3").write_text("Dear user, this is not audio.\n" * 50)
+    rescan()
+    with library.session() as session:  # as if it had failed for a reason now fixed (permissions)
+        session.execute(sa.update(Track).where(Track.path == str(album[2]))
+                        .values(status="failed", error="permission denied", trajectory=None))
+    before = {path: track.analysed_at for path, track in _tracks(library).items()}
+    assert rescan().failed == 2  # unchanged files, same decoder: not retried
+    runner = CliRunner()
+    result = runner.invoke(cli, ["scan", str(music), "--retry-failed", "--db", db_url])
+    assert result.output.strip() == "analysed 1, unchanged 2, moved 0, removed 0, failed 1"
+    after = _tracks(library)
+    assert after[str(album[2])].status == "ok"
+    assert after[str(music / "letter.mp3")].analysed_at > before[str(music / "letter.mp3")]
+
+
+def test_daemon_style_rescan_with_nothing_to_do_starts_no_workers(album: list[Path], rescan,
+                                                                  music: Path, db_url: str) -> None:
+    rescan()
+    code = ("import sys\nfrom queueemo.library import ScanOptions, open_library, scan\n"
+            "library = open_library(sys.argv[2])\n"
+            "print(scan(library, [sys.argv[1]], ScanOptions(small_scans_in_process=False)).line())\n"
+            "print('multiprocessing.popen_spawn_posix' in sys.modules, 'torch' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", code, str(music), db_url],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "analysed 0, unchanged 3, moved 0, removed 0, failed 0", "False False"]

@@ -1,0 +1,51 @@
+"""Every analysis path runs torch on the thread count chosen in queueemo.torch_threads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+import queueemo
+from queueemo.emotion import inference
+from queueemo.torch_threads import ANALYSIS_THREADS
+
+
+@pytest.fixture
+def threads_seen(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Torch's thread count at each real analysis; the caller's count is 2 and restored afterwards."""
+    seen: list[int] = []
+    real = inference.analyze_file
+
+    def analyze_file(path, model_dir=None) -> np.ndarray:
+        seen.append(torch.get_num_threads())
+        return real(path, model_dir)
+
+    monkeypatch.setattr(inference, "analyze_file", analyze_file)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield seen
+    torch.set_num_threads(before)
+
+
+def test_analyze_uses_the_analysis_threads_and_restores_the_callers(
+    threads_seen: list[int], make_audio: Callable[..., Path]
+) -> None:
+    trajectory = queueemo.analyze(make_audio("a.wav", seconds=2))
+    assert trajectory.shape == (4, 2)
+    assert threads_seen == [ANALYSIS_THREADS]
+    assert torch.get_num_threads() == 2
+
+
+def test_analyze_command_uses_the_analysis_threads(threads_seen: list[int],
+                                                   make_audio: Callable[..., Path]) -> None:
+    from queueemo.cli import cli
+
+    files = [make_audio("a.wav", seconds=1), make_audio("b.flac", seconds=1)]
+    result = CliRunner().invoke(cli, ["analyze", *map(str, files)])
+    assert result.exit_code == 0, result.output
+    assert threads_seen == [ANALYSIS_THREADS, ANALYSIS_THREADS]
