@@ -47,6 +47,7 @@ def test_k_filter_matches_the_standard_at_48_khz():
     (shelf_b, shelf_a), (high_b, high_a) = boundaries.k_filter_coefficients(48_000)
     assert shelf_b == pytest.approx((1.53512485958697, -2.69169618940638, 1.19839281085285), abs=1e-6)
     assert shelf_a == pytest.approx((1.0, -1.69065929318241, 0.73248077421585), abs=1e-6)
+    assert high_b == (1.0, -2.0, 1.0)
     assert high_a == pytest.approx((1.0, -1.99004745483398, 0.99007225036621), abs=1e-6)
 
 
