@@ -67,6 +67,14 @@ class PickerSettings:
     tie_tolerance: float = 0.05
     seed_track: str = ""  # empty: a random analysed track
     forecast_steps: int = 1
+    album_spacing: int = 3
+    avoid_duplicates: bool = True  # same normalised artist + title = the same song on another release
+    min_choice_share: float = 0.3  # spacing/duplicate rules relax while they leave less of the pool
+    loudness_weight: float = 0.2  # × loudness jump (in library spreads) added to the emotion distance
+    brightness_weight: float = 0.1  # × brightness jump (in library spreads)
+    mode: str = "flow"  # "flow" follows the forecast; "arc" follows [picker] arc over arc_minutes
+    arc: str = "calm:energetic"
+    arc_minutes: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -178,6 +186,12 @@ def _validate(settings: Settings) -> None:
         problems.append("[mpd] port must be between 1 and 65535")
     if settings.picker.artist_spacing < 0 or settings.picker.repeat_window_hours < 0:
         problems.append("[picker] artist_spacing and repeat_window_hours must be ≥ 0")
+    if settings.picker.album_spacing < 0 or not 0 < settings.picker.min_choice_share <= 1:
+        problems.append("[picker] album_spacing must be ≥ 0 and min_choice_share in (0, 1]")
+    if settings.picker.loudness_weight < 0 or settings.picker.brightness_weight < 0:
+        problems.append("[picker] loudness_weight and brightness_weight must be ≥ 0")
+    if settings.picker.mode not in {"flow", "arc"} or settings.picker.arc_minutes <= 0:
+        problems.append('[picker] mode must be "flow" or "arc", and arc_minutes > 0')
     if settings.daemon.watermark < 1:
         problems.append("[daemon] watermark must be ≥ 1")
     if settings.daemon.keep_played < 0:

@@ -134,8 +134,8 @@ def test_explanation_lists_top_candidates_and_exclusions_by_distance():
     assert chosen is not None
     assert [r.uri for r in chosen.top] == ["other.ogg", "middle.ogg"]
     assert chosen.excluded[0].uri == "near.ogg"
-    assert chosen.excluded[0].reason is Reason.RECENTLY_PLAYED
-    assert chosen.excluded_counts == {"recently played": 1}
+    assert chosen.excluded[0].reason is Reason.QUEUED  # queued, not "recently played"
+    assert chosen.excluded_counts == {"queued": 1}
 
 
 def test_pick_many_follows_each_pick_and_never_repeats():
