@@ -94,6 +94,7 @@ class Candidates:
     ending_lufs: np.ndarray | None = None
     opening_brightness: np.ndarray | None = None  # spectral centroid, Hz
     ending_brightness: np.ndarray | None = None
+    ending_start_s: np.ndarray | None = None  # where each track's ending (fade, decay) begins
     index: dict[str, int] = field(init=False, repr=False)  # URI → row
     artist_codes: np.ndarray = field(init=False, repr=False)  # row → number of its casefolded artist
     artist_numbers: dict[str, int] = field(init=False, repr=False)
@@ -125,6 +126,12 @@ class Candidates:
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def ending_start(self, row: int) -> float | None:
+        """Seconds from the start where the track in ``row`` begins to end (``None``: unknown)."""
+        if self.ending_start_s is None or not np.isfinite(self.ending_start_s[row]):
+            return None
+        return float(self.ending_start_s[row])
 
     def duration(self, row: int) -> float:
         """Seconds of the track in ``row`` (0 when unknown)."""
