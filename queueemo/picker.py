@@ -289,8 +289,9 @@ def _apply_rules(base: np.ndarray, candidates: Candidates, context: Context, pic
        unless that leaves nothing, then the least recently played share of them comes back
        (``fallback``).
     2. Duplicate recordings, album spacing and artist spacing apply at full strength. While they leave
-       fewer than ``min_choice_share`` of that pool, they relax one step at a time: artist spacing
-       first (down to 0), then album spacing, then duplicates.
+       fewer than ``min_choice_share`` of that pool, they relax one step at a time, only rules that
+       block something: artist and album spacing in turn (artist first), each down to 0, and only
+       then duplicate recordings.
     """
     reasons = base.copy()
     queued = {p.uri for p in context.queue} | {p.uri for p in picked}
@@ -330,18 +331,24 @@ def _apply_rules(base: np.ndarray, candidates: Candidates, context: Context, pic
 
     current = masks()
     free = reasons == 0
+    turn = 0
     while True:
         blocked = np.zeros(len(reasons), dtype=bool)
         for _, mask in current:
             blocked |= mask
         if int((free & ~blocked).sum()) >= enough or not (artist or album or duplicates):
             break
-        if artist:
+        biting = [(free & mask).any() for _, mask in current]  # duplicates, album, artist
+        artist_turn = turn % 2 == 0 or not (album and biting[1])
+        turn += 1
+        if artist and biting[2] and artist_turn:
             artist -= 1
-        elif album:
+        elif album and biting[1]:
             album -= 1
-        else:
+        elif duplicates and biting[0]:
             duplicates = False
+        else:
+            break
         current = masks()
     relaxed = []
     if artist != rules.artist_spacing:
