@@ -248,7 +248,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/qe-trans"))
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--weights", default="0,0.1,0.2,0.4,0.8")
-    parser.add_argument("--per-quadrant", type=int, default=60, help="4q clips per quadrant for the yardstick")
+    parser.add_argument("--per-quadrant", type=int, default=60,
+                        help="4q clips per quadrant for the yardstick")
     args = parser.parse_args()
     work = args.work.resolve()
     if Path(__file__).resolve().parents[1] in work.parents:
@@ -258,9 +259,9 @@ def main() -> None:
     filled = fill_boundaries(url)
     print(f"boundary columns computed by the bench for {filled} tracks (the scan does not store them yet)")
 
-    from queueemo.library.db import STATUS_OK, Track, open_library
-
     import sqlalchemy as sa
+
+    from queueemo.library.db import STATUS_OK, Track, open_library
 
     music = work / "music"
     with open_library(url) as library, library.session() as session:
