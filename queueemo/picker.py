@@ -100,7 +100,7 @@ class Candidates:
     artist_numbers: dict[str, int] = field(init=False, repr=False)
     album_codes: np.ndarray = field(init=False, repr=False)  # -1: no album
     recording_codes: np.ndarray = field(init=False, repr=False)  # normalised artist + title; -1: none
-    acoustics: np.ndarray = field(init=False, repr=False)  # (n, 4): open/end loudness, open/end log2 Hz
+    acoustics: np.ndarray = field(init=False, repr=False)  # (4, n) float32: open/end LUFS, open/end log2 Hz
     scales: tuple[float, float] = field(init=False, repr=False)  # spread of loudness (LU), brightness
 
     def __post_init__(self) -> None:
@@ -121,7 +121,7 @@ class Candidates:
         set_(self, "artist_numbers", artist_numbers)
         set_(self, "album_codes", album_codes)
         set_(self, "recording_codes", recording_codes)
-        set_(self, "acoustics", np.column_stack([*loud, *bright]).reshape(n, 4))
+        set_(self, "acoustics", np.vstack([*loud, *bright]).astype(np.float32).reshape(4, n))
         set_(self, "scales", (_spread(*loud), _spread(*bright)))
 
     def __len__(self) -> int:
@@ -377,11 +377,23 @@ def _sequence(context: Context, picked: Sequence[Play]) -> list[Play]:
     return [*context.history, *context.queue[start:], *picked]
 
 
+@dataclass(frozen=True)
+class _Terms:
+    """The three parts of every candidate's distance, read row by row only for explanations."""
+
+    emotion: np.ndarray
+    loudness: np.ndarray
+    brightness: np.ndarray
+
+    def __getitem__(self, row: int) -> tuple[float, float, float]:
+        return float(self.emotion[row]), float(self.loudness[row]), float(self.brightness[row])
+
+
 def _ranked(candidates: Candidates, rows: np.ndarray, dist: np.ndarray, reasons: np.ndarray,
-            terms: np.ndarray) -> tuple[Ranked, ...]:
+            terms: _Terms) -> tuple[Ranked, ...]:
     return tuple(
         Ranked(candidates.paths[i], candidates.uris[i], candidates.artists[i], float(dist[i]),
-               Reason(int(reasons[i])), tuple(float(t) for t in terms[i]))
+               Reason(int(reasons[i])), terms[i])
         for i in rows
     )
 
@@ -404,15 +416,16 @@ def continuity_terms(candidates: Candidates, reference: str | None, rules: Rules
     row = candidates.index.get(reference) if reference else None
     if row is None or not (rules.loudness_weight or rules.brightness_weight):
         return np.zeros(n), np.zeros(n), None
-    ending = candidates.acoustics[row, [1, 3]]
+    ending = candidates.acoustics[[1, 3], row]
     out = []
     for column, end, scale, weight in ((0, ending[0], candidates.scales[0], rules.loudness_weight),
                                        (2, ending[1], candidates.scales[1], rules.brightness_weight)):
         if not np.isfinite(end) or not weight:
             out.append(np.zeros(n))
             continue
-        jump = np.abs(candidates.acoustics[:, column] - end) / scale
-        out.append(weight * np.where(np.isfinite(jump), jump, 1.0))
+        jump = np.abs(candidates.acoustics[column] - end)
+        jump *= weight / scale
+        out.append(np.nan_to_num(jump, copy=False, nan=weight))
     return out[0], out[1], (float(ending[0]), float(ending[1]))
 
 
@@ -450,7 +463,7 @@ def pick_next(
             basis = "forecast"
         goal = predicted.reshape(-1, 2).mean(axis=0).astype(np.float32)
         diff = candidates.opening - goal
-        emotion = np.sqrt(np.einsum("ij,ij->i", diff, diff)).astype(np.float64)
+        emotion = np.sqrt(np.einsum("ij,ij->i", diff, diff))
         loudness, brightness, ending = continuity_terms(candidates, reference, rules)
         dist = emotion + loudness + brightness
         tolerance = rules.tie_tolerance
@@ -473,7 +486,7 @@ def pick_next(
         if available(uri):
             break
         reasons[row] = Reason.UNKNOWN_TO_MPD
-    terms = np.column_stack([emotion, loudness, brightness])
+    terms = _Terms(emotion, loudness, brightness)
     top: tuple[Ranked, ...] = ()
     excluded: tuple[Ranked, ...] = ()
     if explain:
@@ -481,8 +494,8 @@ def pick_next(
         excluded = _ranked(candidates, _nearest(reasons != 0, dist, explain), dist, reasons, terms)
     jumps = (math.nan, math.nan)
     if ending is not None:
-        jumps = (float(candidates.acoustics[row, 0] - ending[0]),
-                 float(candidates.acoustics[row, 2] - ending[1]))
+        jumps = (float(candidates.acoustics[0, row] - ending[0]),
+                 float(candidates.acoustics[2, row] - ending[1]))
     return Pick(
         path=candidates.paths[row],
         uri=uri,
@@ -495,7 +508,7 @@ def pick_next(
         excluded=excluded,
         excluded_counts=reason_counts(reasons) if explain else {},
         basis=basis,
-        terms=tuple(float(t) for t in terms[row]),
+        terms=terms[row],
         jumps=jumps,
         tied=len(ties),
         relaxed=verdict.relaxed,
