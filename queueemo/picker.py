@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
+from functools import lru_cache
 
 import numpy as np
 
@@ -50,10 +51,14 @@ class Reason(IntEnum):
         return self.name.lower().replace("_", " ")
 
 
+_BRACKETED = re.compile(r"[(\[{].*?[)\]}]")
+_PUNCTUATION = re.compile(r"[^\w\s]")
+
+
+@lru_cache(maxsize=65_536)
 def normalise(text: str) -> str:
     """Casefolded text without bracketed remarks or punctuation: "Song (Remastered)" → "song"."""
-    text = re.sub(r"[(\[{].*?[)\]}]", " ", text.casefold())
-    return " ".join(re.sub(r"[^\w\s]", " ", text).split())
+    return " ".join(_PUNCTUATION.sub(" ", _BRACKETED.sub(" ", text.casefold())).split())
 
 
 def _codes(keys: Sequence[str]) -> tuple[np.ndarray, dict[str, int]]:
@@ -109,7 +114,7 @@ class Candidates:
         albums = self.albums or ("",) * n
         titles = self.titles or ("",) * n
         album_codes, _ = _codes([a.casefold() for a in albums])
-        recordings = [f"{normalise(a)}\0{normalise(t)}" if normalise(t) else ""
+        recordings = [f"{normalise(a)}\0{title}" if (title := normalise(t)) else ""
                       for a, t in zip(self.artists, titles, strict=True)]
         recording_codes, _ = _codes(recordings)
         loud = [_column(self.opening_lufs, n), _column(self.ending_lufs, n)]

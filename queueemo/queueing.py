@@ -92,23 +92,27 @@ def with_boundaries(library: Library, candidates: picker.Candidates) -> picker.C
     opening_brightness, ending_brightness).
     """
     import dataclasses
+    import sqlite3
 
-    import sqlalchemy as sa
+    from queueemo.errors import DatabaseError
+    from queueemo.library.db import STATUS_OK, explain
 
-    from queueemo.library.db import STATUS_OK, Track
-
-    columns = (Track.path, Track.albumartist, Track.album, Track.title, Track.duration_s,
-               Track.ending_start_s, Track.opening_lufs, Track.ending_lufs,
-               Track.opening_brightness, Track.ending_brightness)
+    sql = ("SELECT path, albumartist, album, title, duration_s, ending_start_s, opening_lufs, "
+           "ending_lufs, opening_brightness, ending_brightness FROM tracks WHERE status = ?")
     with library.session() as session, _collector_paused():
-        rows = session.execute(sa.select(*columns).where(Track.status == STATUS_OK)).all()
-    by_path = {row[0]: row[1:] for row in rows}
-    empty = (None,) * (len(columns) - 1)
-    found = [by_path.get(p, empty) for p in candidates.paths]
+        cursor = session.connection().connection.cursor()
+        try:
+            rows = cursor.execute(sql, (STATUS_OK,)).fetchall()
+        except sqlite3.Error as exc:
+            raise DatabaseError(explain(exc, library.where)) from exc
+        finally:
+            cursor.close()
+        by_path = {os.fsdecode(row[0]): row[1:] for row in rows}
+        empty = (None,) * 9
+        found = [by_path.get(p, empty) for p in candidates.paths]
     albums = tuple(f"{(albumartist or artist or '').casefold()}\0{album}" if album else ""
                    for (albumartist, album, *_), artist in zip(found, candidates.artists, strict=True))
-    numbers = np.array([[np.nan if v is None else v for v in row[3:]] for row in found],
-                       dtype=np.float64).reshape(len(found), 6)
+    numbers = np.array([row[3:] for row in found], dtype=np.float64).reshape(len(found), 6)
     return dataclasses.replace(
         candidates, albums=albums, titles=tuple(row[2] or "" for row in found),
         durations=numbers[:, 0], ending_start_s=numbers[:, 1], opening_lufs=numbers[:, 2],
