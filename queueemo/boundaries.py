@@ -1,11 +1,11 @@
 """Audible boundaries and boundary acoustics of a track, from the decoded windows as they stream.
 
-Pure numpy, one real FFT per ``audio.WINDOW_SECONDS`` window, so the scan computes them from the same
+Pure numpy, short real FFTs over each ``audio.WINDOW_SECONDS`` window, so the scan computes them from the same
 decode as the emotion (no second pass). Per window:
 
 - loudness: K-weighted mean power in LUFS (ITU-R BS.1770's K filter, designed for the stream's sample
-  rate and applied as its magnitude response to the window's spectrum, which by Parseval gives the mean
-  power of the filtered window);
+  rate and applied as its magnitude response to the spectra of the window's frames, which by Parseval
+  gives the mean power of the filtered window);
 - brightness: spectral centroid (Hz) of the window's power spectrum.
 
 The track's own level is its gated loudness (BS.1770: windows above -70 LUFS, then above that mean
@@ -37,6 +37,7 @@ SMOOTH_WINDOWS = 4  # 2 s
 MAX_ENDING_S = 30.0
 OPENING_WINDOWS = 20  # 10 s
 TAIL_WINDOWS = 10  # 5 s: the forecaster's context
+FRAME_SAMPLES = 2048  # spectra are taken over frames of this many samples inside each window
 _LUFS_OFFSET = -0.691  # BS.1770: L = -0.691 + 10 log10(mean square of the K-filtered signal)
 
 
@@ -74,19 +75,29 @@ def _spectral_weights(n: int, sample_rate: int) -> tuple[np.ndarray, np.ndarray,
     k_power = np.ones(len(freqs))
     for b, a in k_filter_coefficients(sample_rate):
         k_power *= _biquad_power(b, a, freqs, sample_rate)
-    return parseval * k_power, parseval, freqs
+    return ((parseval * k_power).astype(np.float32), parseval.astype(np.float32),
+            freqs.astype(np.float32))
 
 
 def window_features(windows: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(k, n) windows → K-weighted mean power, plain mean power and spectral centroid (Hz) per window."""
+    """(k, n) windows → K-weighted mean power, plain mean power and spectral centroid (Hz) per window.
+
+    Each window is cut into whole ``FRAME_SAMPLES`` frames (the few samples left over are not used),
+    whose rectangular-window spectra give the power exactly (Parseval): four times cheaper than one
+    long FFT per window, at 21.5 Hz resolution (44.1 kHz), plenty for the K filter and a centroid.
+    """
     windows = np.asarray(windows, dtype=np.float32)
-    spectrum = np.fft.rfft(windows, axis=1)
+    k, n = windows.shape
+    frame = min(FRAME_SAMPLES, n)
+    frames = windows[:, : (n // frame) * frame].reshape(k, n // frame, frame)
+    spectrum = np.fft.rfft(frames, axis=2)
     power = spectrum.real**2 + spectrum.imag**2
-    k_weights, parseval, freqs = _spectral_weights(windows.shape[1], sample_rate)
-    weighted = power @ k_weights
-    plain = power @ parseval
-    total = power.sum(axis=1)
-    centroid = np.divide(power @ freqs, total, out=np.zeros(len(total)), where=total > 0)
+    k_weights, parseval, freqs = _spectral_weights(frame, sample_rate)
+    weighted = (power @ k_weights).mean(axis=1, dtype=np.float64)
+    plain = (power @ parseval).mean(axis=1, dtype=np.float64)
+    total = power.sum(axis=(1, 2), dtype=np.float64)
+    moment = (power @ freqs).sum(axis=1, dtype=np.float64)
+    centroid = np.divide(moment, total, out=np.zeros(k), where=total > 0)
     return weighted, plain, centroid
 
 
