@@ -419,7 +419,7 @@ def continuity_terms(candidates: Candidates, reference: str | None, rules: Rules
     """
     n = len(candidates)
     row = candidates.index.get(reference) if reference else None
-    if row is None or not (rules.loudness_weight or rules.brightness_weight):
+    if row is None:
         return np.zeros(n), np.zeros(n), None
     ending = candidates.acoustics[[1, 3], row]
     out = []

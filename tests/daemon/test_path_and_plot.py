@@ -78,3 +78,23 @@ def test_plot_writes_png_files(mpd_server, tmp_path, capsys,
     assert queue.read_bytes()[:8] == PNG_SIGNATURE
     code, _, err = cli(capsys, monkeypatch, "plot", str(tmp_path / "nothing.ogg"), "-o", str(out))
     assert code == 1 and "none of the files" in err
+
+
+def test_boundary_loudness_from_the_index_steers_the_pick(queue_env, mpd_server, capsys, monkeypatch):
+    import sqlalchemy as sa
+
+    from queueemo.library.db import Track, open_library
+
+    levels = {"ref.ogg": -10.0, "near.ogg": -30.0, "mid.ogg": -10.5, "far.ogg": -30.0}
+    with open_library(queue_env["QUEUEEMO_DB"]) as library, library.session() as s:
+        for name, level in levels.items():
+            s.execute(sa.update(Track).where(Track.path == str(mpd_server.music / name)).values(
+                opening_lufs=level, ending_lufs=level, opening_brightness=1000.0,
+                ending_brightness=1000.0, ending_start_s=2.0, album="One", title=name))
+    code, out, err = next_cli(capsys, monkeypatch, "--dry-run")
+    assert (code, out.strip()) == (0, "mid.ogg"), err  # default weights: near.ogg is 20 LU quieter
+    monkeypatch.setenv("QUEUEEMO_PICKER_LOUDNESS_WEIGHT", "0")
+    monkeypatch.setenv("QUEUEEMO_PICKER_BRIGHTNESS_WEIGHT", "0")
+    code, out, err = next_cli(capsys, monkeypatch, "--dry-run", "--explain")
+    assert code == 0 and out.startswith("near.ogg"), err
+    assert "jump      loudness -20.0 LU" in out
