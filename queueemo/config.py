@@ -75,6 +75,7 @@ class PickerSettings:
     mode: str = "flow"  # "flow" follows the forecast; "arc" follows [picker] arc over arc_minutes
     arc: str = "calm:energetic"
     arc_minutes: float = 60.0
+    arc_state_file: str = ""  # when the arc began, kept across restarts (empty: XDG state dir)
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,14 @@ class Settings:
     def database_url(self) -> str:
         """The database URL, with the XDG default filled in."""
         return self.library.database_url or default_database_url()
+
+    @property
+    def arc_state_path(self) -> Path:
+        """Where the start of the configured arc is kept, with the XDG default filled in."""
+        import platformdirs
+
+        explicit = self.picker.arc_state_file
+        return Path(explicit) if explicit else Path(platformdirs.user_state_dir(APP_NAME)) / "arc.json"
 
 
 _SECTIONS: dict[str, type] = {

@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -136,7 +137,7 @@ class Queuer:
     """Picks tracks for an MPD queue and appends them.
 
     In arc mode (``[picker] mode = "arc"``) the arc starts at ``arc_start`` (Unix seconds; default:
-    the first plan). Keeping it across restarts is the caller's job (the daemon passes it in).
+    read from, or written to, the arc state file, so the daemon and ``next`` share it across restarts).
     """
 
     library: Library
@@ -258,7 +259,8 @@ class Queuer:
 
             arc = parse_arc(self.settings.picker.arc, self.settings.picker.arc_minutes)
             if self.arc_start is None:
-                self.arc_start = now
+                self.arc_start = arc_started(self.settings.arc_state_path, self.settings.picker.arc,
+                                             self.settings.picker.arc_minutes, now)
             offset = now - self.arc_start + self._queued_seconds(state)
         elif arc is not None:
             offset = self._queued_seconds(state)
@@ -375,6 +377,29 @@ class Queuer:
         for pick in picks:
             self.player.add(pick.uri)
             log.info("queued %s (distance %.3f)", pick.uri, pick.distance)
+
+
+def arc_started(state: Path, spec: str, minutes: float, now: float) -> float:
+    """When the configured arc began: read from ``state``, or ``now`` (written) for a new arc.
+
+    The same arc (spec and minutes) keeps its start across restarts, also once over (then picks
+    follow the forecast); another arc starts now. Delete the file to run the same arc again.
+    """
+    import json
+
+    try:
+        saved = json.loads(state.read_text(encoding="utf-8"))
+        if saved.get("arc") == spec and saved.get("minutes") == minutes:
+            return float(saved["started_at"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass  # missing or unreadable: a new arc
+    try:
+        state.parent.mkdir(parents=True, exist_ok=True)
+        state.write_text(json.dumps({"arc": spec, "minutes": minutes, "started_at": now}),
+                         encoding="utf-8")
+    except OSError as exc:
+        log.warning("cannot keep the arc's start in %s (%s); it restarts with the process", state, exc)
+    return now
 
 
 def _default_forecast(history: np.ndarray, steps: int) -> np.ndarray:

@@ -328,3 +328,14 @@ def test_malformed_arcs_name_the_accepted_forms():
     for text in ("calm", "calm:bogus", "1,2,3:calm", ":", "calm:1.5,0"):
         with pytest.raises(QueueemoError, match="accepted forms"):
             parse_arc(text, 30)
+
+
+def test_the_arc_start_survives_restarts_and_a_new_arc_starts_now(tmp_path):
+    from queueemo.queueing import arc_started
+
+    state = tmp_path / "state" / "arc.json"
+    assert arc_started(state, "calm:energetic", 30.0, 1_000.0) == 1_000.0
+    assert arc_started(state, "calm:energetic", 30.0, 5_000.0) == 1_000.0  # restarted process
+    assert arc_started(state, "sad:happy", 30.0, 6_000.0) == 6_000.0
+    state.write_text("not json")
+    assert arc_started(state, "sad:happy", 30.0, 7_000.0) == 7_000.0
