@@ -6,8 +6,8 @@
    album per game) under WORK/music, scanned by ``queueemo scan`` into WORK/index.sqlite3.
 2. Until the scan stores them itself, the boundary columns (and the opening/closing emotion inside the
    boundaries) are computed here with ``queueemo.boundaries`` from a second decode — said in the output.
-3. A real MPD over WORK/music; for each continuity weight w (loudness w, brightness w/2), RUNS runs of
-   ``queueemo next -n 10`` from an empty queue; every transition A → B is judged.
+3. A real MPD over WORK/music; for each continuity weight w (loudness w, brightness w × --brightness),
+   RUNS runs of ``queueemo next -n 10`` from an empty queue; every transition A → B is judged.
 4. Independent acoustic measure (no queueemo code): EBU R128 momentary loudness (ffmpeg ``ebur128``),
    spectral centroid (log2 Hz) and onset density (librosa) over the last 10 s of A's audible part and the
    first 10 s of B's (audible: momentary loudness within 20 LU of the track's integrated loudness); each
@@ -215,13 +215,14 @@ def start_mpd(work: Path) -> tuple[subprocess.Popen, str]:
     return process, sock
 
 
-def run_next(sock: str, url: str, work: Path, weight: float, runs: int) -> list[list[str]]:
+def run_next(sock: str, url: str, work: Path, weight: float, runs: int, brightness: float,
+             ) -> list[list[str]]:
     """``runs`` sequences of ``queueemo next -n 10`` from an empty queue."""
     import mpd
 
     env = child_env(MPD_HOST=sock, QUEUEEMO_DB=url, XDG_CONFIG_HOME=str(work),
                     QUEUEEMO_PICKER_LOUDNESS_WEIGHT=str(weight),
-                    QUEUEEMO_PICKER_BRIGHTNESS_WEIGHT=str(weight / 2))
+                    QUEUEEMO_PICKER_BRIGHTNESS_WEIGHT=str(weight * brightness))
     sequences = []
     for _ in range(runs):
         client = mpd.MPDClient()
@@ -247,7 +248,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/qe-trans"))
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--weights", default="0,0.1,0.2,0.4,0.8")
+    parser.add_argument("--weights", default="0,0.1,0.2,0.4,0.8",
+                        help="loudness weights to try (the trade-off curve)")
+    parser.add_argument("--brightness", type=float, default=0.5,
+                        help="brightness weight as a share of the loudness weight")
     parser.add_argument("--per-quadrant", type=int, default=60,
                         help="4q clips per quadrant for the yardstick")
     args = parser.parse_args()
@@ -324,7 +328,7 @@ def main() -> None:
         print(line("random pairs", random_pairs))
         seeds: list[str] = []
         for weight in (float(w) for w in args.weights.split(",")):
-            sequences = run_next(sock, url, work, weight, args.runs)
+            sequences = run_next(sock, url, work, weight, args.runs, args.brightness)
             pairs = [(s[i], s[i + 1]) for s in sequences for i in range(len(s) - 1)]
             print(line(f"queueemo w={weight:g}", mean_of(pairs)) + f"  [{len(pairs)} transitions]")
             seeds = seeds or [s[0] for s in sequences]
