@@ -160,7 +160,7 @@ def ensure_index(work: Path) -> str:
     return url
 
 
-def fill_boundaries(url: str) -> int:
+def fill_boundaries(url: str, again: bool) -> int:
     """Store boundary columns and the boundary-aware opening/closing emotion (a second decode)."""
     import sqlalchemy as sa
 
@@ -171,7 +171,7 @@ def fill_boundaries(url: str) -> int:
     done = 0
     with open_library(url) as library, library.session() as session:
         for track in session.scalars(sa.select(Track).where(Track.status == STATUS_OK)):
-            if track.ending_start_s is not None:
+            if track.ending_start_s is not None and not again:
                 continue
             acc = BoundaryAccumulator()
             for block in decode_windows(track.path):
@@ -254,13 +254,15 @@ def main() -> None:
                         help="brightness weight as a share of the loudness weight")
     parser.add_argument("--per-quadrant", type=int, default=60,
                         help="4q clips per quadrant for the yardstick")
+    parser.add_argument("--refill", action="store_true",
+                        help="compute the boundary columns again (after changing queueemo.boundaries)")
     args = parser.parse_args()
     work = args.work.resolve()
     if Path(__file__).resolve().parents[1] in work.parents:
         raise SystemExit("--work must be outside the repository (the audio stays out of it)")
     work.mkdir(parents=True, exist_ok=True)
     url = ensure_index(work)
-    filled = fill_boundaries(url)
+    filled = fill_boundaries(url, args.refill)
     print(f"boundary columns computed by the bench for {filled} tracks (the scan does not store them yet)")
 
     import sqlalchemy as sa

@@ -61,7 +61,9 @@ def test_leading_silence_and_a_fade_out_are_found():
     assert 33.0 <= result.ending_start_s <= 35.5
     assert result.tail.stop * WINDOW_SECONDS == result.ending_start_s
     assert result.tail.stop - result.tail.start == boundaries.TAIL_WINDOWS
-    assert abs(result.ending_lufs - result.opening_lufs) < 1.5  # the body, not the fade
+    # the ending's loudness is what is heard last: the body's last seconds and the audible fade
+    assert result.opening_lufs - 6 < result.ending_lufs < result.opening_lufs - 0.5
+    assert result.heard_end.stop * WINDOW_SECONDS < 45  # silence after the fade is not heard
 
 
 def test_a_track_without_fade_ends_with_its_last_windows():
