@@ -303,6 +303,8 @@ def main() -> None:
         return {
             "acoustic": acoustic(a, b),
             "loudness LU": abs(described[b]["start"]["lufs"] - described[a]["end"]["lufs"]),
+            "brightness oct": abs(described[b]["start"]["centroid"] - described[a]["end"]["centroid"]),
+            "onsets/s": abs(described[b]["start"]["onsets"] - described[a]["end"]["onsets"]),
             "emotion (yardstick)": float(np.linalg.norm(yard[b]["start"] - yard[a]["end"])),
             "emotion (shipped)": float(np.linalg.norm(shipped[b][0] - shipped[a][1])),
         }

@@ -6,7 +6,8 @@ decode as the emotion (no second pass). Per window:
 - loudness: K-weighted mean power in LUFS (ITU-R BS.1770's K filter, designed for the stream's sample
   rate and applied as its magnitude response to the spectra of the window's frames, which by Parseval
   gives the mean power of the filtered window);
-- brightness: spectral centroid (Hz) of the window's power spectrum.
+- brightness: spectral centroid (Hz) of the window's power spectrum; a stretch of windows gets the
+  geometric mean of theirs.
 
 The track's own level is its gated loudness (BS.1770: windows above -70 LUFS, then above that mean
 -10 LU). Against that level:
@@ -214,9 +215,15 @@ def find_boundaries(weighted: np.ndarray, plain: np.ndarray, centroid: np.ndarra
 
 
 def _centroid_of(power: np.ndarray, centroid: np.ndarray) -> float:
-    """The centroid of the summed power spectrum of several windows (power-weighted mean centroid)."""
-    total = float(power.sum())
-    return float((power * centroid).sum() / total) if total > 0 else 0.0
+    """The typical brightness of several windows: the geometric mean of their centroids (Hz).
+
+    Each window counts alike, so a few loud bass-heavy windows do not decide it; silent windows
+    (no centroid) are left out.
+    """
+    sounding = (power > 0) & (centroid > 0)
+    if not sounding.any():
+        return 0.0
+    return float(2.0 ** np.log2(centroid[sounding]).mean())
 
 
 def boundary_emotion(trajectory: np.ndarray, boundaries: Boundaries) -> dict[str, float]:
