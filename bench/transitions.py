@@ -248,9 +248,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/qe-trans"))
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--weights", default="0,0.1,0.2,0.4,0.8",
+    parser.add_argument("--weights", default="0,0.1,0.2,0.3,0.5,0.8",
                         help="loudness weights to try (the trade-off curve)")
-    parser.add_argument("--brightness", type=float, default=0.5,
+    parser.add_argument("--brightness", type=float, default=1.0,
                         help="brightness weight as a share of the loudness weight")
     parser.add_argument("--per-quadrant", type=int, default=60,
                         help="4q clips per quadrant for the yardstick")
