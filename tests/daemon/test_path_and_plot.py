@@ -98,3 +98,11 @@ def test_boundary_loudness_from_the_index_steers_the_pick(queue_env, mpd_server,
     code, out, err = next_cli(capsys, monkeypatch, "--dry-run", "--explain")
     assert code == 0 and out.startswith("near.ogg"), err
     assert "jump      loudness -20.0 LU" in out
+
+
+def test_nothing_to_pick_counts_the_reasons(mpd_server, capsys, monkeypatch):
+    monkeypatch.setenv("QUEUEEMO_PICKER_EXCLUDE_GLOBS", "*.ogg")
+    code, out, err = next_cli(capsys, monkeypatch, "--dry-run")
+    assert code == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert "nothing to pick" in err and "(4 excluded path)" in err  # a static reason before "queued"
