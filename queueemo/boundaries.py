@@ -70,8 +70,9 @@ def k_filter_coefficients(sample_rate: int) -> list[tuple[tuple[float, ...], tup
 
 
 @lru_cache(maxsize=8)
-def _spectral_weights(n: int, sample_rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per rfft bin: K-weighted and plain Parseval weights, and the bin frequencies."""
+def _spectral_weights(n: int, sample_rate: int) -> np.ndarray:
+    """(bins, 4) float32 per rfft bin of an n-sample frame: K-weighted and plain Parseval weights, the
+    bin frequency and 1, so one matrix product gives all four sums of a frame's power spectrum."""
     freqs = np.fft.rfftfreq(n, 1.0 / sample_rate)
     parseval = np.full(len(freqs), 2.0 / n**2)
     parseval[0] = 1.0 / n**2
@@ -80,8 +81,7 @@ def _spectral_weights(n: int, sample_rate: int) -> tuple[np.ndarray, np.ndarray,
     k_power = np.ones(len(freqs))
     for b, a in k_filter_coefficients(sample_rate):
         k_power *= _biquad_power(b, a, freqs, sample_rate)
-    return ((parseval * k_power).astype(np.float32), parseval.astype(np.float32),
-            freqs.astype(np.float32))
+    return np.column_stack([parseval * k_power, parseval, freqs, np.ones(len(freqs))]).astype(np.float32)
 
 
 def window_features(windows: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -97,11 +97,9 @@ def window_features(windows: np.ndarray, sample_rate: int) -> tuple[np.ndarray, 
     frames = windows[:, : (n // frame) * frame].reshape(k, n // frame, frame)
     spectrum = np.fft.rfft(frames, axis=2)
     power = spectrum.real**2 + spectrum.imag**2
-    k_weights, parseval, freqs = _spectral_weights(frame, sample_rate)
-    weighted = (power @ k_weights).mean(axis=1, dtype=np.float64)
-    plain = (power @ parseval).mean(axis=1, dtype=np.float64)
-    total = power.sum(axis=(1, 2), dtype=np.float64)
-    moment = (power @ freqs).sum(axis=1, dtype=np.float64)
+    sums = (power @ _spectral_weights(frame, sample_rate)).astype(np.float64)  # (k, frames, 4)
+    weighted, plain = sums[:, :, 0].mean(axis=1), sums[:, :, 1].mean(axis=1)
+    moment, total = sums[:, :, 2].sum(axis=1), sums[:, :, 3].sum(axis=1)
     centroid = np.divide(moment, total, out=np.zeros(k), where=total > 0)
     return weighted, plain, centroid
 
