@@ -61,3 +61,12 @@ def test_a_named_config_file_must_exist(tmp_path):
 def test_broken_toml_is_one_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_settings(write(tmp_path, "[mpd\n"), env={})
+
+
+def test_picker_modes_weights_and_shares_are_checked(tmp_path):
+    settings = load_settings(write(tmp_path, "[picker]\nmode = 'arc'\narc = 'sad:happy'\n"), env={})
+    assert (settings.picker.mode, settings.picker.arc, settings.picker.loudness_weight) == (
+        "arc", "sad:happy", 0.3)
+    for bad in ("mode = 'shuffle'", "loudness_weight = -1", "min_choice_share = 0", "arc_minutes = 0"):
+        with pytest.raises(ConfigError, match=r"\[picker\]"):
+            load_settings(write(tmp_path, f"[picker]\n{bad}\n"), env={})
