@@ -233,6 +233,7 @@ class Pick:
     tied: int = 1  # how many near-ties the pick was drawn from at random
     relaxed: tuple[str, ...] = ()  # rules relaxed for this pick, e.g. "artist spacing 3 → 1"
     fallback: bool = False  # the repeat window had consumed the pool: least recently played allowed
+    unanalysed: str = ""  # why the reference has no trajectory (basis "unanalysed"), if known
 
 
 def static_reasons(candidates: Candidates, rules: Rules) -> np.ndarray:

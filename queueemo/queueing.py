@@ -8,6 +8,7 @@ watcher stored new analyses or MPD's database changed).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import logging
 import os
@@ -92,7 +93,6 @@ def with_boundaries(library: Library, candidates: picker.Candidates) -> picker.C
     its one query (album, albumartist, title, duration_s, ending_start_s, opening_lufs, ending_lufs,
     opening_brightness, ending_brightness).
     """
-    import dataclasses
     import sqlite3
 
     from queueemo.errors import DatabaseError
@@ -289,9 +289,10 @@ class Queuer:
                 reference_uri = seed.uri
                 count -= 1
         tail = self._tail_of(reference_uri) if reference_uri else np.zeros((0, 2), np.float32)
+        why = ""
         if reference_uri and not len(tail):
-            log.warning("%s is %s; following it with a random track", reference_uri,
-                        self.describe_unanalysed(reference_uri))
+            why = self.describe_unanalysed(reference_uri)
+            log.warning("%s is %s; following it with a random track", reference_uri, why)
         picked = [picker.Play(p.uri, p.artist, now) for p in picks]
         picks += picker.pick_many(
             count, candidates=candidates, base_reasons=reasons, context=context, rules=self.rules,
@@ -301,7 +302,8 @@ class Queuer:
             target_at=self._arc_targets(arc, state, now),
         )
         self._note(picks, count, candidates, reasons, context)
-        return picks
+        return [dataclasses.replace(p, unanalysed=why) if p.basis == "unanalysed" else p
+                for p in picks]
 
     def _note(self, picks: list[picker.Pick], wanted: int, candidates: picker.Candidates,
               reasons: np.ndarray, context: picker.Context) -> None:
@@ -478,6 +480,7 @@ def pick_record(pick: picker.Pick) -> dict[str, object]:
         "tied": pick.tied,
         "relaxed": list(pick.relaxed),
         "fallback": pick.fallback,
+        "unanalysed": pick.unanalysed or None,
         "reference": pick.reference,
         "tail": points(pick.tail),
         "forecast": points(pick.forecast),
@@ -494,11 +497,8 @@ def _terms_text(terms: tuple[float, float, float]) -> str:
     return f"= emotion {emotion:.3f} + loudness {loudness:.3f} + brightness {brightness:.3f}"
 
 
-def explain_pick(pick: picker.Pick, why_unanalysed: str = "not analysed") -> str:
-    """A pick and why, as text for ``next --explain``.
-
-    ``why_unanalysed`` says why the reference has no trajectory (failed, pending, not in the index).
-    """
+def explain_pick(pick: picker.Pick) -> str:
+    """A pick and why, as text for ``next --explain``."""
     def point(a: float, v: float) -> str:
         return f"(arousal {a:+.2f}, valence {v:+.2f})"
 
@@ -509,7 +509,8 @@ def explain_pick(pick: picker.Pick, why_unanalysed: str = "not analysed") -> str
         tail = " ".join(f"{a:+.2f}/{v:+.2f}" for a, v in pick.tail)
         lines.append(f"  its tail  (arousal/valence, {len(pick.tail)} windows before its ending) {tail}")
     if pick.basis == "unanalysed":
-        lines.append(f"  {pick.reference} is {why_unanalysed}: nothing to measure from, so a random "
+        lines.append(f"  {pick.reference} is {pick.unanalysed or 'not analysed'}: nothing to measure "
+                     "from, so a random "
                      "allowed track (no distances)")
     else:
         label = "target   " if pick.basis == "target" else "forecast "

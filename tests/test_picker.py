@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -268,7 +270,7 @@ def test_near_ties_are_said_and_an_unanalysed_reference_gets_no_distances():
     assert blind.basis == "unanalysed" and blind.distance == 0.0
     from queueemo.queueing import explain_pick
 
-    text = explain_pick(blind, "its analysis failed (not decodable audio)")
+    text = explain_pick(dataclasses.replace(blind, unanalysed="its analysis failed (not audio)"))
     assert "its analysis failed" in text and "#1" not in text and "not in the index" not in text
 
 

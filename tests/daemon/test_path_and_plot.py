@@ -106,3 +106,25 @@ def test_nothing_to_pick_counts_the_reasons(mpd_server, capsys, monkeypatch):
     assert code == 1 and out == ""
     assert len(err.strip().splitlines()) == 1
     assert "nothing to pick" in err and "(4 excluded path)" in err  # a static reason before "queued"
+
+
+def test_a_failed_reference_is_explained_as_failed_without_distances(queue_env, mpd_server, capsys,
+                                                                      monkeypatch):
+    from queueemo.library.db import STATUS_FAILED, Track, open_library
+
+    from .conftest import add_song
+
+    path = add_song(mpd_server.music, "broken.ogg", "Delta")
+    with open_library(queue_env["QUEUEEMO_DB"]) as library, library.session() as session:
+        stat = path.stat()
+        session.add(Track(path=str(path), root=str(mpd_server.music), rel_path="broken.ogg",
+                          size=stat.st_size, mtime_ns=stat.st_mtime_ns, status=STATUS_FAILED,
+                          error="not decodable audio (test)"))
+    mpd_server.update()
+    with mpd_server.client() as client:
+        client.clear()
+        client.add("broken.ogg")
+    code, out, err = next_cli(capsys, monkeypatch, "--dry-run", "--explain")
+    assert code == 0, err
+    assert "broken.ogg is its analysis failed (not decodable audio (test))" in out
+    assert "not in the index" not in out and "#1" not in out and "distance  " not in out
