@@ -225,7 +225,7 @@ class Queuer:
             if track is None:
                 return "not in the index"
             if track.status == "failed":
-                return f"its analysis failed ({track.error})"
+                return f"a track whose analysis failed ({track.error})"
             return "not analysed yet"
 
     def _seed(self, candidates: picker.Candidates) -> picker.Pick | None:

@@ -270,8 +270,8 @@ def test_near_ties_are_said_and_an_unanalysed_reference_gets_no_distances():
     assert blind.basis == "unanalysed" and blind.distance == 0.0
     from queueemo.queueing import explain_pick
 
-    text = explain_pick(dataclasses.replace(blind, unanalysed="its analysis failed (not audio)"))
-    assert "its analysis failed" in text and "#1" not in text and "not in the index" not in text
+    text = explain_pick(dataclasses.replace(blind, unanalysed="a track whose analysis failed (not audio)"))
+    assert "whose analysis failed" in text and "#1" not in text and "not in the index" not in text
 
 
 # --- arc and path --------------------------------------------------------------------------------

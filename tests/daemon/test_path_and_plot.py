@@ -126,5 +126,5 @@ def test_a_failed_reference_is_explained_as_failed_without_distances(queue_env, 
         client.add("broken.ogg")
     code, out, err = next_cli(capsys, monkeypatch, "--dry-run", "--explain")
     assert code == 0, err
-    assert "broken.ogg is its analysis failed (not decodable audio (test))" in out
+    assert "broken.ogg is a track whose analysis failed (not decodable audio (test))" in out
     assert "not in the index" not in out and "#1" not in out and "distance  " not in out
