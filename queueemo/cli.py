@@ -488,17 +488,36 @@ def config_command(ctx: click.Context, host: str | None, port: int | None,
 @click.option("--dry-run", is_flag=True, help="Only print the picks; leave MPD's queue alone.")
 @click.option("--explain", is_flag=True, help="Show the reference, its forecast and the candidates.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per pick per line.")
+@click.option("--from", "follow", default=None, metavar="FILE|URI",
+              help="Follow this song instead of the queue's last.")
+@click.option("--arc", default=None, metavar="POINTS",
+              help="Follow an emotion arc, e.g. calm:energetic or -0.5,0.2:0.6,0.4 (arousal,valence).")
+@click.option("--minutes", default=30.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Length of the --arc.")
 @_mpd_options
 @_db_option
 @click.pass_context
 def next_command(ctx: click.Context, count: int, dry_run: bool, explain: bool, as_json: bool,
+                 follow: str | None, arc: str | None, minutes: float,
                  host: str | None, port: int | None, database_url: str | None) -> None:
     """Pick tracks that follow the queue seamlessly and append them to MPD's queue."""
     from queueemo.config import load_settings
-    from queueemo.queueing import explain_pick, pick_record, queue_next
+    from queueemo.queueing import queue_next
 
     settings = load_settings(ctx.obj["config_path"], overrides=_overrides(host, port, database_url))
-    picks = queue_next(settings, count, dry_run=dry_run, explain=5 if explain or as_json else 0)
+    path = None
+    if arc is not None:
+        from queueemo.arc import parse_arc
+
+        path = parse_arc(arc, minutes)
+    picks = queue_next(settings, count, dry_run=dry_run, explain=5 if explain or as_json else 0,
+                       follow=follow, arc=path)
+    _echo_picks(picks, explain=explain, as_json=as_json)
+
+
+def _echo_picks(picks, *, explain: bool, as_json: bool) -> None:
+    from queueemo.queueing import explain_pick, pick_record
+
     for pick in picks:
         if as_json:
             click.echo(json.dumps(pick_record(pick)))
@@ -506,6 +525,62 @@ def next_command(ctx: click.Context, count: int, dry_run: bool, explain: bool, a
             click.echo(explain_pick(pick))
         else:
             click.echo(pick.uri)
+
+
+@cli.command("path")
+@click.argument("start", metavar="FROM")
+@click.argument("end", metavar="TO")
+@click.option("-n", "count", default=None, type=click.IntRange(min=1),
+              help="Tracks after FROM, TO included.")
+@click.option("--minutes", default=None, type=click.FloatRange(min=0, min_open=True),
+              help="About this long after FROM (default 30 minutes).")
+@click.option("--dry-run", is_flag=True, help="Only print the picks; leave MPD's queue alone.")
+@click.option("--explain", is_flag=True, help="Show each step's target and the candidates.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per pick per line.")
+@_mpd_options
+@_db_option
+@click.pass_context
+def path_command(ctx: click.Context, start: str, end: str, count: int | None, minutes: float | None,
+                 dry_run: bool, explain: bool, as_json: bool,
+                 host: str | None, port: int | None, database_url: str | None) -> None:
+    """Queue FROM, then tracks moving in even emotional steps to TO (files or MPD URIs)."""
+    from queueemo.config import load_settings
+    from queueemo.queueing import queue_path
+
+    if count is not None and minutes is not None:
+        raise QueueemoError("give -n or --minutes, not both")
+    settings = load_settings(ctx.obj["config_path"], overrides=_overrides(host, port, database_url))
+    picks = queue_path(settings, start, end, count=count,
+                       minutes=minutes, dry_run=dry_run, explain=5 if explain or as_json else 0)
+    _echo_picks(picks, explain=explain, as_json=as_json)
+
+
+@cli.command("plot")
+@click.argument("files", nargs=-1, type=click.Path())
+@click.option("--queue", "of_queue", is_flag=True, help="Draw MPD's queue as a path in the A–V plane.")
+@click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="PNG file to write.")
+@_db_option
+@click.pass_context
+def plot_command(ctx: click.Context, files: tuple[str, ...], of_queue: bool, out_path: str,
+                 database_url: str | None) -> None:
+    """Draw tracks' arousal and valence over time (boundaries marked), or the queue's path."""
+    from queueemo.plot import plot_queue, plot_tracks
+
+    if bool(files) == of_queue:
+        raise QueueemoError("give FILE... or --queue (one of them)")
+    settings, library = _open_library(ctx, database_url)
+    try:
+        if of_queue:
+            from queueemo.player import Player
+
+            with Player(settings.mpd) as player:
+                plot_queue(library, player, Path(out_path))
+        else:
+            plot_tracks(library, [Path(f) for f in files], Path(out_path))
+    finally:
+        library.close()
+    click.echo(f"wrote {out_path}")
 
 
 @cli.command()

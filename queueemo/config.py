@@ -71,6 +71,15 @@ class PickerSettings:
     tie_tolerance: float = 0.05
     seed_track: str = ""  # empty: a random analysed track
     forecast_steps: int = 1
+    album_spacing: int = 3
+    avoid_duplicates: bool = True  # same normalised artist + title = the same song on another release
+    min_choice_share: float = 0.3  # spacing/duplicate rules relax while they leave less of the pool
+    loudness_weight: float = 0.3  # × loudness jump (in library spreads) added to the emotion distance
+    brightness_weight: float = 0.3  # × brightness jump (in library spreads); chosen by bench/transitions.py
+    mode: str = "flow"  # "flow" follows the forecast; "arc" follows [picker] arc over arc_minutes
+    arc: str = "calm:energetic"
+    arc_minutes: float = 60.0
+    arc_state_file: str = ""  # when the arc began, kept across restarts (empty: XDG state dir)
 
 
 @dataclass(frozen=True)
@@ -102,6 +111,14 @@ class Settings:
     def database_url(self) -> str:
         """The database URL, with the XDG default filled in."""
         return self.library.database_url or default_database_url()
+
+    @property
+    def arc_state_path(self) -> Path:
+        """Where the start of the configured arc is kept, with the XDG default filled in."""
+        import platformdirs
+
+        explicit = self.picker.arc_state_file
+        return Path(explicit) if explicit else Path(platformdirs.user_state_dir(APP_NAME)) / "arc.json"
 
 
 _SECTIONS: dict[str, type] = {
@@ -184,6 +201,12 @@ def _validate(settings: Settings) -> None:
         problems.append("[mpd] port must be between 1 and 65535")
     if settings.picker.artist_spacing < 0 or settings.picker.repeat_window_hours < 0:
         problems.append("[picker] artist_spacing and repeat_window_hours must be ≥ 0")
+    if settings.picker.album_spacing < 0 or not 0 < settings.picker.min_choice_share <= 1:
+        problems.append("[picker] album_spacing must be ≥ 0 and min_choice_share in (0, 1]")
+    if settings.picker.loudness_weight < 0 or settings.picker.brightness_weight < 0:
+        problems.append("[picker] loudness_weight and brightness_weight must be ≥ 0")
+    if settings.picker.mode not in {"flow", "arc"} or settings.picker.arc_minutes <= 0:
+        problems.append('[picker] mode must be "flow" or "arc", and arc_minutes > 0')
     if settings.daemon.watermark < 1:
         problems.append("[daemon] watermark must be ≥ 1")
     if settings.daemon.keep_played < 0:

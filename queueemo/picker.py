@@ -1,24 +1,34 @@
-"""Pure picking: reference trajectory tail + forecast + candidates + history + rules → ranked picks.
+"""Pure picking: reference + target (forecast, arc or path) + candidates + history + rules → ranked picks.
 
 Nothing here touches MPD, the database or the clock: the forecaster, the "does MPD know it"
 test, the trajectory lookup and the random generator are passed in, so each rule is testable alone.
 Candidates live in numpy arrays loaded once; one pick is a vectorised distance over all of them.
+
+The distance of a candidate is its emotion distance (its opening to the target) plus the boundary
+continuity terms: ``loudness_weight`` × the loudness jump and ``brightness_weight`` × the brightness
+jump between the reference's ending and the candidate's opening, each jump divided by its spread over
+the library (so a weight of 0.1 costs 0.1 per typical spread). The rules that fit the library (spacing,
+duplicates) relax step by step when they would leave too few candidates; see ``_apply_rules``.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
+from functools import lru_cache
 
 import numpy as np
 
 from queueemo.config import PickerSettings
 
 TAIL_WINDOWS = 10  # the forecaster's context: 5 s at 2 Hz
+MIN_BRIGHTNESS_HZ = 20.0  # floor before taking log2 of a centroid
 Forecaster = Callable[[np.ndarray, int], np.ndarray]
+TargetAt = Callable[[int, float], "np.ndarray | None"]  # (pick number, seconds from now) → A/V target
 
 
 class Reason(IntEnum):
@@ -31,6 +41,9 @@ class Reason(IntEnum):
     RECENTLY_PLAYED = 4
     ARTIST_SPACING = 5
     UNKNOWN_TO_MPD = 6
+    QUEUED = 7
+    ALBUM_SPACING = 8
+    DUPLICATE_RECORDING = 9
 
     @property
     def label(self) -> str:
@@ -38,28 +51,98 @@ class Reason(IntEnum):
         return self.name.lower().replace("_", " ")
 
 
+_BRACKETED = re.compile(r"[(\[{].*?[)\]}]")
+_PUNCTUATION = re.compile(r"[^\w\s]")
+
+
+@lru_cache(maxsize=65_536)
+def normalise(text: str) -> str:
+    """Casefolded text without bracketed remarks or punctuation: "Song (Remastered)" → "song"."""
+    return " ".join(_PUNCTUATION.sub(" ", _BRACKETED.sub(" ", text.casefold())).split())
+
+
+def _codes(keys: Sequence[str]) -> tuple[np.ndarray, dict[str, int]]:
+    """Number each distinct non-empty key; empty keys get -1 (no rule applies to them)."""
+    numbers: dict[str, int] = {}
+    codes = [numbers.setdefault(k, len(numbers)) if k else -1 for k in keys]
+    return np.array(codes, dtype=np.int32), numbers
+
+
+def _column(values: np.ndarray | None, n: int) -> np.ndarray:
+    return np.full(n, np.nan) if values is None else np.asarray(values, dtype=np.float64).reshape(n)
+
+
+def _spread(*columns: np.ndarray) -> float:
+    values = np.concatenate(columns)
+    values = values[np.isfinite(values)]
+    spread = float(values.std()) if len(values) > 1 else 0.0
+    return spread if spread > 1e-6 else 1.0
+
+
 @dataclass(frozen=True)
 class Candidates:
-    """Analysed tracks as parallel arrays; ``uris`` is ``None`` where MPD cannot reach the file."""
+    """Analysed tracks as parallel arrays; ``uris`` is ``None`` where MPD cannot reach the file.
+
+    The fields after ``opening`` are optional (empty / ``None``: unknown, and the rule or term that
+    needs them does nothing). Boundary acoustics are NaN where a track has none.
+    """
 
     paths: tuple[str, ...]
     uris: tuple[str | None, ...]
     artists: tuple[str, ...]
     genres: tuple[str, ...]
-    opening: np.ndarray  # (n, 2) float32: mean (arousal, valence) of each track's first seconds
+    opening: np.ndarray  # (n, 2) float32: mean (arousal, valence) of each track's audible opening
+    albums: tuple[str, ...] = ()  # "albumartist|album" or just the album; "" = unknown
+    titles: tuple[str, ...] = ()
+    durations: np.ndarray | None = None  # seconds
+    opening_lufs: np.ndarray | None = None
+    ending_lufs: np.ndarray | None = None
+    opening_brightness: np.ndarray | None = None  # spectral centroid, Hz
+    ending_brightness: np.ndarray | None = None
+    ending_start_s: np.ndarray | None = None  # where each track's ending (fade, decay) begins
     index: dict[str, int] = field(init=False, repr=False)  # URI → row
     artist_codes: np.ndarray = field(init=False, repr=False)  # row → number of its casefolded artist
     artist_numbers: dict[str, int] = field(init=False, repr=False)
+    album_codes: np.ndarray = field(init=False, repr=False)  # -1: no album
+    recording_codes: np.ndarray = field(init=False, repr=False)  # normalised artist + title; -1: none
+    acoustics: np.ndarray = field(init=False, repr=False)  # (4, n) float32: open/end LUFS, open/end log2 Hz
+    scales: tuple[float, float] = field(init=False, repr=False)  # spread of loudness (LU), brightness
 
     def __post_init__(self) -> None:
-        numbers: dict[str, int] = {}
-        codes = [numbers.setdefault(a.casefold(), len(numbers)) for a in self.artists]
-        object.__setattr__(self, "index", {u: i for i, u in enumerate(self.uris) if u is not None})
-        object.__setattr__(self, "artist_codes", np.array(codes, dtype=np.int32))
-        object.__setattr__(self, "artist_numbers", numbers)
+        n = len(self.paths)
+        artist_codes, artist_numbers = _codes([a.casefold() for a in self.artists])
+        albums = self.albums or ("",) * n
+        titles = self.titles or ("",) * n
+        album_codes, _ = _codes([a.casefold() for a in albums])
+        recordings = [f"{normalise(a)}\0{title}" if (title := normalise(t)) else ""
+                      for a, t in zip(self.artists, titles, strict=True)]
+        recording_codes, _ = _codes(recordings)
+        loud = [_column(self.opening_lufs, n), _column(self.ending_lufs, n)]
+        bright = [np.log2(np.maximum(_column(c, n), MIN_BRIGHTNESS_HZ))
+                  for c in (self.opening_brightness, self.ending_brightness)]
+        set_ = object.__setattr__
+        set_(self, "index", {u: i for i, u in enumerate(self.uris) if u is not None})
+        set_(self, "artist_codes", artist_codes)
+        set_(self, "artist_numbers", artist_numbers)
+        set_(self, "album_codes", album_codes)
+        set_(self, "recording_codes", recording_codes)
+        set_(self, "acoustics", np.vstack([*loud, *bright]).astype(np.float32).reshape(4, n))
+        set_(self, "scales", (_spread(*loud), _spread(*bright)))
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def ending_start(self, row: int) -> float | None:
+        """Seconds from the start where the track in ``row`` begins to end (``None``: unknown)."""
+        if self.ending_start_s is None or not np.isfinite(self.ending_start_s[row]):
+            return None
+        return float(self.ending_start_s[row])
+
+    def duration(self, row: int) -> float:
+        """Seconds of the track in ``row`` (0 when unknown)."""
+        if self.durations is None or not np.isfinite(self.durations[row]):
+            return 0.0
+        return float(self.durations[row])
 
 
 @dataclass(frozen=True)
@@ -68,10 +151,15 @@ class Rules:
 
     repeat_window_s: float = 4 * 3600.0
     artist_spacing: int = 3
+    album_spacing: int = 3
+    avoid_duplicates: bool = True
+    min_choice_share: float = 0.3
     exclude_globs: tuple[str, ...] = ()
     exclude_genres: tuple[str, ...] = ()
     tie_tolerance: float = 0.05
     forecast_steps: int = 1
+    loudness_weight: float = 0.0
+    brightness_weight: float = 0.0
 
     @classmethod
     def from_settings(cls, settings: PickerSettings) -> Rules:
@@ -79,10 +167,15 @@ class Rules:
         return cls(
             repeat_window_s=settings.repeat_window_hours * 3600.0,
             artist_spacing=settings.artist_spacing,
+            album_spacing=settings.album_spacing,
+            avoid_duplicates=settings.avoid_duplicates,
+            min_choice_share=settings.min_choice_share,
             exclude_globs=settings.exclude_globs,
             exclude_genres=settings.exclude_genres,
             tie_tolerance=settings.tie_tolerance,
             forecast_steps=settings.forecast_steps,
+            loudness_weight=settings.loudness_weight,
+            brightness_weight=settings.brightness_weight,
         )
 
 
@@ -106,18 +199,23 @@ class Context:
 
 @dataclass(frozen=True)
 class Ranked:
-    """One candidate in an explanation."""
+    """One candidate in an explanation; ``terms`` are (emotion, loudness, brightness) of its distance."""
 
     path: str
     uri: str | None
     artist: str
     distance: float
     reason: Reason = Reason.OK
+    terms: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 @dataclass(frozen=True)
 class Pick:
-    """A chosen track and the reasoning behind it."""
+    """A chosen track and the reasoning behind it.
+
+    ``basis`` says what the distance measured: "forecast" (flow), "target" (an arc or path point),
+    "seed" (nothing to follow: random) or "unanalysed" (the reference has no trajectory: random).
+    """
 
     path: str
     uri: str
@@ -125,10 +223,17 @@ class Pick:
     distance: float
     reference: str | None  # URI of the track it follows; None for a seed
     tail: np.ndarray  # the reference's last windows (empty for a seed)
-    forecast: np.ndarray  # (steps, 2), empty for a seed
+    forecast: np.ndarray  # (steps, 2) forecast, or (1, 2) target; empty when random
     top: tuple[Ranked, ...] = ()  # nearest eligible candidates
     excluded: tuple[Ranked, ...] = ()  # nearest ineligible candidates, with their reason
     excluded_counts: dict[str, int] = field(default_factory=dict)
+    basis: str = "forecast"
+    terms: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    jumps: tuple[float, float] = (math.nan, math.nan)  # loudness (LU) and brightness (octaves) jump
+    tied: int = 1  # how many near-ties the pick was drawn from at random
+    relaxed: tuple[str, ...] = ()  # rules relaxed for this pick, e.g. "artist spacing 3 → 1"
+    fallback: bool = False  # the repeat window had consumed the pool: least recently played allowed
+    unanalysed: str = ""  # why the reference has no trajectory (basis "unanalysed"), if known
 
 
 def static_reasons(candidates: Candidates, rules: Rules) -> np.ndarray:
@@ -151,27 +256,122 @@ def _split_tag(value: str) -> set[str]:
     return {part.strip().casefold() for part in re.split(r"[;/,]", value) if part.strip()}
 
 
-def _dynamic_reasons(
-    base: np.ndarray, candidates: Candidates, context: Context, picked: Sequence[Play], rules: Rules
-) -> np.ndarray:
-    """Add repeat-window and artist-spacing reasons for the current history, queue and picks."""
+@dataclass(frozen=True)
+class _Verdict:
+    reasons: np.ndarray
+    relaxed: tuple[str, ...] = ()
+    fallback: bool = False
+
+
+def _recent_codes(codes: np.ndarray, candidates: Candidates, plays: Sequence[Play], n: int) -> np.ndarray:
+    """Codes (≥ 0) of the last ``n`` plays that are candidates."""
+    if n <= 0:
+        return np.zeros(0, dtype=np.int32)
+    rows = [candidates.index[p.uri] for p in plays[-n:] if p.uri in candidates.index]
+    found = codes[rows] if rows else np.zeros(0, dtype=np.int32)
+    return found[found >= 0]
+
+
+def _artist_block(candidates: Candidates, sequence: Sequence[Play], n: int) -> np.ndarray:
+    if n <= 0:
+        return np.zeros(len(candidates), dtype=bool)
+    names = {p.artist.casefold() for p in sequence[-n:]}
+    blocked = [candidates.artist_numbers[a] for a in names if a and a in candidates.artist_numbers]
+    return np.isin(candidates.artist_codes, blocked) if blocked else np.zeros(len(candidates), bool)
+
+
+def _code_block(codes: np.ndarray, candidates: Candidates, plays: Sequence[Play], n: int) -> np.ndarray:
+    blocked = _recent_codes(codes, candidates, plays, n)
+    if not len(blocked):
+        return np.zeros(len(candidates), dtype=bool)
+    return np.isin(codes, blocked) & (codes >= 0)
+
+
+def _apply_rules(base: np.ndarray, candidates: Candidates, context: Context, picked: Sequence[Play],
+                 rules: Rules) -> _Verdict:
+    """Repeat window, queue, duplicates, album and artist spacing, relaxed to fit the library.
+
+    1. Queued (and already picked) tracks are out; so are tracks played within the repeat window —
+       unless that leaves nothing, then the least recently played share of them comes back
+       (``fallback``).
+    2. Duplicate recordings, album spacing and artist spacing apply at full strength. While they leave
+       fewer than ``min_choice_share`` of that pool, they relax one step at a time, only rules that
+       block something: artist and album spacing in turn (artist first), each down to 0, and only
+       then duplicate recordings.
+    """
     reasons = base.copy()
-    recent = {p.uri for p in context.history if context.now - p.at <= rules.repeat_window_s}
-    recent.update(p.uri for p in context.queue)
-    recent.update(p.uri for p in picked)
-    rows = [candidates.index[u] for u in recent if u in candidates.index]
-    if rows:
-        rows_arr = np.array(rows)
-        free = reasons[rows_arr] == 0
-        reasons[rows_arr[free]] = Reason.RECENTLY_PLAYED
-    if rules.artist_spacing:
-        recent_artists = {p.artist.casefold() for p in _sequence(context, picked)[-rules.artist_spacing:]}
-        blocked = [candidates.artist_numbers[a] for a in recent_artists
-                   if a and a in candidates.artist_numbers]
-        if blocked:
-            hits = np.isin(candidates.artist_codes, blocked)
-            reasons[(reasons == 0) & hits] = Reason.ARTIST_SPACING
-    return reasons
+    queued = {p.uri for p in context.queue} | {p.uri for p in picked}
+    last_played: dict[str, float] = {}
+    for play in context.history:
+        if context.now - play.at <= rules.repeat_window_s and play.uri not in queued:
+            last_played[play.uri] = max(play.at, last_played.get(play.uri, -math.inf))
+    for uris, reason in ((last_played, Reason.RECENTLY_PLAYED), (queued, Reason.QUEUED)):
+        rows = np.array([candidates.index[u] for u in uris if u in candidates.index], dtype=np.int64)
+        if len(rows):
+            free = reasons[rows] == 0
+            reasons[rows[free]] = reason
+    fallback = False
+    if not (reasons == 0).any():
+        played = [(at, candidates.index[u]) for u, at in last_played.items() if u in candidates.index]
+        played = sorted((at, row) for at, row in played if reasons[row] == Reason.RECENTLY_PLAYED)
+        if played:
+            fallback = True
+            keep = max(1, math.ceil(rules.min_choice_share * len(played)))
+            reasons[[row for _, row in played[:keep]]] = 0
+    pool = int((reasons == 0).sum())
+    enough = max(1, math.ceil(rules.min_choice_share * pool))
+    sequence = _sequence(context, picked)
+    artist, album, duplicates = rules.artist_spacing, rules.album_spacing, rules.avoid_duplicates
+    recent = [p for p in context.history if context.now - p.at <= rules.repeat_window_s]
+    recent += [*context.queue, *picked]
+    duplicate_mask = _code_block(candidates.recording_codes, candidates, recent, len(recent))
+    own = [candidates.index[p.uri] for p in recent if p.uri in candidates.index]
+    duplicate_mask[own] = False  # a track is not a duplicate of itself (the repeat window's job)
+
+    def masks() -> list[tuple[Reason, np.ndarray]]:
+        return [
+            (Reason.DUPLICATE_RECORDING, duplicate_mask if duplicates else np.zeros(len(reasons), bool)),
+            (Reason.ALBUM_SPACING, _code_block(candidates.album_codes, candidates, sequence, album)),
+            (Reason.ARTIST_SPACING, _artist_block(candidates, sequence, artist)),
+        ]
+
+    current = masks()
+    free = reasons == 0
+    turn = 0
+    while True:
+        blocked = np.zeros(len(reasons), dtype=bool)
+        for _, mask in current:
+            blocked |= mask
+        if int((free & ~blocked).sum()) >= enough or not (artist or album or duplicates):
+            break
+        biting = [(free & mask).any() for _, mask in current]  # duplicates, album, artist
+        artist_turn = turn % 2 == 0 or not (album and biting[1])
+        turn += 1
+        if artist and biting[2] and artist_turn:
+            artist -= 1
+        elif album and biting[1]:
+            album -= 1
+        elif duplicates and biting[0]:
+            duplicates = False
+        else:
+            break
+        current = masks()
+    relaxed = []
+    if artist != rules.artist_spacing:
+        relaxed.append(f"artist spacing {rules.artist_spacing} → {artist}")
+    if album != rules.album_spacing:
+        relaxed.append(f"album spacing {rules.album_spacing} → {album}")
+    if duplicates != rules.avoid_duplicates:
+        relaxed.append("duplicate recordings allowed")
+    for reason, mask in current:
+        reasons[(reasons == 0) & mask] = reason
+    return _Verdict(reasons, tuple(relaxed), fallback)
+
+
+def reason_counts(reasons: np.ndarray) -> dict[str, int]:
+    """How many candidates each reason excludes, by label."""
+    values, numbers = np.unique(reasons[reasons != 0], return_counts=True)
+    return {Reason(int(v)).label: int(n) for v, n in zip(values, numbers, strict=True)}
 
 
 def _sequence(context: Context, picked: Sequence[Play]) -> list[Play]:
@@ -183,11 +383,23 @@ def _sequence(context: Context, picked: Sequence[Play]) -> list[Play]:
     return [*context.history, *context.queue[start:], *picked]
 
 
+@dataclass(frozen=True)
+class _Terms:
+    """The three parts of every candidate's distance, read row by row only for explanations."""
+
+    emotion: np.ndarray
+    loudness: np.ndarray
+    brightness: np.ndarray
+
+    def __getitem__(self, row: int) -> tuple[float, float, float]:
+        return float(self.emotion[row]), float(self.loudness[row]), float(self.brightness[row])
+
+
 def _ranked(candidates: Candidates, rows: np.ndarray, dist: np.ndarray, reasons: np.ndarray,
-            ) -> tuple[Ranked, ...]:
+            terms: _Terms) -> tuple[Ranked, ...]:
     return tuple(
         Ranked(candidates.paths[i], candidates.uris[i], candidates.artists[i], float(dist[i]),
-               Reason(int(reasons[i])))
+               Reason(int(reasons[i])), terms[i])
         for i in rows
     )
 
@@ -197,6 +409,30 @@ def _nearest(mask: np.ndarray, dist: np.ndarray, k: int) -> np.ndarray:
     if len(rows) > k:
         rows = rows[np.argpartition(dist[rows], k)[:k]]
     return rows[np.argsort(dist[rows], kind="stable")]
+
+
+def continuity_terms(candidates: Candidates, reference: str | None, rules: Rules,
+                     ) -> tuple[np.ndarray, np.ndarray, tuple[float, float] | None]:
+    """Weighted loudness and brightness terms for every candidate, and the reference's ending.
+
+    A candidate without boundary acoustics costs one spread per weight (a typical jump); when the
+    reference has none, both terms are 0 (nothing to continue from).
+    """
+    n = len(candidates)
+    row = candidates.index.get(reference) if reference else None
+    if row is None:
+        return np.zeros(n), np.zeros(n), None
+    ending = candidates.acoustics[[1, 3], row]
+    out = []
+    for column, end, scale, weight in ((0, ending[0], candidates.scales[0], rules.loudness_weight),
+                                       (2, ending[1], candidates.scales[1], rules.brightness_weight)):
+        if not np.isfinite(end) or not weight:
+            out.append(np.zeros(n))
+            continue
+        jump = np.abs(candidates.acoustics[column] - end)
+        jump *= weight / scale
+        out.append(np.nan_to_num(jump, copy=False, nan=weight))
+    return out[0], out[1], (float(ending[0]), float(ending[1]))
 
 
 def pick_next(
@@ -212,54 +448,84 @@ def pick_next(
     available: Callable[[str], bool] = lambda uri: True,
     picked: Sequence[Play] = (),
     explain: int = 0,
+    target: np.ndarray | None = None,
 ) -> Pick | None:
-    """The allowed candidate nearest to the forecast after ``tail``; ``None`` if none is allowed.
+    """The allowed candidate nearest to the target after ``tail``; ``None`` if none is allowed.
 
-    With an empty ``tail`` (nothing to follow) a random allowed candidate is the seed. Near-ties
-    (within ``rules.tie_tolerance`` of the best distance) are broken at random by ``rng`` so the
-    queue does not settle into loops. ``explain`` > 0 fills ``top``/``excluded`` with as many rows.
+    The target is ``target`` when given (arc and path modes), else the forecast after ``tail``.
+    With neither (an empty ``tail``: a seed, or a reference never analysed) a random allowed candidate
+    is chosen. Near-ties (within ``rules.tie_tolerance`` of the best distance) are broken at random by
+    ``rng`` so the queue does not settle into loops. ``explain`` > 0 fills ``top``/``excluded``.
     """
-    reasons = _dynamic_reasons(base_reasons, candidates, context, picked, rules)
-    if len(tail):
-        predicted = np.asarray(forecast(np.asarray(tail, dtype=np.float32), rules.forecast_steps))
-        target = predicted.reshape(-1, 2).mean(axis=0)
-        diff = candidates.opening - target.astype(np.float32)
-        dist = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    verdict = _apply_rules(base_reasons, candidates, context, picked, rules)
+    reasons = verdict.reasons
+    n = len(candidates)
+    if target is not None or len(tail):
+        if target is not None:
+            predicted = np.asarray(target, dtype=np.float32).reshape(1, 2)
+            basis = "target"
+        else:
+            predicted = np.asarray(forecast(np.asarray(tail, dtype=np.float32), rules.forecast_steps))
+            basis = "forecast"
+        goal = predicted.reshape(-1, 2).mean(axis=0).astype(np.float32)
+        diff = candidates.opening - goal
+        emotion = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+        loudness, brightness, ending = continuity_terms(candidates, reference, rules)
+        dist = emotion + loudness + brightness
+        tolerance = rules.tie_tolerance
     else:
         predicted = np.empty((0, 2), dtype=np.float32)
-        dist = rng.random(len(candidates))  # a seed: every allowed track equally likely
+        basis = "seed" if reference is None else "unanalysed"
+        emotion = loudness = brightness = np.zeros(n)
+        ending = None
+        dist = rng.random(n)  # every allowed track equally likely
+        tolerance = 0.0
     while True:
         allowed = reasons == 0
         if not allowed.any():
             return None
         best = float(dist[allowed].min())
-        ties = np.flatnonzero(allowed & (dist <= best + (rules.tie_tolerance if len(tail) else 0)))
+        ties = np.flatnonzero(allowed & (dist <= best + tolerance))
         row = int(rng.choice(ties)) if len(ties) > 1 else int(ties[0])
         uri = candidates.uris[row]
         assert uri is not None  # rows without a URI carry NOT_IN_MPD_DIR
         if available(uri):
             break
         reasons[row] = Reason.UNKNOWN_TO_MPD
-    counts: dict[str, int] = {}
+    terms = _Terms(emotion, loudness, brightness)
     top: tuple[Ranked, ...] = ()
     excluded: tuple[Ranked, ...] = ()
     if explain:
-        values, numbers = np.unique(reasons[reasons != 0], return_counts=True)
-        counts = {Reason(int(v)).label: int(n) for v, n in zip(values, numbers, strict=True)}
-        top = _ranked(candidates, _nearest(reasons == 0, dist, explain), dist, reasons)
-        excluded = _ranked(candidates, _nearest(reasons != 0, dist, explain), dist, reasons)
+        top = _ranked(candidates, _nearest(reasons == 0, dist, explain), dist, reasons, terms)
+        excluded = _ranked(candidates, _nearest(reasons != 0, dist, explain), dist, reasons, terms)
+    jumps = (math.nan, math.nan)
+    if ending is not None:
+        jumps = (float(candidates.acoustics[0, row] - ending[0]),
+                 float(candidates.acoustics[2, row] - ending[1]))
     return Pick(
         path=candidates.paths[row],
         uri=uri,
         artist=candidates.artists[row],
-        distance=float(dist[row]) if len(tail) else 0.0,
+        distance=float(dist[row]) if basis in ("forecast", "target") else 0.0,
         reference=reference,
         tail=np.asarray(tail, dtype=np.float32),
         forecast=predicted,
         top=top,
         excluded=excluded,
-        excluded_counts=counts,
+        excluded_counts=reason_counts(reasons) if explain else {},
+        basis=basis,
+        terms=terms[row],
+        jumps=jumps,
+        tied=len(ties),
+        relaxed=verdict.relaxed,
+        fallback=verdict.fallback,
     )
+
+
+def blocked_counts(*, candidates: Candidates, base_reasons: np.ndarray, context: Context,
+                   rules: Rules, picked: Sequence[Play] = ()) -> dict[str, int]:
+    """Why nothing can be picked: the count of candidates per reason."""
+    return reason_counts(_apply_rules(base_reasons, candidates, context, picked, rules).reasons)
 
 
 def pick_many(
@@ -276,19 +542,28 @@ def pick_many(
     rng: np.random.Generator,
     available: Callable[[str], bool] = lambda uri: True,
     explain: int = 0,
+    target_at: TargetAt | None = None,
+    picked: Sequence[Play] = (),
 ) -> list[Pick]:
-    """Pick ``count`` tracks in a row, each following the previous pick's trajectory tail."""
+    """Pick ``count`` tracks in a row, each following the previous pick's trajectory tail.
+
+    ``target_at(i, seconds)`` gives the target of the i-th pick starting ``seconds`` after the first
+    (summed durations), or ``None`` to follow the forecast (arc over, or flow mode).
+    """
     picks: list[Pick] = []
-    picked: list[Play] = []
-    for _ in range(count):
+    picked = list(picked)
+    elapsed = 0.0
+    for number in range(count):
+        target = target_at(number, elapsed) if target_at else None
         pick = pick_next(
             candidates=candidates, base_reasons=base_reasons, context=context, rules=rules,
             reference=reference, tail=tail, forecast=forecast, rng=rng, available=available,
-            picked=picked, explain=explain,
+            picked=picked, explain=explain, target=target,
         )
         if pick is None:
             break
         picks.append(pick)
         picked.append(Play(pick.uri, pick.artist, context.now))
+        elapsed += candidates.duration(candidates.index[pick.uri])
         reference, tail = pick.uri, tail_of(pick.uri)[-TAIL_WINDOWS:]
     return picks

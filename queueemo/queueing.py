@@ -8,12 +8,14 @@ watcher stored new analyses or MPD's database changed).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import logging
 import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,7 +24,9 @@ from queueemo import picker
 from queueemo.player import Player, QueueState
 
 if TYPE_CHECKING:
+    from queueemo.arc import Arc
     from queueemo.config import Settings
+    from queueemo.errors import QueueemoError
     from queueemo.library.db import Library
 
 log = logging.getLogger(__name__)
@@ -82,6 +86,41 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+def with_boundaries(library: Library, candidates: picker.Candidates) -> picker.Candidates:
+    """``candidates`` with albums, titles, durations and boundary acoustics read from the index.
+
+    Kept apart from ``load_candidates`` so both can change in parallel; at merge the columns belong in
+    its one query (album, albumartist, title, duration_s, ending_start_s, opening_lufs, ending_lufs,
+    opening_brightness, ending_brightness).
+    """
+    import sqlite3
+
+    from queueemo.errors import DatabaseError
+    from queueemo.library.db import STATUS_OK, explain
+
+    sql = ("SELECT path, albumartist, album, title, duration_s, ending_start_s, opening_lufs, "
+           "ending_lufs, opening_brightness, ending_brightness FROM tracks WHERE status = ?")
+    with library.session() as session, _collector_paused():
+        cursor = session.connection().connection.cursor()
+        try:
+            rows = cursor.execute(sql, (STATUS_OK,)).fetchall()
+        except sqlite3.Error as exc:
+            raise DatabaseError(explain(exc, library.where)) from exc
+        finally:
+            cursor.close()
+        by_path = {os.fsdecode(row[0]): row[1:] for row in rows}
+        empty = (None,) * 9
+        found = [by_path.get(p, empty) for p in candidates.paths]
+    albums = tuple(f"{(albumartist or artist or '').casefold()}\0{album}" if album else ""
+                   for (albumartist, album, *_), artist in zip(found, candidates.artists, strict=True))
+    numbers = np.array([row[3:] for row in found], dtype=np.float64).reshape(len(found), 6)
+    return dataclasses.replace(
+        candidates, albums=albums, titles=tuple(row[2] or "" for row in found),
+        durations=numbers[:, 0], ending_start_s=numbers[:, 1], opening_lufs=numbers[:, 2],
+        ending_lufs=numbers[:, 3], opening_brightness=numbers[:, 4], ending_brightness=numbers[:, 5],
+    )
+
+
 def trajectory_of(library: Library, path: str) -> np.ndarray:
     """The stored trajectory of the track at ``path`` (empty when it is not analysed)."""
     import sqlalchemy as sa
@@ -95,19 +134,26 @@ def trajectory_of(library: Library, path: str) -> np.ndarray:
 
 @dataclass
 class Queuer:
-    """Picks tracks for an MPD queue and appends them."""
+    """Picks tracks for an MPD queue and appends them.
+
+    In arc mode (``[picker] mode = "arc"``) the arc starts at ``arc_start`` (Unix seconds; default:
+    read from, or written to, the arc state file, so the daemon and ``next`` share it across restarts).
+    """
 
     library: Library
     player: Player
     settings: Settings
     forecast: picker.Forecaster | None = None  # default: the shipped model (queueemo.forecast)
     rng: np.random.Generator | None = None
+    arc_start: float | None = None
 
     def __post_init__(self) -> None:
         self.rules = picker.Rules.from_settings(self.settings.picker)
         self.rng = self.rng or np.random.default_rng()
         self._candidates: picker.Candidates | None = None
         self._reasons: np.ndarray | None = None
+        self._fallback_logged = False
+        self.last_counts: dict[str, int] = {}  # per reason, when the last plan came up short
 
     def reload(self) -> None:
         """Forget loaded candidates; the next pick reads the index again."""
@@ -117,18 +163,23 @@ class Queuer:
         """The candidates and their static exclusion reasons, loaded on first use."""
         if self._candidates is None or self._reasons is None:
             started = time.perf_counter()
-            self._candidates = load_candidates(self.library, self.player.music_directory())
+            self._candidates = with_boundaries(
+                self.library, load_candidates(self.library, self.player.music_directory()))
             self._reasons = picker.static_reasons(self._candidates, self.rules)
             log.info("loaded %d candidates in %.2f s", len(self._candidates),
                      time.perf_counter() - started)
         return self._candidates, self._reasons
 
     def _tail_of(self, uri: str) -> np.ndarray:
+        """The reference's windows just before its ending begins (its last windows without one)."""
+        from queueemo.boundaries import tail_rows
+
         candidates, _ = self.candidates()
         row = candidates.index.get(uri)
         if row is None:
             return np.zeros((0, 2), dtype=np.float32)
-        return trajectory_of(self.library, candidates.paths[row])[-picker.TAIL_WINDOWS :]
+        trajectory = trajectory_of(self.library, candidates.paths[row])
+        return trajectory[tail_rows(len(trajectory), candidates.ending_start(row), picker.TAIL_WINDOWS)]
 
     def _context(self, state: QueueState, now: float) -> picker.Context:
         from queueemo.library.history import recent_plays
@@ -140,6 +191,42 @@ class Queuer:
             history=tuple(picker.Play(uri, artist, at) for uri, artist, at in plays),
             queue=tuple(picker.Play(e.uri, e.artist, now) for e in state.entries),
         )
+
+    def resolve(self, song: str) -> str:
+        """An MPD URI for ``song`` given as a URI or a file path; one-line error if unknown."""
+        from queueemo.errors import QueueemoError
+
+        candidates, _ = self.candidates()
+        if song in candidates.index:
+            return song
+        path = os.path.abspath(os.path.expanduser(song))
+        if path in candidates.paths:
+            uri = candidates.uris[candidates.paths.index(path)]
+            if uri is not None:
+                return uri
+        music = self.player.music_directory()
+        if music and path.startswith(os.path.normpath(music) + os.sep):
+            path = os.path.relpath(path, music)
+            if self.player.knows(path):
+                return path
+        if self.player.knows(song):
+            return song
+        raise QueueemoError(f"unknown song {song!r}: give an analysed file's path or its MPD URI "
+                            "(as `mpc listall` prints it)")
+
+    def describe_unanalysed(self, uri: str) -> str:
+        """Why ``uri`` has no trajectory: failed (with the reason), pending, or not in the index."""
+        from queueemo.library import get_track_by_path
+
+        music = self.player.music_directory()
+        path = os.path.join(music, uri) if music else uri
+        with self.library.session() as session:
+            track = get_track_by_path(session, path)
+            if track is None:
+                return "not in the index"
+            if track.status == "failed":
+                return f"a track whose analysis failed ({track.error})"
+            return "not analysed yet"
 
     def _seed(self, candidates: picker.Candidates) -> picker.Pick | None:
         """The configured seed track, when set and analysed."""
@@ -157,38 +244,134 @@ class Queuer:
             return None
         empty = np.zeros((0, 2), dtype=np.float32)
         return picker.Pick(path=candidates.paths[row], uri=uri, artist=candidates.artists[row],
-                           distance=0.0, reference=None, tail=empty, forecast=empty)
+                           distance=0.0, reference=None, tail=empty, forecast=empty, basis="seed")
+
+    def _queued_seconds(self, state: QueueState) -> float:
+        """Seconds of music queued after the current song (known durations only)."""
+        candidates, _ = self.candidates()
+        first = state.current + 1 if state.current is not None else 0
+        rows = [candidates.index.get(e.uri) for e in state.entries[first:]]
+        return sum(candidates.duration(r) for r in rows if r is not None)
+
+    def _arc_targets(self, arc: Arc | None, state: QueueState, now: float) -> picker.TargetAt | None:
+        if arc is None and self.settings.picker.mode == "arc":
+            from queueemo.arc import parse_arc
+
+            arc = parse_arc(self.settings.picker.arc, self.settings.picker.arc_minutes)
+            if self.arc_start is None:
+                self.arc_start = arc_started(self.settings.arc_state_path, self.settings.picker.arc,
+                                             self.settings.picker.arc_minutes, now)
+            offset = now - self.arc_start + self._queued_seconds(state)
+        elif arc is not None:
+            offset = self._queued_seconds(state)
+        else:
+            return None
+        return lambda number, elapsed: arc.target(offset + elapsed)
 
     def plan(self, count: int, *, state: QueueState | None = None, explain: int = 0,
-             now: float | None = None) -> list[picker.Pick]:
-        """Choose ``count`` tracks to follow the queue (nothing is changed)."""
+             now: float | None = None, follow: str | None = None, arc: Arc | None = None,
+             ) -> list[picker.Pick]:
+        """Choose ``count`` tracks to follow the queue, or the song ``follow`` (nothing is changed).
+
+        ``arc`` (or ``[picker] mode = "arc"``) sets targets along an emotion arc; once it is over,
+        picks follow the forecast again.
+        """
         state = state or self.player.queue()
         now = time.time() if now is None else now
         candidates, reasons = self.candidates()
         context = self._context(state, now)
-        reference = state.reference
         picks: list[picker.Pick] = []
-        if reference is None:
+        reference_uri = follow or (state.reference.uri if state.reference else None)
+        if reference_uri is None:
             seed = self._seed(candidates)
             if seed is not None:
                 picks.append(seed)
-                reference_uri: str | None = seed.uri
+                reference_uri = seed.uri
                 count -= 1
-            else:
-                reference_uri = None
-        else:
-            reference_uri = reference.uri
         tail = self._tail_of(reference_uri) if reference_uri else np.zeros((0, 2), np.float32)
+        why = ""
         if reference_uri and not len(tail):
-            log.warning("%s is not in the index; following it with a random track", reference_uri)
+            why = self.describe_unanalysed(reference_uri)
+            log.warning("%s is %s; following it with a random track", reference_uri, why)
         picked = [picker.Play(p.uri, p.artist, now) for p in picks]
-        context = picker.Context(now=now, history=context.history, queue=(*context.queue, *picked))
         picks += picker.pick_many(
             count, candidates=candidates, base_reasons=reasons, context=context, rules=self.rules,
             reference=reference_uri, tail=tail, tail_of=self._tail_of,
             forecast=self.forecast or _default_forecast, rng=self.rng,
-            available=self.player.knows, explain=explain,
+            available=self.player.knows, explain=explain, picked=picked,
+            target_at=self._arc_targets(arc, state, now),
         )
+        self._note(picks, count, candidates, reasons, context)
+        return [dataclasses.replace(p, unanalysed=why) if p.basis == "unanalysed" else p
+                for p in picks]
+
+    def _note(self, picks: list[picker.Pick], wanted: int, candidates: picker.Candidates,
+              reasons: np.ndarray, context: picker.Context) -> None:
+        """Log the least-recently-played fallback once; keep the counts when a plan came up short."""
+        if any(p.fallback for p in picks) and not self._fallback_logged:
+            log.warning("the repeat window has consumed the library: picking among the least "
+                        "recently played tracks")
+            self._fallback_logged = True
+        self.last_counts = {}
+        if len(picks) < wanted:
+            played = [picker.Play(p.uri, p.artist, context.now) for p in picks]
+            self.last_counts = picker.blocked_counts(candidates=candidates, base_reasons=reasons,
+                                                     context=context, rules=self.rules, picked=played)
+
+    def path(self, start: str, end: str, *, count: int | None = None, minutes: float | None = None,
+             explain: int = 0, now: float | None = None) -> list[picker.Pick]:
+        """Tracks from ``start``'s emotion to ``end``'s in even steps, ending on ``end``.
+
+        ``start`` is queued first unless it already ends the queue. ``count`` is the number of
+        tracks after ``start`` (``end`` included); ``minutes`` sets it from the median duration.
+        """
+        from queueemo.arc import path_targets
+        from queueemo.errors import QueueemoError
+
+        candidates, reasons = self.candidates()
+        state = self.player.queue()
+        now = time.time() if now is None else now
+        uris = [self.resolve(song) for song in (start, end)]
+        rows = [candidates.index.get(u) for u in uris]
+        for song, row in zip((start, end), rows, strict=True):
+            if row is None:
+                raise QueueemoError(f"{song} has no analysis, so its emotion is unknown "
+                                    "(run `queueemo scan` on it)")
+        start_uri, end_uri = uris
+        if count is None:
+            known = candidates.durations[np.isfinite(candidates.durations)] \
+                if candidates.durations is not None else np.zeros(0)
+            typical = float(np.median(known)) if len(known) else 180.0
+            count = max(1, round((minutes or 30.0) * 60.0 / max(typical, 1.0)))
+        tail = self._tail_of(start_uri)
+        begin = tail.mean(axis=0) if len(tail) else candidates.opening[rows[0]]
+        targets = path_targets(begin, candidates.opening[rows[1]], count)
+        picks: list[picker.Pick] = []
+        if state.reference is None or state.reference.uri != start_uri:
+            empty = np.zeros((0, 2), dtype=np.float32)
+            picks.append(picker.Pick(path=candidates.paths[rows[0]], uri=start_uri,
+                                     artist=candidates.artists[rows[0]], distance=0.0,
+                                     reference=None, tail=empty, forecast=empty, basis="seed"))
+        blocked = reasons.copy()
+        blocked[rows] = picker.Reason.QUEUED  # neither end in between
+        context = self._context(state, now)
+        between = picker.pick_many(
+            count - 1, candidates=candidates, base_reasons=blocked, context=context,
+            rules=self.rules, reference=start_uri, tail=tail, tail_of=self._tail_of,
+            forecast=self.forecast or _default_forecast, rng=self.rng,
+            available=self.player.knows, explain=explain,
+            picked=[picker.Play(p.uri, p.artist, now) for p in picks],
+            target_at=lambda number, elapsed: targets[number],
+        )
+        self._note(between, count - 1, candidates, blocked, context)
+        previous = between[-1].uri if between else start_uri
+        diff = candidates.opening[rows[1]] - targets[-1]
+        picks += between
+        picks.append(picker.Pick(path=candidates.paths[rows[1]], uri=end_uri,
+                                 artist=candidates.artists[rows[1]],
+                                 distance=float(np.hypot(*diff)), reference=previous,
+                                 tail=self._tail_of(previous), forecast=targets[-1:],
+                                 basis="target"))
         return picks
 
     def append(self, picks: list[picker.Pick]) -> None:
@@ -198,26 +381,76 @@ class Queuer:
             log.info("queued %s (distance %.3f)", pick.uri, pick.distance)
 
 
+def arc_started(state: Path, spec: str, minutes: float, now: float) -> float:
+    """When the configured arc began: read from ``state``, or ``now`` (written) for a new arc.
+
+    The same arc (spec and minutes) keeps its start across restarts, also once over (then picks
+    follow the forecast); another arc starts now. Delete the file to run the same arc again.
+    """
+    import json
+
+    try:
+        saved = json.loads(state.read_text(encoding="utf-8"))
+        if saved.get("arc") == spec and saved.get("minutes") == minutes:
+            return float(saved["started_at"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass  # missing or unreadable: a new arc
+    try:
+        state.parent.mkdir(parents=True, exist_ok=True)
+        state.write_text(json.dumps({"arc": spec, "minutes": minutes, "started_at": now}),
+                         encoding="utf-8")
+    except OSError as exc:
+        log.warning("cannot keep the arc's start in %s (%s); it restarts with the process", state, exc)
+    return now
+
+
 def _default_forecast(history: np.ndarray, steps: int) -> np.ndarray:
     import queueemo
 
     return queueemo.forecast(history, steps)
 
 
-def queue_next(settings: Settings, count: int, *, dry_run: bool = False, explain: int = 0,
-               forecast: picker.Forecaster | None = None) -> list[picker.Pick]:
-    """``queueemo next``: pick ``count`` tracks and append them unless ``dry_run``."""
+def _nothing_to_pick(counts: dict[str, int]) -> QueueemoError:
     from queueemo.errors import QueueemoError
+
+    why = ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    return QueueemoError(
+        "nothing to pick: no analysed track that MPD knows passes the rules"
+        + (f" ({why})" if why else " (the index has no analysed track)")
+        + " (run `queueemo scan`, `mpc update`, or relax [picker] settings)"
+    )
+
+
+def queue_next(settings: Settings, count: int, *, dry_run: bool = False, explain: int = 0,
+               forecast: picker.Forecaster | None = None, follow: str | None = None,
+               arc: Arc | None = None) -> list[picker.Pick]:
+    """``queueemo next``: pick ``count`` tracks and append them unless ``dry_run``.
+
+    ``follow`` (a file path or URI) replaces the queue's last song as the reference; ``arc`` sets
+    targets along an emotion arc starting now.
+    """
     from queueemo.library.db import open_library
 
     with open_library(settings.database_url) as library, Player(settings.mpd) as player:
         queuer = Queuer(library, player, settings, forecast=forecast)
-        picks = queuer.plan(count, explain=explain)
+        reference = queuer.resolve(follow) if follow else None
+        picks = queuer.plan(count, explain=explain, follow=reference, arc=arc)
         if not picks:
-            raise QueueemoError(
-                "nothing to pick: no analysed track that MPD knows passes the rules "
-                "(run `queueemo scan`, `mpc update`, or relax [picker] settings)"
-            )
+            raise _nothing_to_pick(queuer.last_counts)
+        if not dry_run:
+            queuer.append(picks)
+    return picks
+
+
+def queue_path(settings: Settings, start: str, end: str, *, count: int | None = None,
+               minutes: float | None = None, dry_run: bool = False, explain: int = 0,
+               forecast: picker.Forecaster | None = None) -> list[picker.Pick]:
+    """``queueemo path``: queue the tracks from ``start`` to ``end`` unless ``dry_run``."""
+    from queueemo.library.db import open_library
+
+    with open_library(settings.database_url) as library, Player(settings.mpd) as player:
+        queuer = Queuer(library, player, settings, forecast=forecast)
+        picks = queuer.path(start, end, count=count, minutes=minutes, explain=explain)
         if not dry_run:
             queuer.append(picks)
     return picks
@@ -228,19 +461,40 @@ def pick_record(pick: picker.Pick) -> dict[str, object]:
     def points(array: np.ndarray) -> list[list[float]]:
         return [[round(float(a), 4), round(float(v), 4)] for a, v in array]
 
+    def number(value: float) -> float | None:
+        return round(value, 4) if np.isfinite(value) else None
+
+    def terms(values: tuple[float, float, float]) -> dict[str, float]:
+        return dict(zip(("emotion", "loudness", "brightness"), (round(t, 4) for t in values),
+                        strict=True))
+
     return {
         "uri": pick.uri,
         "path": pick.path,
         "artist": pick.artist,
         "distance": round(pick.distance, 4),
+        "basis": pick.basis,
+        "terms": terms(pick.terms),
+        "loudness_jump_lu": number(pick.jumps[0]),
+        "brightness_jump_octaves": number(pick.jumps[1]),
+        "tied": pick.tied,
+        "relaxed": list(pick.relaxed),
+        "fallback": pick.fallback,
+        "unanalysed": pick.unanalysed or None,
         "reference": pick.reference,
         "tail": points(pick.tail),
         "forecast": points(pick.forecast),
-        "top": [{"uri": r.uri, "artist": r.artist, "distance": round(r.distance, 4)} for r in pick.top],
+        "top": [{"uri": r.uri, "artist": r.artist, "distance": round(r.distance, 4),
+                 "terms": terms(r.terms)} for r in pick.top],
         "excluded": [{"uri": r.uri, "distance": round(r.distance, 4), "reason": r.reason.label}
                      for r in pick.excluded],
         "excluded_counts": pick.excluded_counts,
     }
+
+
+def _terms_text(terms: tuple[float, float, float]) -> str:
+    emotion, loudness, brightness = terms
+    return f"= emotion {emotion:.3f} + loudness {loudness:.3f} + brightness {brightness:.3f}"
 
 
 def explain_pick(pick: picker.Pick) -> str:
@@ -248,19 +502,37 @@ def explain_pick(pick: picker.Pick) -> str:
     def point(a: float, v: float) -> str:
         return f"(arousal {a:+.2f}, valence {v:+.2f})"
 
-    if pick.reference is None:
+    if pick.basis == "seed":
         return f"{pick.uri}\n  seed: nothing to follow, so a random allowed track"
     lines = [pick.uri, f"  follows   {pick.reference}"]
     if len(pick.tail):
         tail = " ".join(f"{a:+.2f}/{v:+.2f}" for a, v in pick.tail)
-        lines.append(f"  its tail  (arousal/valence, last {len(pick.tail)} windows at 2 Hz) {tail}")
-        lines.append(f"  forecast  {point(*pick.forecast.mean(axis=0))}")
+        lines.append(f"  its tail  (arousal/valence, {len(pick.tail)} windows before its ending) {tail}")
+    if pick.basis == "unanalysed":
+        lines.append(f"  {pick.reference} is {pick.unanalysed or 'not analysed'}: nothing to measure "
+                     "from, so a random "
+                     "allowed track (no distances)")
     else:
-        lines.append("  (not in the index: picked at random)")
-    for rank, row in enumerate(pick.top, start=1):
-        lines.append(f"  #{rank} {row.distance:.3f}  {row.uri}  [{row.artist or '?'}]")
+        label = "target   " if pick.basis == "target" else "forecast "
+        lines.append(f"  {label} {point(*pick.forecast.mean(axis=0))}")
+        lines.append(f"  distance  {pick.distance:.3f} {_terms_text(pick.terms)}")
+        if np.isfinite(pick.jumps[0]):
+            lines.append(f"  jump      loudness {pick.jumps[0]:+.1f} LU, brightness "
+                         f"{pick.jumps[1]:+.2f} octaves (its opening against the ending it follows)")
+        if pick.tied > 1:
+            lines.append(f"  drawn at random among {pick.tied} near-ties (within the tie tolerance "
+                         "of the best distance)")
+        for rank, row in enumerate(pick.top, start=1):
+            lines.append(f"  #{rank} {row.distance:.3f} {_terms_text(row.terms)}  {row.uri}  "
+                         f"[{row.artist or '?'}]")
     for row in pick.excluded:
-        lines.append(f"  excluded {row.distance:.3f}  {row.uri}: {row.reason.label}")
+        distance = "" if pick.basis == "unanalysed" else f"{row.distance:.3f}  "
+        lines.append(f"  excluded {distance}{row.uri}: {row.reason.label}")
+    for rule in pick.relaxed:
+        lines.append(f"  relaxed   {rule} (the rules left too few candidates)")
+    if pick.fallback:
+        lines.append("  fallback  the repeat window had consumed the library: least recently played "
+                     "tracks allowed")
     if pick.excluded_counts:
         counts = ", ".join(f"{n} {why}" for why, n in sorted(pick.excluded_counts.items()))
         lines.append(f"  excluded in all: {counts}")

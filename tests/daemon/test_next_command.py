@@ -75,7 +75,7 @@ def test_dry_run_prints_picks_and_leaves_the_queue_alone(library_with_known_fore
     code, out, _ = next_cli(capsys, monkeypatch, "--dry-run", "--explain")
     assert code == 0
     assert "follows   ref.ogg" in out and "forecast" in out and "#1" in out
-    assert "excluded" in out and "recently played" in out  # ref.ogg is queued
+    assert "excluded" in out and "ref.ogg: queued" in out  # queued, not "recently played"
     assert mpd_server.queue() == ["ref.ogg"]
 
 

@@ -1,0 +1,91 @@
+"""A real soundtrack library for the transitions benchmark, from installed Debian game-music packages.
+
+    python bench/make_library.py OUT [--min-seconds 20]
+
+Sources (``dpkg -L``; install them with apt): asc-music, drascula-music, freedroidrpg-data,
+megaglest-data (fb-music-high's one tracker module is skipped: MPD and ffmpeg read it differently).
+Music files only (folders named ``music``, drascula's ``audio``; no sound effects), at least
+``--min-seconds`` long. Each game is one artist and one album; files are written in rotating formats
+(ogg copy, mp3, flac, opus, m4a) with ffmpeg, tagged artist/album/title. OUT must be outside the repo:
+the audio stays out of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+from pathlib import Path
+
+PACKAGES = {
+    "asc-music": "Advanced Strategic Command",
+    "drascula-music": "Drascula",
+    "freedroidrpg-data": "FreedroidRPG",
+    "megaglest-data": "MegaGlest",
+}
+FORMATS = [
+    (".ogg", ["-c:a", "copy"]),
+    (".mp3", ["-c:a", "libmp3lame", "-q:a", "4"]),
+    (".flac", ["-c:a", "flac"]),
+    (".opus", ["-c:a", "libopus", "-b:a", "96k"]),
+    (".m4a", ["-c:a", "aac", "-b:a", "128k"]),
+]
+
+
+def music_files(package: str) -> list[Path]:
+    """The package's music files (no sound effects, no translated duplicates)."""
+    listing = subprocess.run(["dpkg", "-L", package], capture_output=True, text=True, check=True).stdout
+    found = []
+    for line in listing.splitlines():
+        path = Path(line)
+        parts = {p.casefold() for p in path.parts}
+        if path.suffix.lower() not in {".ogg", ".mp3"}:
+            continue
+        if "music" in parts or path.parent.name == "audio" or "titles" in parts:
+            found.append(path)
+    return sorted(set(found))
+
+
+def seconds(path: Path) -> float:
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of",
+                          "csv=p=0", str(path)], capture_output=True, text=True).stdout.strip()
+    try:
+        return float(out)
+    except ValueError:
+        return 0.0
+
+
+def build(out: Path, min_seconds: float) -> int:
+    """Write the library under ``out``; returns the number of tracks (existing files are kept)."""
+    count = 0
+    for package, game in PACKAGES.items():
+        folder = out / package
+        folder.mkdir(parents=True, exist_ok=True)
+        for source in music_files(package):
+            if seconds(source) < min_seconds:
+                continue
+            suffix, codec = FORMATS[count % len(FORMATS)]
+            if suffix == ".ogg" and source.suffix.lower() != ".ogg":
+                suffix, codec = FORMATS[1]
+            target = folder / f"{source.stem}{suffix}"
+            count += 1
+            if target.exists():
+                continue
+            subprocess.run(
+                ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(source), "-map", "0:a:0", *codec,
+                 "-metadata", f"artist={game}", "-metadata", f"album={game} (soundtrack)",
+                 "-metadata", f"title={source.stem}", str(target)],
+                check=True,
+            )
+    return count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--min-seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    print(f"{build(args.out, args.min_seconds)} tracks in {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""``next --from/--arc``, ``path`` and ``plot`` against a real MPD and a real index."""
+
+from __future__ import annotations
+
+import pytest
+
+from .test_next_command import library_with_known_forecast, next_cli  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.usefixtures("library_with_known_forecast")
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def cli(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
+    import sys
+
+    from queueemo.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["queueemo", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    out, err = capsys.readouterr()
+    return int(exited.value.code or 0), out, err
+
+
+def test_malformed_arc_is_one_line_with_the_accepted_forms(capsys,
+                                                           monkeypatch):
+    code, out, err = next_cli(capsys, monkeypatch, "--arc", "calm", "--dry-run")
+    assert code == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "accepted forms" in err
+    code, _, err = next_cli(capsys, monkeypatch, "--arc", "calm:2,0", "--dry-run")
+    assert code == 1 and "outside" in err
+
+
+def test_arc_targets_are_explained(capsys, monkeypatch):
+    code, out, err = next_cli(capsys, monkeypatch, "--arc", "sad:happy", "--minutes", "10",
+                              "--dry-run", "--explain")
+    assert code == 0, err
+    assert "target" in out and "(arousal -0.50, valence -0.50)" in out  # the arc's start
+
+
+def test_from_follows_the_given_song_and_unknown_songs_are_one_line(
+        mpd_server, capsys, monkeypatch):
+    code, out, err = next_cli(capsys, monkeypatch, "--from", "far.ogg", "--dry-run", "--explain")
+    assert code == 0, err
+    assert "follows   far.ogg" in out
+    code, out, err = next_cli(capsys, monkeypatch, "--from", str(mpd_server.music / "far.ogg"),
+                              "--dry-run", "--explain")
+    assert code == 0 and "follows   far.ogg" in out, err
+    code, _, err = next_cli(capsys, monkeypatch, "--from", "nowhere.ogg", "--dry-run")
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "unknown song" in err
+
+
+def test_path_ends_on_its_destination(mpd_server, capsys, monkeypatch):
+    code, out, err = cli(capsys, monkeypatch, "path", "ref.ogg", "far.ogg", "-n", "3")
+    assert code == 0, err
+    lines = out.split()
+    assert len(lines) == 3 and lines[-1] == "far.ogg" and "ref.ogg" not in lines  # ref ends the queue
+    assert mpd_server.queue() == ["ref.ogg", *lines]
+    code, _, err = cli(capsys, monkeypatch, "path", "ref.ogg", "missing.ogg")
+    assert code == 1 and "unknown song" in err
+
+
+def test_plot_writes_png_files(mpd_server, tmp_path, capsys,
+                               monkeypatch):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "tracks.png"
+    code, _, err = cli(capsys, monkeypatch, "plot", str(mpd_server.music / "ref.ogg"),
+                       str(mpd_server.music / "near.ogg"), "-o", str(out))
+    assert code == 0, err
+    assert out.read_bytes()[:8] == PNG_SIGNATURE and out.stat().st_size > 5000
+    with mpd_server.client() as client:
+        client.add("near.ogg")
+        client.add("far.ogg")
+    queue = tmp_path / "queue.png"
+    code, _, err = cli(capsys, monkeypatch, "plot", "--queue", "-o", str(queue))
+    assert code == 0, err
+    assert queue.read_bytes()[:8] == PNG_SIGNATURE
+    code, _, err = cli(capsys, monkeypatch, "plot", str(tmp_path / "nothing.ogg"), "-o", str(out))
+    assert code == 1 and "none of the files" in err
+
+
+def test_boundary_loudness_from_the_index_steers_the_pick(queue_env, mpd_server, capsys, monkeypatch):
+    import sqlalchemy as sa
+
+    from queueemo.library.db import Track, open_library
+
+    levels = {"ref.ogg": -10.0, "near.ogg": -30.0, "mid.ogg": -10.5, "far.ogg": -30.0}
+    with open_library(queue_env["QUEUEEMO_DB"]) as library, library.session() as s:
+        for name, level in levels.items():
+            s.execute(sa.update(Track).where(Track.path == str(mpd_server.music / name)).values(
+                opening_lufs=level, ending_lufs=level, opening_brightness=1000.0,
+                ending_brightness=1000.0, ending_start_s=2.0, album="One", title=name))
+    code, out, err = next_cli(capsys, monkeypatch, "--dry-run")
+    assert (code, out.strip()) == (0, "mid.ogg"), err  # default weights: near.ogg is 20 LU quieter
+    monkeypatch.setenv("QUEUEEMO_PICKER_LOUDNESS_WEIGHT", "0")
+    monkeypatch.setenv("QUEUEEMO_PICKER_BRIGHTNESS_WEIGHT", "0")
+    code, out, err = next_cli(capsys, monkeypatch, "--dry-run", "--explain")
+    assert code == 0 and out.startswith("near.ogg"), err
+    assert "jump      loudness -20.0 LU" in out
+
+
+def test_nothing_to_pick_counts_the_reasons(mpd_server, capsys, monkeypatch):
+    monkeypatch.setenv("QUEUEEMO_PICKER_EXCLUDE_GLOBS", "*.ogg")
+    code, out, err = next_cli(capsys, monkeypatch, "--dry-run")
+    assert code == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert "nothing to pick" in err and "(4 excluded path)" in err  # a static reason before "queued"
+
+
+def test_a_failed_reference_is_explained_as_failed_without_distances(queue_env, mpd_server, capsys,
+                                                                      monkeypatch):
+    from queueemo.library.db import STATUS_FAILED, Track, open_library
+
+    from .conftest import add_song
+
+    path = add_song(mpd_server.music, "broken.ogg", "Delta")
+    with open_library(queue_env["QUEUEEMO_DB"]) as library, library.session() as session:
+        stat = path.stat()
+        session.add(Track(path=str(path), root=str(mpd_server.music), rel_path="broken.ogg",
+                          size=stat.st_size, mtime_ns=stat.st_mtime_ns, status=STATUS_FAILED,
+                          error="not decodable audio (test)"))
+    mpd_server.update()
+    with mpd_server.client() as client:
+        client.clear()
+        client.add("broken.ogg")
+    code, out, err = next_cli(capsys, monkeypatch, "--dry-run", "--explain")
+    assert code == 0, err
+    assert "broken.ogg is a track whose analysis failed (not decodable audio (test))" in out
+    assert "not in the index" not in out and "#1" not in out and "distance  " not in out
