@@ -7,12 +7,9 @@ watcher stored new analyses or MPD's database changed).
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import logging
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -31,66 +28,26 @@ HISTORY_LIMIT = 1000  # plays looked at by the rules; plenty for any repeat wind
 
 
 def load_candidates(library: Library, music_directory: str | None) -> picker.Candidates:
-    """Every analysed track of the index as picker arrays.
+    """Every analysed track of the index as picker arrays (URIs relative to ``music_directory``)."""
+    from queueemo.library.queries import load_candidates as candidate_columns
 
-    One query straight on the driver's cursor, without ORM rows or per-value type processing, so
-    100,000 tracks load in well under a second. Paths arrive as the stored bytes (see ``FsPath``).
-    """
-    import sqlite3
-
-    from queueemo.errors import DatabaseError
-    from queueemo.library.db import STATUS_OK, explain
-
-    sql = ("SELECT path, rel_path, artist, genre, opening_arousal, opening_valence FROM tracks "
-           "WHERE status = ? AND opening_arousal IS NOT NULL AND opening_valence IS NOT NULL")
-    with library.session() as session, _collector_paused():
-        cursor = session.connection().connection.cursor()
-        try:
-            rows = cursor.execute(sql, (STATUS_OK,)).fetchall()
-        except sqlite3.Error as exc:
-            raise DatabaseError(explain(exc, library.where)) from exc
-        finally:
-            cursor.close()
-        paths, rel_paths, artists, genres, arousal, valence = (
-            zip(*rows, strict=True) if rows else ([],) * 6
-        )
-        if music_directory:
-            prefix = os.fsencode(os.path.normpath(music_directory)) + b"/"
-            cut = len(prefix)
-            uris = tuple(os.fsdecode(p[cut:]) if p.startswith(prefix) else None for p in paths)
-        else:
-            uris = tuple(map(os.fsdecode, rel_paths))
-        return picker.Candidates(
-            paths=tuple(map(os.fsdecode, paths)),
-            uris=uris,
-            artists=tuple(a or "" for a in artists),
-            genres=tuple(g or "" for g in genres),
-            opening=np.column_stack([np.array(arousal, np.float32), np.array(valence, np.float32)])
-            .reshape(-1, 2),
-        )
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic GC: building ~10⁶ small acyclic objects otherwise triggers it over and over."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+    with library.session() as session:
+        columns = candidate_columns(session, music_directory)
+    return picker.Candidates(
+        paths=columns.paths,
+        uris=columns.uris,
+        artists=columns.artists,
+        genres=columns.genres,
+        opening=columns.opening,
+    )
 
 
 def trajectory_of(library: Library, path: str) -> np.ndarray:
     """The stored trajectory of the track at ``path`` (empty when it is not analysed)."""
-    import sqlalchemy as sa
-
-    from queueemo.library.db import Track, decode_trajectory
+    from queueemo.library.queries import trajectory_at
 
     with library.session() as session:
-        blob = session.execute(sa.select(Track.trajectory).where(Track.path == path)).scalar()
-    return decode_trajectory(blob)
+        return trajectory_at(session, path)
 
 
 @dataclass

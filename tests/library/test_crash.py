@@ -18,8 +18,8 @@ from queueemo.library import (
     Library,
     ScanOptions,
     Track,
-    iter_candidates,
     library_status,
+    load_candidates,
     open_library,
     scan,
 )
@@ -99,7 +99,7 @@ def test_readers_are_not_locked_out_while_a_scan_writes(
         while writer.is_alive():
             with reader.session() as session:
                 library_status(session)
-                list(iter_candidates(session))
+                load_candidates(session)
             reads += 1
     finally:
         writer.join()
