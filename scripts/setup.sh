@@ -43,7 +43,7 @@ if ! torch_installed; then
         "${PIP[@]}" install -q "torch==$TORCH_VERSION"
     fi
 fi
-if .venv/bin/python -c "import sys, torch; sys.exit(torch.version.cuda is None)"; then
+if .venv/bin/python -c "import sys, torch; sys.exit(torch.version.cuda is None)" 2>/dev/null; then
     echo "setup: warning: the torch installed is a CUDA build (large); queueemo needs only the CPU" >&2
 fi
 "${PIP[@]}" install -q ".[test,postgres]"
