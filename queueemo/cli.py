@@ -231,7 +231,7 @@ def _open_library(ctx: click.Context, database_url: str | None, **library: objec
 
     overrides = {"library": {"database_url": database_url, **library}}
     settings = load_settings(ctx.obj["config_path"], overrides=overrides)
-    return settings, open_library(settings.database_url)
+    return settings, open_library(settings.database_url, password_file=settings.library.password_file)
 
 
 class _ScanProgress:

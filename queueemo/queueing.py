@@ -167,7 +167,8 @@ def queue_next(settings: Settings, count: int, *, dry_run: bool = False, explain
     from queueemo.errors import QueueemoError
     from queueemo.library.db import open_library
 
-    with open_library(settings.database_url) as library, Player(settings.mpd) as player:
+    with (open_library(settings.database_url, password_file=settings.library.password_file) as library,
+          Player(settings.mpd) as player):
         queuer = Queuer(library, player, settings, forecast=forecast)
         picks = queuer.plan(count, explain=explain)
         if not picks:

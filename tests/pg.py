@@ -69,6 +69,10 @@ class PostgresServer:
         server._run(str(bin_dir / "initdb"), "-D", str(root / "data"), "-U", SUPERUSER, "-A", "trust",
                     "-E", "UTF8", "--locale", "C", "--no-sync")
         server._run("mkdir", "-p", str(server.socket_dir))
+        # The superuser gets in without a password; every other role needs its password (SCRAM).
+        hba = root / "data" / "pg_hba.conf"
+        hba.write_text(f"local all {SUPERUSER} trust\nlocal all all scram-sha-256\n")
+        os.chown(hba, (root / "data").stat().st_uid, (root / "data").stat().st_gid)
         server._start()
         return server
 
@@ -87,6 +91,17 @@ class PostgresServer:
                              autocommit=True) as connection:
             connection.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
+
+    def create_role(self, name: str, password: str, database: str) -> None:
+        """A login role with ``password`` that owns ``database`` (a URL from ``new_database``)."""
+        import psycopg
+        import sqlalchemy as sa
+
+        dbname = sa.make_url(database).database
+        with psycopg.connect(host=str(self.socket_dir), user=SUPERUSER, dbname="postgres",
+                             autocommit=True) as connection:
+            connection.execute(f"CREATE ROLE \"{name}\" LOGIN PASSWORD '{password}'")
+            connection.execute(f'ALTER DATABASE "{dbname}" OWNER TO "{name}"')
 
     def restart(self) -> None:
         """Stop (fast: connections are cut) and start again on the same data and socket."""

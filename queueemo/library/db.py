@@ -131,9 +131,15 @@ def _describe(url: sa.URL) -> str:
     return url.database if url.get_backend_name() == "sqlite" and url.database else str(url)
 
 
-def explain(error: BaseException, where: str) -> str:
-    """One line saying what went wrong with the database at ``where`` and what to do."""
-    text = str(getattr(error, "orig", None) or error).splitlines()[0]
+def explain(error: BaseException, where: str, dialect: str = "sqlite") -> str:
+    """One line saying what went wrong with the database at ``where`` and what to do.
+
+    The one dialect-aware edge: SQLite errors are told apart by their text, PostgreSQL's by SQLSTATE.
+    """
+    original = getattr(error, "orig", None) or error
+    text = " ".join(str(original).split()) or type(original).__name__
+    if dialect == "postgresql":
+        return _explain_postgresql(getattr(original, "sqlstate", None) or "", text, where)
     lowered = text.lower()
     if "locked" in lowered or "busy" in lowered:
         return (f"database {where} is locked by another process (waited {BUSY_TIMEOUT_S:.0f} s); "
@@ -143,6 +149,19 @@ def explain(error: BaseException, where: str) -> str:
                 "move it away to start a new index, or pass another --db")
     if "unable to open" in lowered or "readonly" in lowered or "read-only" in lowered:
         return f"cannot open database {where} ({text}); check that its folder exists and is writable"
+    return f"database {where}: {text}"
+
+
+def _explain_postgresql(sqlstate: str, text: str, where: str) -> str:
+    if sqlstate in ("28P01", "28000") or "authentication failed" in text or "no password" in text:
+        return (f"cannot log in to {where} ({text}); check the user and its password "
+                "(password_file in [library], ~/.pgpass or PGPASSFILE)")
+    if sqlstate == "3D000":
+        return f"database {where} does not exist ({text}); create it (createdb) or pass another --db"
+    if sqlstate in ("40001", "40P01", "55P03"):
+        return f"database {where} is busy ({text}); try again"
+    if not sqlstate:  # no answer from a server at all
+        return f"cannot connect to {where} ({text}); check that the server runs and the URL"
     return f"database {where}: {text}"
 
 
@@ -166,7 +185,7 @@ class Library:
             session.commit()
         except exc.SQLAlchemyError as error:
             session.rollback()
-            raise DatabaseError(explain(error, self.where)) from error
+            raise DatabaseError(explain(error, self.where, self.engine.dialect.name)) from error
         except BaseException:
             session.rollback()
             raise
@@ -174,12 +193,12 @@ class Library:
             session.close()
 
     def integrity_check(self) -> str:
-        """SQLite's ``PRAGMA integrity_check``: ``"ok"`` for a sound file."""
+        """SQLite's ``PRAGMA integrity_check``: ``"ok"`` for a sound file (SQLite only)."""
         try:
             with self.engine.connect() as connection:
                 rows = connection.exec_driver_sql("PRAGMA integrity_check").scalars().all()
         except exc.SQLAlchemyError as error:
-            raise DatabaseError(explain(error, self.where)) from error
+            raise DatabaseError(explain(error, self.where, self.engine.dialect.name)) from error
         return "; ".join(str(row) for row in rows)
 
     def close(self) -> None:
@@ -205,14 +224,36 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def create_engine(url: str) -> sa.Engine:
-    """An engine for ``url``; SQLite files get their folder created, WAL and a busy timeout."""
+def read_password(password_file: str) -> str:
+    """The first line of ``password_file`` (so the password need not sit in a URL or unit file)."""
+    path = Path(password_file).expanduser()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise DatabaseError(f"cannot read the database password file {path}: {error}") from error
+    if not lines or not lines[0].strip():
+        raise DatabaseError(f"the database password file {path} is empty")
+    return lines[0].strip()
+
+
+def create_engine(url: str, *, password_file: str = "") -> sa.Engine:
+    """An engine for ``url``; SQLite files get their folder created, WAL and a busy timeout.
+
+    ``password_file`` (a server database) replaces the URL's password with the file's first line;
+    without either, libpq's ``~/.pgpass``/``PGPASSFILE`` apply. The password is never shown: the
+    engine's URL renders it as ``***`` and statement parameters are left out of errors.
+    """
     try:
         parsed = sa.make_url(url)
-    except exc.ArgumentError as error:
-        raise DatabaseError(f"invalid database URL {url!r}: {error}") from error
+    except exc.ArgumentError:
+        raise DatabaseError(
+            f"invalid database URL {url.split('@')[-1]!r}: expected sqlite:///PATH or "
+            "postgresql+psycopg://USER@HOST/DATABASE"
+        ) from None
+    if password_file:
+        parsed = parsed.set(password=read_password(password_file))
     if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(parsed)
+        return sa.create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
     if parsed.database and parsed.database != ":memory:":
         folder = Path(parsed.database).expanduser().parent
         try:
@@ -224,20 +265,21 @@ def create_engine(url: str) -> sa.Engine:
     return engine
 
 
-def open_library(url: str, *, migrate: bool = True) -> Library:
+def open_library(url: str, *, migrate: bool = True, password_file: str = "") -> Library:
     """Open the index at ``url``, creating it or upgrading its schema to this version's.
 
     Raises ``DatabaseError`` when the file is not a database, is locked, or was written by a newer
     queueemo. ``migrate=False`` only checks that the schema is current (for read-only tools).
+    ``password_file``: see ``create_engine``.
     """
     from queueemo.library.migrate import ensure_schema
 
-    engine = create_engine(url)
+    engine = create_engine(url, password_file=password_file)
     try:
         ensure_schema(engine, upgrade=migrate)
     except exc.SQLAlchemyError as error:
         engine.dispose()
-        raise DatabaseError(explain(error, _describe(engine.url))) from error
+        raise DatabaseError(explain(error, _describe(engine.url), engine.dialect.name)) from error
     except BaseException:
         engine.dispose()
         raise
