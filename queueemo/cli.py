@@ -266,9 +266,14 @@ class _ScanProgress:
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=None,
               help="Worker processes (default: [library] jobs, 0 = one per CPU).")
+@click.option("--worker", is_flag=True,
+              help="Share the work with other `scan --worker` processes on a PostgreSQL index.")
+@click.option("--lease", "lease_s", type=click.FloatRange(min=1), default=600.0, hidden=True,
+              help="Seconds a worker's claim on a track lasts (a dead worker's claims return after it).")
 @_db_option
 @click.pass_context
-def scan(ctx: click.Context, paths: tuple[str, ...], jobs: int | None, database_url: str | None) -> None:
+def scan(ctx: click.Context, paths: tuple[str, ...], jobs: int | None, worker: bool, lease_s: float,
+         database_url: str | None) -> None:
     """Index and analyse the audio files under PATHS (default: [library] music_roots)."""
     from queueemo.library import ScanOptions
     from queueemo.library import scan as scan_library
@@ -280,8 +285,17 @@ def scan(ctx: click.Context, paths: tuple[str, ...], jobs: int | None, database_
         closing_windows=settings.library.closing_windows,
     )
     progress = _ScanProgress()
+    roots = paths or settings.library.music_roots
     try:
-        summary = scan_library(library, paths or settings.library.music_roots, options, progress=progress)
+        if worker and library.engine.dialect.name != "sqlite":
+            from dataclasses import replace
+
+            from queueemo.library.claims import work
+
+            summary = work(library, roots, replace(options, jobs=jobs or 1), lease_s=lease_s,
+                           progress=progress)
+        else:  # one machine: the local pool does the same
+            summary = scan_library(library, roots, options, progress=progress)
     finally:
         progress.close()
         library.close()
@@ -296,6 +310,7 @@ def status(ctx: click.Context, list_failed: bool, database_url: str | None) -> N
     """Counts of analysed, pending and failed tracks in the library."""
     from queueemo.library import display_path, failures, library_status
     from queueemo.library.analysis import current_model_version
+    from queueemo.library.claims import worker_status
 
     _, library = _open_library(ctx, database_url)
     try:
@@ -309,6 +324,7 @@ def status(ctx: click.Context, list_failed: bool, database_url: str | None) -> N
             except QueueemoError:
                 version = None  # no model installed: nothing can be outdated
             counts = library_status(session, version)
+            workers = worker_status(session)
     finally:
         library.close()
     click.echo(f"analysed  {counts.analysed:7d}  ({counts.hours:.1f} h)")
@@ -317,6 +333,10 @@ def status(ctx: click.Context, list_failed: bool, database_url: str | None) -> N
     if counts.outdated:
         click.echo(f"outdated  {counts.outdated:7d}  (older model: the next scan re-analyses them)")
     click.echo(f"total     {counts.total:7d}  in {library.where}")
+    for worker in workers:
+        click.echo(f"worker {worker.name}: {worker.analysed} analysed, {worker.failed} failed, "
+                   f"{worker.per_minute:.1f}/min, {worker.claims} claimed now, "
+                   f"last seen {worker.last_seen:%Y-%m-%d %H:%M:%S} UTC")
 
 
 def _show_lines(record: dict) -> list[str]:

@@ -13,6 +13,7 @@ UTF-8 and newlines, which a TEXT column cannot hold. UTF-8 names are stored as t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Iterator
@@ -103,6 +104,10 @@ class Track(Base):
     ending_lufs: Mapped[float | None]
     opening_brightness: Mapped[float | None]
     ending_brightness: Mapped[float | None]
+    # ``scan --worker``: who is analysing this pending track, and until when (naive UTC) the claim
+    # holds; an expired lease (a dead worker) lets another worker claim the track.
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(64))
+    lease_until: Mapped[datetime | None]
 
     __table_args__ = (
         sa.CheckConstraint("status IN ('pending', 'ok', 'failed')", name="ck_tracks_status"),
@@ -200,6 +205,30 @@ class Library:
         except exc.SQLAlchemyError as error:
             raise DatabaseError(explain(error, self.where, self.engine.dialect.name)) from error
         return "; ".join(str(row) for row in rows)
+
+    @contextmanager
+    def exclusive(self, key: int) -> Iterator[None]:
+        """Hold a database-wide lock ``key`` while the block runs, across transactions.
+
+        A PostgreSQL advisory lock (every machine sharing the server waits for it); SQLite already
+        lets one writer at a time in, so there it holds nothing.
+        """
+        if self.engine.dialect.name != "postgresql":
+            yield
+            return
+        try:
+            connection = self.engine.connect()
+            connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            connection.commit()
+        except exc.SQLAlchemyError as error:
+            raise DatabaseError(explain(error, self.where, self.engine.dialect.name)) from error
+        try:
+            yield
+        finally:
+            with contextlib.suppress(exc.SQLAlchemyError):  # a lost connection released it already
+                connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                connection.commit()
+            connection.close()
 
     def close(self) -> None:
         """Release the connections (the WAL is checkpointed by the last one to close)."""

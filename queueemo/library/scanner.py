@@ -94,6 +94,8 @@ class ScanOptions:
     # the daemon says False, so torch and the model never load into the long-running process.
     small_scans_in_process: bool = True
     model_version: str | None = None  # None: ask the shipped model (only if something may need it)
+    # Only discover and classify (new and changed files become pending rows): ``scan --worker``.
+    enqueue_only: bool = False
 
 
 @dataclass
@@ -291,8 +293,11 @@ def scan(library: Library, roots: Iterable[str | os.PathLike[str]], options: Sca
     with Workers(options.analyse, jobs) as workers:
         with library.session() as session, session.no_autoflush:
             # New files will need the workers: start them now, they warm up while we plan.
-            plan = _classify(session, found, resolved, version_of, on_new=workers.start)
+            plan = _classify(session, found, resolved, version_of,
+                             on_new=(lambda: None) if options.enqueue_only else workers.start)
         summary = plan.summary
+        if options.enqueue_only:
+            return summary
         total = len(plan.to_analyse)
         log.info("%s; %d to analyse", summary.line(), total)
         if progress:
