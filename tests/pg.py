@@ -11,6 +11,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,9 +104,10 @@ class PostgresServer:
             connection.execute(f"CREATE ROLE \"{name}\" LOGIN PASSWORD '{password}'")
             connection.execute(f'ALTER DATABASE "{dbname}" OWNER TO "{name}"')
 
-    def restart(self) -> None:
-        """Stop (fast: connections are cut) and start again on the same data and socket."""
+    def restart(self, down_s: float = 0.0) -> None:
+        """Stop (fast: connections are cut), stay down ``down_s``, start again on the same data."""
         self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.root / "data"), "-m", "fast", "-w", "stop")
+        time.sleep(down_s)
         self._start()
 
     def stop(self) -> None:

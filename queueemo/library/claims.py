@@ -20,17 +20,21 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from queueemo.errors import DatabaseError
 from queueemo.library.analysis import Outcome, Workers, current_model_version
-from queueemo.library.db import STATUS_OK, STATUS_PENDING, Base, Library, Track
+from queueemo.library.db import STATUS_OK, STATUS_PENDING, Base, Library, Track, is_transient
 from queueemo.library.scanner import ScanOptions, ScanSummary, _store, scan
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 LEASE_S = 600.0  # a claim outlives any one analysis; a dead worker's claims return after this
+RECONNECT_FOR_S = 600.0  # how long a worker keeps retrying while the database server is away
 _ENQUEUE_LOCK = 0x71756575  # advisory lock key held while a worker discovers and classifies
 
 
@@ -112,6 +116,20 @@ def claim(library: Library, name: str, lease_s: float = LEASE_S) -> tuple[int, s
     return row.id, row.path
 
 
+def _retrying(action: Callable[[], _T]) -> _T:
+    """``action()``, retried with growing pauses while the database server is unreachable."""
+    delay, deadline = 0.5, time.monotonic() + RECONNECT_FOR_S
+    while True:
+        try:
+            return action()
+        except DatabaseError as error:
+            if not is_transient(error) or time.monotonic() > deadline:
+                raise
+            log.warning("%s; retrying in %.1f s", error, delay)
+            time.sleep(delay)
+            delay = min(2 * delay, 30.0)
+
+
 def _pending(library: Library) -> int:
     with library.session() as session:
         return session.scalar(sa.select(sa.func.count()).where(Track.status == STATUS_PENDING)) or 0
@@ -120,10 +138,10 @@ def _pending(library: Library) -> int:
 def _claims(library: Library, name: str, lease_s: float, poll_s: float) -> Iterator[tuple[int, str]]:
     """Claimed tasks until nothing is pending; waits while other workers hold the last claims."""
     while True:
-        task = claim(library, name, lease_s)
+        task = _retrying(lambda: claim(library, name, lease_s))
         if task is not None:
             yield task
-        elif _pending(library) == 0:
+        elif _retrying(lambda: _pending(library)) == 0:
             return
         else:
             time.sleep(poll_s)  # held by others: done soon, or their lease expires and we take over
@@ -142,7 +160,7 @@ def work(library: Library, roots: Sequence[str], options: ScanOptions, *, lease_
     poll_s = min(1.0, lease_s / 4)
     with Workers(options.analyse, options.jobs or 1) as workers:
         for done, outcome in enumerate(workers.run(_claims(library, name, lease_s, poll_s)), start=1):
-            stored = _finish(library, name, outcome, options, version)
+            stored = _retrying(lambda: _finish(library, name, outcome, options, version))  # noqa: B023
             if stored is True:
                 summary.analysed += 1
             elif stored is False:

@@ -157,6 +157,14 @@ def explain(error: BaseException, where: str, dialect: str = "sqlite") -> str:
     return f"database {where}: {text}"
 
 
+def is_transient(error: DatabaseError) -> bool:
+    """Whether ``error`` came from losing the server (restart, network): worth retrying later."""
+    cause = error.__cause__
+    return isinstance(cause, exc.OperationalError) or (
+        isinstance(cause, exc.DBAPIError) and cause.connection_invalidated
+    )
+
+
 def _explain_postgresql(sqlstate: str, text: str, where: str) -> str:
     if sqlstate in ("28P01", "28000") or "authentication failed" in text or "no password" in text:
         return (f"cannot log in to {where} ({text}); check the user and its password "

@@ -79,6 +79,33 @@ def test_two_workers_one_killed_every_track_stored_once(
     assert "pending         0" in status.stdout
 
 
+def test_worker_rides_out_a_database_restart(
+    postgres, music: Path, make_audio: Callable[..., Path]
+) -> None:
+    files = [make_audio(f"music/{i:02d}.wav", seconds=2, freq=200 + 30 * i) for i in range(8)]
+    url = postgres.new_database()
+    open_library(url).close()
+    worker = _worker(music, url, lease_s=600)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and worker.poll() is None:
+            done = _rows(url, sa.select(sa.func.count()).where(Track.status == "ok"))
+            if done and done[0][0] >= 2:
+                postgres.restart(down_s=2)
+                break
+            time.sleep(0.05)
+        _, err = worker.communicate(timeout=240)
+        assert worker.returncode == 0, err
+        assert "retrying" in err  # it did lose the server
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    tracks = _rows(url, sa.select(Track.status, Track.claimed_by))
+    assert sorted(tracks) == [("ok", None)] * len(files)
+    assert sum(dict(_rows(url, sa.select(ScanWorker.name, ScanWorker.analysed))).values()) == len(files)
+
+
 def test_claims_skip_locked_and_expire(postgres) -> None:
     url = postgres.new_database()
     with open_library(url) as library:
