@@ -228,10 +228,12 @@ def _db_option(command):
 def _open_library(ctx: click.Context, database_url: str | None, **library: object):
     from queueemo.config import load_settings
     from queueemo.library import open_library
+    from queueemo.library.roots import Roots
 
     overrides = {"library": {"database_url": database_url, **library}}
     settings = load_settings(ctx.obj["config_path"], overrides=overrides)
-    return settings, open_library(settings.database_url, password_file=settings.library.password_file)
+    return settings, open_library(settings.database_url, password_file=settings.library.password_file,
+                                  roots=Roots.parse(settings.library.root_names))
 
 
 class _ScanProgress:

@@ -166,8 +166,11 @@ def queue_next(settings: Settings, count: int, *, dry_run: bool = False, explain
     """``queueemo next``: pick ``count`` tracks and append them unless ``dry_run``."""
     from queueemo.errors import QueueemoError
     from queueemo.library.db import open_library
+    from queueemo.library.roots import Roots
 
-    with (open_library(settings.database_url, password_file=settings.library.password_file) as library,
+    roots = Roots.parse(settings.library.root_names)
+    with (open_library(settings.database_url, password_file=settings.library.password_file,
+                       roots=roots) as library,
           Player(settings.mpd) as player):
         queuer = Queuer(library, player, settings, forecast=forecast)
         picks = queuer.plan(count, explain=explain)

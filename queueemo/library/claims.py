@@ -25,9 +25,10 @@ from typing import TypeVar
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from queueemo.errors import DatabaseError
+from queueemo.errors import DatabaseError, QueueemoError
 from queueemo.library.analysis import Outcome, Workers, current_model_version
 from queueemo.library.db import STATUS_OK, STATUS_PENDING, Base, Library, Track, is_transient
+from queueemo.library.discover import resolve_roots
 from queueemo.library.scanner import ScanOptions, ScanSummary, _store, scan
 
 log = logging.getLogger(__name__)
@@ -97,14 +98,28 @@ def _enqueue(library: Library, roots: Sequence[str], options: ScanOptions) -> Sc
     return summary
 
 
-def claim(library: Library, name: str, lease_s: float = LEASE_S) -> tuple[int, str] | None:
-    """Claim one pending track nobody holds (or whose lease expired): ``(id, path)``, or ``None``."""
+def _under_roots(library: Library, roots: Sequence[str]) -> sa.ColumnElement[bool]:
+    """Tracks under ``roots`` (local folders), compared in their stored form (a range per root)."""
+    ranges = []
+    for root in roots:
+        stored = library.roots.stored(root).rstrip("/")
+        ranges.append(sa.and_(Track.path >= stored + "/", Track.path < stored + "0"))
+    return sa.or_(*ranges)
+
+
+def claim(library: Library, name: str, lease_s: float = LEASE_S,
+          roots: Sequence[str] = ()) -> tuple[int, str] | None:
+    """Claim one pending track nobody holds (or whose lease expired): ``(id, path)``, or ``None``.
+
+    With ``roots``, only a track under one of them (this worker sees only those files).
+    """
     now = _now()
     with library.session() as session:
         row = session.execute(
             sa.select(Track.id, Track.path)
             .where(Track.status == STATUS_PENDING,
-                   sa.or_(Track.lease_until.is_(None), Track.lease_until < now))
+                   sa.or_(Track.lease_until.is_(None), Track.lease_until < now),
+                   _under_roots(library, roots) if roots else sa.true())
             .order_by(Track.id)
             .limit(1)
             .with_for_update(skip_locked=True)
@@ -130,18 +145,34 @@ def _retrying(action: Callable[[], _T]) -> _T:
             delay = min(2 * delay, 30.0)
 
 
-def _pending(library: Library) -> int:
+def _pending(library: Library, roots: Sequence[str]) -> int:
     with library.session() as session:
-        return session.scalar(sa.select(sa.func.count()).where(Track.status == STATUS_PENDING)) or 0
+        return session.scalar(sa.select(sa.func.count()).where(
+            Track.status == STATUS_PENDING, _under_roots(library, roots))) or 0
 
 
-def _claims(library: Library, name: str, lease_s: float, poll_s: float) -> Iterator[tuple[int, str]]:
+def _check_mapping(library: Library, roots: Sequence[str]) -> None:
+    """Refuse (one line) a root outside every root name when the index stores roots by name."""
+    with library.session() as session:
+        stored_roots = session.execute(sa.select(Track.root).distinct()).scalars().all()
+    names = sorted({library.roots.stored(root).partition(":")[0] for root in stored_roots
+                    if not library.roots.stored(root).startswith("/")})
+    unnamed = [root for root in roots if library.roots.name_of(root) is None]
+    if names and unnamed:
+        raise QueueemoError(
+            f"{unnamed[0]} has no root name, but the index stores its roots by name ({', '.join(names)}): "
+            f'map it in [library] root_names (e.g. "{names[0]}={unnamed[0]}"); claiming nothing'
+        )
+
+
+def _claims(library: Library, name: str, lease_s: float, poll_s: float,
+            roots: Sequence[str]) -> Iterator[tuple[int, str]]:
     """Claimed tasks until nothing is pending; waits while other workers hold the last claims."""
     while True:
-        task = _retrying(lambda: claim(library, name, lease_s))
+        task = _retrying(lambda: claim(library, name, lease_s, roots))
         if task is not None:
             yield task
-        elif _retrying(lambda: _pending(library)) == 0:
+        elif _retrying(lambda: _pending(library, roots)) == 0:
             return
         else:
             time.sleep(poll_s)  # held by others: done soon, or their lease expires and we take over
@@ -151,15 +182,17 @@ def work(library: Library, roots: Sequence[str], options: ScanOptions, *, lease_
          name: str | None = None, progress: Callable[[int, int], None] | None = None) -> ScanSummary:
     """Run one worker: enqueue, then claim–analyse–store until nothing is pending."""
     name = name or worker_name()
+    local = resolve_roots(roots)
+    _check_mapping(library, local)
     _register(library, name)
-    summary = _enqueue(library, roots, options)
+    summary = _enqueue(library, local, options)
     version = options.model_version or current_model_version()
-    total = _pending(library)
+    total = _pending(library, local)
     if progress:
         progress(0, total)
     poll_s = min(1.0, lease_s / 4)
     with Workers(options.analyse, options.jobs or 1) as workers:
-        for done, outcome in enumerate(workers.run(_claims(library, name, lease_s, poll_s)), start=1):
+        for done, outcome in enumerate(workers.run(_claims(library, name, lease_s, poll_s, local)), start=1):
             stored = _retrying(lambda: _finish(library, name, outcome, options, version))  # noqa: B023
             if stored is True:
                 summary.analysed += 1

@@ -18,6 +18,7 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -28,6 +29,7 @@ from sqlalchemy import event, exc
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from queueemo.errors import DatabaseError
+from queueemo.library.roots import Roots
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +44,36 @@ STATUS_OK = "ok"
 STATUS_FAILED = "failed"  # not decodable: not retried until its size or mtime changes
 
 
+# The root names of the Library whose session is running (see roots.py); None: no named roots.
+_ROOTS: ContextVar[Roots | None] = ContextVar("queueemo_roots", default=None)
+
+
+def current_roots() -> Roots | None:
+    """The named roots paths are mapped through in the running session (``None``: none named)."""
+    return _ROOTS.get()
+
+
 class FsPath(sa.types.TypeDecorator[str]):
-    """A file-system path kept as its exact bytes (see the module docstring)."""
+    """A file-system path kept as its exact bytes (see the module docstring).
+
+    Under a named root it is stored as ``name:/rel`` and read back through this machine's mapping.
+    """
 
     impl = sa.LargeBinary
     cache_ok = True
 
     def process_bind_param(self, value: str | None, dialect: sa.Dialect) -> bytes | None:
-        return None if value is None else os.fsencode(value)
+        if value is None:
+            return None
+        roots = _ROOTS.get()
+        return os.fsencode(roots.stored(value) if roots else value)
 
     def process_result_value(self, value: bytes | None, dialect: sa.Dialect) -> str | None:
-        return None if value is None else os.fsdecode(bytes(value))
+        if value is None:
+            return None
+        roots = _ROOTS.get()
+        path = os.fsdecode(bytes(value))
+        return roots.local(path) if roots else path
 
 
 class Base(DeclarativeBase):
@@ -179,10 +200,14 @@ def _explain_postgresql(sqlstate: str, text: str, where: str) -> str:
 
 
 class Library:
-    """An open index: an engine plus sessions that commit in one place."""
+    """An open index: an engine plus sessions that commit in one place.
 
-    def __init__(self, engine: sa.Engine) -> None:
+    ``roots``: this machine's named roots; paths in its sessions are mapped through them.
+    """
+
+    def __init__(self, engine: sa.Engine, roots: Roots | None = None) -> None:
         self.engine = engine
+        self.roots = roots or Roots()
         self.where = _describe(engine.url)
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
@@ -193,6 +218,7 @@ class Library:
         Any SQLAlchemy error inside the block (also from reads) becomes a ``DatabaseError``.
         """
         session = self._sessions()
+        token = _ROOTS.set(self.roots if self.roots.mounts else None)
         try:
             yield session
             session.commit()
@@ -204,6 +230,7 @@ class Library:
             raise
         finally:
             session.close()
+            _ROOTS.reset(token)
 
     def integrity_check(self) -> str:
         """SQLite's ``PRAGMA integrity_check``: ``"ok"`` for a sound file (SQLite only)."""
@@ -302,12 +329,14 @@ def create_engine(url: str, *, password_file: str = "") -> sa.Engine:
     return engine
 
 
-def open_library(url: str, *, migrate: bool = True, password_file: str = "") -> Library:
+def open_library(url: str, *, migrate: bool = True, password_file: str = "",
+                 roots: Roots | None = None) -> Library:
     """Open the index at ``url``, creating it or upgrading its schema to this version's.
 
     Raises ``DatabaseError`` when the file is not a database, is locked, or was written by a newer
     queueemo. ``migrate=False`` only checks that the schema is current (for read-only tools).
-    ``password_file``: see ``create_engine``.
+    ``password_file``: see ``create_engine``. ``roots``: this machine's named roots; tracks stored
+    under their absolute path inside a named root are renamed to the root's name (once).
     """
     from queueemo.library.migrate import ensure_schema
 
@@ -320,5 +349,10 @@ def open_library(url: str, *, migrate: bool = True, password_file: str = "") -> 
     except BaseException:
         engine.dispose()
         raise
+    library = Library(engine, roots)
+    if migrate and library.roots.mounts:
+        from queueemo.library.roots import adopt_named_roots
+
+        adopt_named_roots(library)
     log.debug("opened library %s", _describe(engine.url))
-    return Library(engine)
+    return library

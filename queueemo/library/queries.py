@@ -17,7 +17,14 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from queueemo.library.db import STATUS_FAILED, STATUS_OK, STATUS_PENDING, Track, decode_trajectory
+from queueemo.library.db import (
+    STATUS_FAILED,
+    STATUS_OK,
+    STATUS_PENDING,
+    Track,
+    current_roots,
+    decode_trajectory,
+)
 
 
 class CandidateColumns(NamedTuple):
@@ -52,7 +59,8 @@ _CANDIDATE_COLUMNS = sa.table(
 def load_candidates(session: Session, music_directory: str | None = None) -> CandidateColumns:
     """Every analysed track with its opening emotion, as columns (100,000 tracks in well under 1 s).
 
-    URIs are paths relative to ``music_directory`` (MPD's), or the stored ``rel_path`` without one.
+    URIs are paths relative to ``music_directory`` (MPD's), or the stored ``rel_path`` without one;
+    paths under named roots are first mapped to this machine's mount points.
     One Core query without ORM rows or per-value type processing; the cyclic GC is paused while
     the ~10⁶ small objects are built.
     """
@@ -66,6 +74,9 @@ def load_candidates(session: Session, music_directory: str | None = None) -> Can
         paths, rel_paths, artists, genres, arousal, valence = (
             zip(*rows, strict=True) if rows else ((),) * 6
         )
+        roots = current_roots()
+        if roots is not None:  # named roots: this machine's mount points
+            paths = tuple(os.fsencode(roots.local(os.fsdecode(p))) for p in paths)
         if music_directory:
             prefix = os.fsencode(os.path.normpath(music_directory)) + b"/"
             cut = len(prefix)
