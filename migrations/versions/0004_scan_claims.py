@@ -20,6 +20,7 @@ def upgrade() -> None:
     with op.batch_alter_table("tracks") as batch:
         batch.add_column(sa.Column("claimed_by", sa.String(64), nullable=True))
         batch.add_column(sa.Column("lease_until", sa.DateTime(), nullable=True))
+        batch.create_index("ix_tracks_claimed_by", ["claimed_by"])
     op.create_table(
         "scan_workers",
         sa.Column("name", sa.String(64), primary_key=True),
@@ -33,5 +34,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("scan_workers")
     with op.batch_alter_table("tracks") as batch:
+        batch.drop_index("ix_tracks_claimed_by")
         batch.drop_column("lease_until")
         batch.drop_column("claimed_by")

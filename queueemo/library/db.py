@@ -127,7 +127,7 @@ class Track(Base):
     ending_brightness: Mapped[float | None]
     # ``scan --worker``: who is analysing this pending track, and until when (naive UTC) the claim
     # holds; an expired lease (a dead worker) lets another worker claim the track.
-    claimed_by: Mapped[str | None] = mapped_column(sa.String(64))
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     lease_until: Mapped[datetime | None]
 
     __table_args__ = (
