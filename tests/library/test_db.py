@@ -146,3 +146,15 @@ def test_fast_schema_check_knows_the_newest_revision() -> None:
     from queueemo.library.migrate import SCHEMA_HEAD, alembic_config
 
     assert ScriptDirectory.from_config(alembic_config()).get_heads() == [SCHEMA_HEAD]
+
+
+def test_no_sql_outside_the_library() -> None:
+    """SQL, sqlite3 and PRAGMAs live behind queueemo/library/ (a second backend is configuration)."""
+    package = Path(queueemo.library.__file__).resolve().parents[1]
+    offenders = [
+        f"{path.relative_to(package)}: {marker}"
+        for path in package.rglob("*.py") if "library" not in path.relative_to(package).parts
+        for marker in ("import sqlite3", "exec_driver_sql", "sa.text(", "PRAGMA", "cursor()")
+        if marker in path.read_text(encoding="utf-8")
+    ]
+    assert offenders == []
