@@ -34,7 +34,7 @@ def test_paths_map_between_names_and_mount_points() -> None:
 @pytest.fixture
 def two_mounts(tmp_path: Path, make_audio: Callable[..., Path]) -> tuple[Path, Path, list[Path]]:
     """One folder of real audio, reachable at two mount points (symlinks), like one NAS share."""
-    files = [make_audio(f"share/{name}", seconds=2, freq=f) for name, f in
+    files = [make_audio(f"share/{name}", seconds=1, freq=f) for name, f in
              (("a.wav", 220.0), ("sub/b.wav", 330.0), ("c.wav", 440.0))]
     (tmp_path / "mnt").mkdir()
     (tmp_path / "mnt" / "here").symlink_to(tmp_path / "share")

@@ -42,7 +42,7 @@ def _rows(url: str, query: sa.Select) -> list[sa.Row]:
 def test_two_workers_one_killed_every_track_stored_once(
     postgres, music: Path, make_audio: Callable[..., Path]
 ) -> None:
-    files = [make_audio(f"music/{i:02d}.wav", seconds=2, freq=150 + 40 * i) for i in range(10)]
+    files = [make_audio(f"music/{i:02d}.wav", seconds=1, freq=150 + 40 * i) for i in range(6)]
     url = postgres.new_database()
     open_library(url).close()
     victim, survivor = _worker(music, url, lease_s=3), _worker(music, url, lease_s=3)
@@ -82,7 +82,7 @@ def test_two_workers_one_killed_every_track_stored_once(
 def test_worker_rides_out_a_database_restart(
     postgres, music: Path, make_audio: Callable[..., Path]
 ) -> None:
-    files = [make_audio(f"music/{i:02d}.wav", seconds=2, freq=200 + 30 * i) for i in range(8)]
+    files = [make_audio(f"music/{i:02d}.wav", seconds=1, freq=200 + 30 * i) for i in range(5)]
     url = postgres.new_database()
     open_library(url).close()
     worker = _worker(music, url, lease_s=600)
