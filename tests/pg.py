@@ -90,8 +90,17 @@ class PostgresServer:
         name = f"t{os.getpid()}_{next(self._numbers)}"
         with psycopg.connect(host=str(self.socket_dir), user=SUPERUSER, dbname="postgres",
                              autocommit=True) as connection:
-            connection.execute(f'CREATE DATABASE "{name}"')
+            connection.execute(f'CREATE DATABASE "{name}" STRATEGY FILE_COPY')  # quicker than WAL_LOG
         return self.url(name)
+
+    def drop_database(self, url: str) -> None:
+        """Drop the database of ``url`` (connections still open to it are ended)."""
+        import psycopg
+        import sqlalchemy as sa
+
+        with psycopg.connect(host=str(self.socket_dir), user=SUPERUSER, dbname="postgres",
+                             autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{sa.make_url(url).database}" WITH (FORCE)')
 
     def create_role(self, name: str, password: str, database: str) -> None:
         """A login role with ``password`` that owns ``database`` (a URL from ``new_database``)."""

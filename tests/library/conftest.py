@@ -32,13 +32,17 @@ def _no_user_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Every library test runs on a SQLite file and on a fresh database of a real PostgreSQL server."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'db' / 'library.sqlite3'}"
+        yield f"sqlite:///{tmp_path / 'db' / 'library.sqlite3'}"
+        return
     if request.node.get_closest_marker("sqlite_only"):
         pytest.skip("SQLite-specific behaviour")
-    return request.getfixturevalue("postgres").new_database()
+    server = request.getfixturevalue("postgres")
+    url = server.new_database()
+    yield url
+    server.drop_database(url)
 
 
 @pytest.fixture
