@@ -83,19 +83,20 @@ def _register(library: Library, name: str) -> None:
 
 
 def _enqueue(library: Library, roots: Sequence[str], options: ScanOptions) -> ScanSummary:
-    """Discover and classify under the database lock; analyses by an older model become pending."""
+    """Discover and classify (new and changed files become pending) under the database lock."""
     with library.exclusive(_ENQUEUE_LOCK):
-        summary = scan(library, roots, ScanOptions(
+        return scan(library, roots, ScanOptions(
             jobs=1, enqueue_only=True, model_version=options.model_version,
             opening_windows=options.opening_windows, closing_windows=options.closing_windows,
         ))
-        version = options.model_version or current_model_version()
-        with library.session() as session:
-            session.execute(sa.update(Track).where(
-                Track.status == STATUS_OK,
-                sa.or_(Track.model_version.is_(None), Track.model_version != version),
-            ).values(status=STATUS_PENDING))
-    return summary
+
+
+def _to_do(version: str) -> sa.ColumnElement[bool]:
+    """Pending tracks, and tracks analysed by another model (they stay pickable meanwhile)."""
+    return sa.or_(Track.status == STATUS_PENDING, sa.and_(
+        Track.status == STATUS_OK,
+        sa.or_(Track.model_version.is_(None), Track.model_version != version),
+    ))
 
 
 def _under_roots(library: Library, roots: Sequence[str]) -> sa.ColumnElement[bool]:
@@ -107,17 +108,18 @@ def _under_roots(library: Library, roots: Sequence[str]) -> sa.ColumnElement[boo
     return sa.or_(*ranges)
 
 
-def claim(library: Library, name: str, lease_s: float = LEASE_S,
+def claim(library: Library, name: str, version: str, lease_s: float = LEASE_S,
           roots: Sequence[str] = ()) -> tuple[int, str] | None:
-    """Claim one pending track nobody holds (or whose lease expired): ``(id, path)``, or ``None``.
+    """Claim one track to analyse that nobody holds (or whose lease expired): ``(id, path)``.
 
-    With ``roots``, only a track under one of them (this worker sees only those files).
+    ``None`` when there is none. With ``roots``, only a track under one of them (the files this
+    worker sees); ``version`` is the model's: tracks analysed by another are claimed too.
     """
     now = _now()
     with library.session() as session:
         row = session.execute(
             sa.select(Track.id, Track.path)
-            .where(Track.status == STATUS_PENDING,
+            .where(_to_do(version),
                    sa.or_(Track.lease_until.is_(None), Track.lease_until < now),
                    _under_roots(library, roots) if roots else sa.true())
             .order_by(Track.id)
@@ -145,10 +147,13 @@ def _retrying(action: Callable[[], _T]) -> _T:
             delay = min(2 * delay, 30.0)
 
 
-def _pending(library: Library, roots: Sequence[str]) -> int:
+def _left(library: Library, version: str, roots: Sequence[str], name: str = "") -> int:
+    """Tracks still to analyse under ``roots``, not counting those ``name`` holds itself."""
+    mine = sa.and_(Track.claimed_by.is_not(None), Track.claimed_by == name,
+                   Track.lease_until.is_not(None), Track.lease_until >= _now())
     with library.session() as session:
         return session.scalar(sa.select(sa.func.count()).where(
-            Track.status == STATUS_PENDING, _under_roots(library, roots))) or 0
+            _to_do(version), _under_roots(library, roots), sa.not_(mine))) or 0
 
 
 def _check_mapping(library: Library, roots: Sequence[str]) -> None:
@@ -165,14 +170,15 @@ def _check_mapping(library: Library, roots: Sequence[str]) -> None:
         )
 
 
-def _claims(library: Library, name: str, lease_s: float, poll_s: float,
+def _claims(library: Library, name: str, version: str, lease_s: float,
             roots: Sequence[str]) -> Iterator[tuple[int, str]]:
-    """Claimed tasks until nothing is pending; waits while other workers hold the last claims."""
+    """Claimed tasks until nothing is left; waits while other workers hold the last claims."""
+    poll_s = min(1.0, lease_s / 4)
     while True:
-        task = _retrying(lambda: claim(library, name, lease_s, roots))
+        task = _retrying(lambda: claim(library, name, version, lease_s, roots))
         if task is not None:
             yield task
-        elif _retrying(lambda: _pending(library, roots)) == 0:
+        elif _retrying(lambda: _left(library, version, roots, name)) == 0:
             return
         else:
             time.sleep(poll_s)  # held by others: done soon, or their lease expires and we take over
@@ -187,12 +193,12 @@ def work(library: Library, roots: Sequence[str], options: ScanOptions, *, lease_
     _register(library, name)
     summary = _enqueue(library, local, options)
     version = options.model_version or current_model_version()
-    total = _pending(library, local)
+    total = _left(library, version, local)
     if progress:
         progress(0, total)
-    poll_s = min(1.0, lease_s / 4)
+    tasks = _claims(library, name, version, lease_s, local)
     with Workers(options.analyse, options.jobs or 1) as workers:
-        for done, outcome in enumerate(workers.run(_claims(library, name, lease_s, poll_s, local)), start=1):
+        for done, outcome in enumerate(workers.run(tasks), start=1):
             stored = _retrying(lambda: _finish(library, name, outcome, options, version))  # noqa: B023
             if stored is True:
                 summary.analysed += 1

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from queueemo.library import Track, open_library
-from queueemo.library.claims import ScanWorker, claim
+from queueemo.library import ScanOptions, Track, open_library
+from queueemo.library.claims import ScanWorker, claim, work, worker_status
 
 pytestmark = pytest.mark.usefixtures("clip_model")
 
@@ -113,12 +113,26 @@ def test_claims_skip_locked_and_expire(postgres) -> None:
             for name in ("a", "b"):
                 session.add(Track(path=f"/m/{name}.ogg", root="/m", rel_path=f"{name}.ogg", size=1,
                                   mtime_ns=1, status="pending"))
-        first = claim(library, "one", lease_s=1)
-        second = claim(library, "two", lease_s=1)
-        assert first and second and first != second
-        assert claim(library, "three", lease_s=1) is None  # both held
+            session.add(Track(path="/m/old.ogg", root="/m", rel_path="old.ogg", size=1, mtime_ns=1,
+                              status="ok", model_version="v1"))
+            session.add(Track(path="/m/new.ogg", root="/m", rel_path="new.ogg", size=1, mtime_ns=1,
+                              status="ok", model_version="v2"))
+        claims = [claim(library, name, "v2", lease_s=1) for name in ("one", "two", "three")]
+        assert sorted(path for _, path in claims) == ["/m/a.ogg", "/m/b.ogg", "/m/old.ogg"]
+        assert claim(library, "four", "v2", lease_s=1) is None  # all held; new.ogg is current
+        assert claim(library, "four", "v2", lease_s=1, roots=["/elsewhere"]) is None
         time.sleep(1.2)
-        assert claim(library, "three", lease_s=60) is not None  # an expired lease returns
+        assert claim(library, "four", "v2", lease_s=60, roots=["/m"]) is not None  # expired: returns
+
+
+def test_a_worker_with_a_pool_finishes_its_own_claims(postgres, music: Path,
+                                                     make_audio: Callable[..., Path]) -> None:
+    files = [make_audio(f"music/{i}.wav", seconds=1, freq=300 + 50 * i) for i in range(3)]
+    with open_library(postgres.new_database()) as library:
+        summary = work(library, [music], ScanOptions(jobs=2), lease_s=60, name="pool")
+        assert summary.analysed == len(files)
+        with library.session() as session:
+            assert [w.analysed for w in worker_status(session)] == [len(files)]
 
 
 def test_on_sqlite_scan_worker_is_the_local_scan(music: Path, make_audio: Callable[..., Path],
