@@ -135,6 +135,7 @@ class Track(Base):
         sa.UniqueConstraint("path", name="uq_tracks_path"),
         sa.Index("ix_tracks_opening", "opening_arousal", "opening_valence"),
         sa.Index("ix_tracks_closing", "closing_arousal", "closing_valence"),
+        sa.Index("ix_tracks_status_summary", "status", "model_version", "duration_s"),  # for status
     )
 
     def __repr__(self) -> str:
