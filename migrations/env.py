@@ -5,6 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+# Every module that defines tables, so autogenerate sees all of them (not only ``tracks``).
+from queueemo.library import claims, history  # noqa: F401  (scan_workers, plays)
 from queueemo.library.db import Base
 
 target_metadata = Base.metadata

@@ -294,11 +294,11 @@ def _overrides(host: str | None, port: int | None, database_url: str | None) -> 
 
 def _open_library(ctx: click.Context, database_url: str | None, **library: object):
     from queueemo.config import load_settings
-    from queueemo.library import open_library
+    from queueemo.library.db import open_configured
 
     overrides = {"library": {"database_url": database_url, **library}}
     settings = load_settings(ctx.obj["config_path"], overrides=overrides)
-    return settings, open_library(settings.database_url)
+    return settings, open_configured(settings.database_url, settings.library)
 
 
 class _Terminated(BaseException):
@@ -344,9 +344,14 @@ class _ScanProgress:
               help="Worker processes (default: [library] jobs, 0 = one per CPU).")
 @click.option("--retry-failed", is_flag=True,
               help="Try every failed file again (by default only changed files, or after a decoder update).")
+@click.option("--worker", is_flag=True,
+              help="Share the work with other `scan --worker` processes on a PostgreSQL index.")
+@click.option("--lease", "lease_s", type=click.FloatRange(min=1), default=600.0, hidden=True,
+              help="Seconds a worker's claim on a track lasts (a dead worker's claims return after it).")
 @_db_option
 @click.pass_context
-def scan(ctx: click.Context, paths: tuple[str, ...], jobs: int | None, retry_failed: bool,
+def scan(ctx: click.Context, paths: tuple[str, ...], jobs: int | None, retry_failed: bool, worker: bool,
+         lease_s: float,
          database_url: str | None) -> None:
     """Index and analyse the audio files under PATHS (default: [library] music_roots)."""
     from queueemo.library import ScanOptions
@@ -361,8 +366,17 @@ def scan(ctx: click.Context, paths: tuple[str, ...], jobs: int | None, retry_fai
         retry_failed=retry_failed,
     )
     progress = _ScanProgress()
+    roots = paths or settings.library.music_roots
     try:
-        summary = scan_library(library, paths or settings.library.music_roots, options, progress=progress)
+        if worker and library.engine.dialect.name != "sqlite":
+            from dataclasses import replace
+
+            from queueemo.library.claims import work
+
+            summary = work(library, roots, replace(options, jobs=jobs or 1), lease_s=lease_s,
+                           progress=progress)
+        else:  # one machine: the local pool does the same
+            summary = scan_library(library, roots, options, progress=progress)
     finally:
         progress.close()
         library.close()
@@ -377,6 +391,7 @@ def status(ctx: click.Context, list_failed: bool, database_url: str | None) -> N
     """Counts of analysed, pending and failed tracks in the library."""
     from queueemo.library import display_path, failures, library_status
     from queueemo.library.analysis import current_model_version
+    from queueemo.library.claims import worker_status
 
     _, library = _open_library(ctx, database_url)
     try:
@@ -390,6 +405,7 @@ def status(ctx: click.Context, list_failed: bool, database_url: str | None) -> N
             except QueueemoError:
                 version = None  # no model installed: nothing can be outdated
             counts = library_status(session, version)
+            workers = worker_status(session)
     finally:
         library.close()
     click.echo(f"analysed  {counts.analysed:7d}  ({counts.hours:.1f} h)")
@@ -398,6 +414,10 @@ def status(ctx: click.Context, list_failed: bool, database_url: str | None) -> N
     if counts.outdated:
         click.echo(f"outdated  {counts.outdated:7d}  (older model: the next scan re-analyses them)")
     click.echo(f"total     {counts.total:7d}  in {library.where}")
+    for worker in workers:
+        click.echo(f"worker {worker.name}: {worker.analysed} analysed, {worker.failed} failed, "
+                   f"{worker.per_minute:.1f}/min, {worker.claims} claimed now, "
+                   f"last seen {worker.last_seen:%Y-%m-%d %H:%M:%S} UTC")
 
 
 def _show_lines(record: dict) -> list[str]:

@@ -39,7 +39,9 @@ class LibrarySettings:
     """Where the music is and how it is indexed."""
 
     database_url: str = ""
+    password_file: str = ""  # first line is the database password (else the URL's, or ~/.pgpass)
     music_roots: tuple[str, ...] = ()
+    root_names: tuple[str, ...] = ()  # "name=/mount/point": tracks under it are stored by name
     jobs: int = 0  # 0 = one worker per CPU
     opening_windows: int = 20  # 10 s at 2 Hz
     closing_windows: int = 20

@@ -148,9 +148,9 @@ class Daemon:
 
     def _open_library(self) -> Library:
         """Open the index; a damaged SQLite file is refused now rather than failing every pick."""
-        from queueemo.library.db import open_library
+        from queueemo.library.db import open_configured
 
-        library = open_library(self.settings.database_url)
+        library = open_configured(self.settings.database_url, self.settings.library)
         if library.engine.url.get_backend_name() == "sqlite":
             verdict = library.integrity_check()
             if verdict != "ok":

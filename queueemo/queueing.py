@@ -7,13 +7,10 @@ watcher stored new analyses or MPD's database changed).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import gc
 import logging
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,101 +32,35 @@ HISTORY_LIMIT = 1000  # plays looked at by the rules; plenty for any repeat wind
 
 
 def load_candidates(library: Library, music_directory: str | None) -> picker.Candidates:
-    """Every analysed track of the index as picker arrays.
+    """Every analysed track of the index as picker arrays (URIs relative to ``music_directory``)."""
+    from queueemo.library.queries import load_candidates as candidate_columns
 
-    One query straight on the driver's cursor, without ORM rows or per-value type processing, so
-    100,000 tracks load in well under a second. Paths arrive as the stored bytes (see ``FsPath``).
-    """
-    import sqlite3
-
-    from queueemo.errors import DatabaseError
-    from queueemo.library.db import STATUS_OK, explain
-
-    sql = ("SELECT path, rel_path, artist, genre, opening_arousal, opening_valence FROM tracks "
-           "WHERE status = ? AND opening_arousal IS NOT NULL AND opening_valence IS NOT NULL")
-    with library.session() as session, _collector_paused():
-        cursor = session.connection().connection.cursor()
-        try:
-            rows = cursor.execute(sql, (STATUS_OK,)).fetchall()
-        except sqlite3.Error as exc:
-            raise DatabaseError(explain(exc, library.where)) from exc
-        finally:
-            cursor.close()
-        paths, rel_paths, artists, genres, arousal, valence = (
-            zip(*rows, strict=True) if rows else ([],) * 6
-        )
-        if music_directory:
-            prefix = os.fsencode(os.path.normpath(music_directory)) + b"/"
-            cut = len(prefix)
-            uris = tuple(os.fsdecode(p[cut:]) if p.startswith(prefix) else None for p in paths)
-        else:
-            uris = tuple(map(os.fsdecode, rel_paths))
-        return picker.Candidates(
-            paths=tuple(map(os.fsdecode, paths)),
-            uris=uris,
-            artists=tuple(a or "" for a in artists),
-            genres=tuple(g or "" for g in genres),
-            opening=np.column_stack([np.array(arousal, np.float32), np.array(valence, np.float32)])
-            .reshape(-1, 2),
-        )
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic GC: building ~10⁶ small acyclic objects otherwise triggers it over and over."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def with_boundaries(library: Library, candidates: picker.Candidates) -> picker.Candidates:
-    """``candidates`` with albums, titles, durations and boundary acoustics read from the index.
-
-    Kept apart from ``load_candidates`` so both can change in parallel; at merge the columns belong in
-    its one query (album, albumartist, title, duration_s, ending_start_s, opening_lufs, ending_lufs,
-    opening_brightness, ending_brightness).
-    """
-    import sqlite3
-
-    from queueemo.errors import DatabaseError
-    from queueemo.library.db import STATUS_OK, explain
-
-    sql = ("SELECT path, albumartist, album, title, duration_s, ending_start_s, opening_lufs, "
-           "ending_lufs, opening_brightness, ending_brightness FROM tracks WHERE status = ?")
-    with library.session() as session, _collector_paused():
-        cursor = session.connection().connection.cursor()
-        try:
-            rows = cursor.execute(sql, (STATUS_OK,)).fetchall()
-        except sqlite3.Error as exc:
-            raise DatabaseError(explain(exc, library.where)) from exc
-        finally:
-            cursor.close()
-        by_path = {os.fsdecode(row[0]): row[1:] for row in rows}
-        empty = (None,) * 9
-        found = [by_path.get(p, empty) for p in candidates.paths]
-    albums = tuple(f"{(albumartist or artist or '').casefold()}\0{album}" if album else ""
-                   for (albumartist, album, *_), artist in zip(found, candidates.artists, strict=True))
-    numbers = np.array([row[3:] for row in found], dtype=np.float64).reshape(len(found), 6)
-    return dataclasses.replace(
-        candidates, albums=albums, titles=tuple(row[2] or "" for row in found),
-        durations=numbers[:, 0], ending_start_s=numbers[:, 1], opening_lufs=numbers[:, 2],
-        ending_lufs=numbers[:, 3], opening_brightness=numbers[:, 4], ending_brightness=numbers[:, 5],
+    with library.session() as session:
+        columns = candidate_columns(session, music_directory)
+    acoustics = columns.acoustics
+    return picker.Candidates(
+        paths=columns.paths,
+        uris=columns.uris,
+        artists=columns.artists,
+        genres=columns.genres,
+        opening=columns.opening,
+        albums=columns.albums,
+        titles=columns.titles,
+        durations=acoustics[:, 0],
+        ending_start_s=acoustics[:, 1],
+        opening_lufs=acoustics[:, 2],
+        ending_lufs=acoustics[:, 3],
+        opening_brightness=acoustics[:, 4],
+        ending_brightness=acoustics[:, 5],
     )
 
 
 def trajectory_of(library: Library, path: str) -> np.ndarray:
     """The stored trajectory of the track at ``path`` (empty when it is not analysed)."""
-    import sqlalchemy as sa
-
-    from queueemo.library.db import Track, decode_trajectory
+    from queueemo.library.queries import trajectory_at
 
     with library.session() as session:
-        blob = session.execute(sa.select(Track.trajectory).where(Track.path == path)).scalar()
-    return decode_trajectory(blob)
+        return trajectory_at(session, path)
 
 
 @dataclass
@@ -163,8 +94,7 @@ class Queuer:
         """The candidates and their static exclusion reasons, loaded on first use."""
         if self._candidates is None or self._reasons is None:
             started = time.perf_counter()
-            self._candidates = with_boundaries(
-                self.library, load_candidates(self.library, self.player.music_directory()))
+            self._candidates = load_candidates(self.library, self.player.music_directory())
             self._reasons = picker.static_reasons(self._candidates, self.rules)
             log.info("loaded %d candidates in %.2f s", len(self._candidates),
                      time.perf_counter() - started)
@@ -429,9 +359,10 @@ def queue_next(settings: Settings, count: int, *, dry_run: bool = False, explain
     ``follow`` (a file path or URI) replaces the queue's last song as the reference; ``arc`` sets
     targets along an emotion arc starting now.
     """
-    from queueemo.library.db import open_library
+    from queueemo.library.db import open_configured
 
-    with open_library(settings.database_url) as library, Player(settings.mpd) as player:
+    with (open_configured(settings.database_url, settings.library) as library,
+          Player(settings.mpd) as player):
         queuer = Queuer(library, player, settings, forecast=forecast)
         reference = queuer.resolve(follow) if follow else None
         picks = queuer.plan(count, explain=explain, follow=reference, arc=arc)
@@ -446,9 +377,9 @@ def queue_path(settings: Settings, start: str, end: str, *, count: int | None = 
                minutes: float | None = None, dry_run: bool = False, explain: int = 0,
                forecast: picker.Forecaster | None = None) -> list[picker.Pick]:
     """``queueemo path``: queue the tracks from ``start`` to ``end`` unless ``dry_run``."""
-    from queueemo.library.db import open_library
+    from queueemo.library.db import open_configured
 
-    with open_library(settings.database_url) as library, Player(settings.mpd) as player:
+    with open_configured(settings.database_url, settings.library) as library, Player(settings.mpd) as player:
         queuer = Queuer(library, player, settings, forecast=forecast)
         picks = queuer.path(start, end, count=count, minutes=minutes, explain=explain)
         if not dry_run:

@@ -3,8 +3,10 @@
 Public API (everything else in the package is private)::
 
     lib = open_library(url)                      # create or migrate; DatabaseError if unusable
+    lib = open_configured(url, settings.library) # the same, with password_file and named roots
     with lib.session() as session:               # commits at the end (db.py is the only committer)
-        iter_candidates(session)                 # → Candidate(id, path, artist, genre, opening_a/v)
+        load_candidates(session, music_dir)      # → CandidateColumns (paths, uris, ..., opening)
+        trajectory_at(session, path)             # → (n, 2) float32 of the track at path
         get_track_by_path(session, path)         # → Track | None
         trajectory(track)                        # → (n, 2) float32 at 2 Hz
         library_status(session, model_version)   # → LibraryStatus counts
@@ -22,18 +24,20 @@ from queueemo.library.db import (
     Base,
     Library,
     Track,
+    open_configured,
     open_library,
 )
 from queueemo.library.queries import (
-    Candidate,
+    CandidateColumns,
     LibraryStatus,
     display_path,
     failures,
     get_track_by_path,
-    iter_candidates,
     library_status,
+    load_candidates,
     track_record,
     trajectory,
+    trajectory_at,
 )
 from queueemo.library.scanner import ScanOptions, ScanSummary, scan, summarise
 
@@ -42,7 +46,7 @@ __all__ = [
     "STATUS_OK",
     "STATUS_PENDING",
     "Base",
-    "Candidate",
+    "CandidateColumns",
     "Library",
     "LibraryStatus",
     "ScanOptions",
@@ -51,11 +55,13 @@ __all__ = [
     "display_path",
     "failures",
     "get_track_by_path",
-    "iter_candidates",
     "library_status",
+    "load_candidates",
+    "open_configured",
     "open_library",
     "scan",
     "summarise",
     "track_record",
     "trajectory",
+    "trajectory_at",
 ]

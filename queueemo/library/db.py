@@ -13,13 +13,15 @@ UTF-8 and newlines, which a TEXT column cannot hold. UTF-8 names are stored as t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import sqlalchemy as sa
@@ -27,6 +29,10 @@ from sqlalchemy import event, exc
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from queueemo.errors import DatabaseError
+from queueemo.library.roots import Roots
+
+if TYPE_CHECKING:
+    from queueemo.config import LibrarySettings
 
 log = logging.getLogger(__name__)
 
@@ -41,17 +47,36 @@ STATUS_OK = "ok"
 STATUS_FAILED = "failed"  # not decodable: not retried until its size or mtime changes
 
 
+# The root names of the Library whose session is running (see roots.py); None: no named roots.
+_ROOTS: ContextVar[Roots | None] = ContextVar("queueemo_roots", default=None)
+
+
+def current_roots() -> Roots | None:
+    """The named roots paths are mapped through in the running session (``None``: none named)."""
+    return _ROOTS.get()
+
+
 class FsPath(sa.types.TypeDecorator[str]):
-    """A file-system path kept as its exact bytes (see the module docstring)."""
+    """A file-system path kept as its exact bytes (see the module docstring).
+
+    Under a named root it is stored as ``name:/rel`` and read back through this machine's mapping.
+    """
 
     impl = sa.LargeBinary
     cache_ok = True
 
     def process_bind_param(self, value: str | None, dialect: sa.Dialect) -> bytes | None:
-        return None if value is None else os.fsencode(value)
+        if value is None:
+            return None
+        roots = _ROOTS.get()
+        return os.fsencode(roots.stored(value) if roots else value)
 
     def process_result_value(self, value: bytes | None, dialect: sa.Dialect) -> str | None:
-        return None if value is None else os.fsdecode(bytes(value))
+        if value is None:
+            return None
+        roots = _ROOTS.get()
+        path = os.fsdecode(bytes(value))
+        return roots.local(path) if roots else path
 
 
 class Base(DeclarativeBase):
@@ -103,12 +128,17 @@ class Track(Base):
     ending_lufs: Mapped[float | None]
     opening_brightness: Mapped[float | None]
     ending_brightness: Mapped[float | None]
+    # ``scan --worker``: who is analysing this pending track, and until when (naive UTC) the claim
+    # holds; an expired lease (a dead worker) lets another worker claim the track.
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    lease_until: Mapped[datetime | None]
 
     __table_args__ = (
         sa.CheckConstraint("status IN ('pending', 'ok', 'failed')", name="ck_tracks_status"),
         sa.UniqueConstraint("path", name="uq_tracks_path"),
         sa.Index("ix_tracks_opening", "opening_arousal", "opening_valence"),
         sa.Index("ix_tracks_closing", "closing_arousal", "closing_valence"),
+        sa.Index("ix_tracks_status_summary", "status", "model_version", "duration_s"),  # for status
     )
 
     def __repr__(self) -> str:
@@ -131,9 +161,15 @@ def _describe(url: sa.URL) -> str:
     return url.database if url.get_backend_name() == "sqlite" and url.database else str(url)
 
 
-def explain(error: BaseException, where: str) -> str:
-    """One line saying what went wrong with the database at ``where`` and what to do."""
-    text = str(getattr(error, "orig", None) or error).splitlines()[0]
+def explain(error: BaseException, where: str, dialect: str = "sqlite") -> str:
+    """One line saying what went wrong with the database at ``where`` and what to do.
+
+    The one dialect-aware edge: SQLite errors are told apart by their text, PostgreSQL's by SQLSTATE.
+    """
+    original = getattr(error, "orig", None) or error
+    text = " ".join(str(original).split()) or type(original).__name__
+    if dialect == "postgresql":
+        return _explain_postgresql(getattr(original, "sqlstate", None) or "", text, where)
     lowered = text.lower()
     if "locked" in lowered or "busy" in lowered:
         return (f"database {where} is locked by another process (waited {BUSY_TIMEOUT_S:.0f} s); "
@@ -146,11 +182,36 @@ def explain(error: BaseException, where: str) -> str:
     return f"database {where}: {text}"
 
 
-class Library:
-    """An open index: an engine plus sessions that commit in one place."""
+def is_transient(error: DatabaseError) -> bool:
+    """Whether ``error`` came from losing the server (restart, network): worth retrying later."""
+    cause = error.__cause__
+    return isinstance(cause, exc.OperationalError) or (
+        isinstance(cause, exc.DBAPIError) and cause.connection_invalidated
+    )
 
-    def __init__(self, engine: sa.Engine) -> None:
+
+def _explain_postgresql(sqlstate: str, text: str, where: str) -> str:
+    if sqlstate in ("28P01", "28000") or "authentication failed" in text or "no password" in text:
+        return (f"cannot log in to {where} ({text}); check the user and its password "
+                "(password_file in [library], ~/.pgpass or PGPASSFILE)")
+    if sqlstate == "3D000":
+        return f"database {where} does not exist ({text}); create it (createdb) or pass another --db"
+    if sqlstate in ("40001", "40P01", "55P03"):
+        return f"database {where} is busy ({text}); try again"
+    if not sqlstate:  # no answer from a server at all
+        return f"cannot connect to {where} ({text}); check that the server runs and the URL"
+    return f"database {where}: {text}"
+
+
+class Library:
+    """An open index: an engine plus sessions that commit in one place.
+
+    ``roots``: this machine's named roots; paths in its sessions are mapped through them.
+    """
+
+    def __init__(self, engine: sa.Engine, roots: Roots | None = None) -> None:
         self.engine = engine
+        self.roots = roots or Roots()
         self.where = _describe(engine.url)
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
@@ -161,26 +222,52 @@ class Library:
         Any SQLAlchemy error inside the block (also from reads) becomes a ``DatabaseError``.
         """
         session = self._sessions()
+        token = _ROOTS.set(self.roots if self.roots.mounts else None)
         try:
             yield session
             session.commit()
         except exc.SQLAlchemyError as error:
             session.rollback()
-            raise DatabaseError(explain(error, self.where)) from error
+            raise DatabaseError(explain(error, self.where, self.engine.dialect.name)) from error
         except BaseException:
             session.rollback()
             raise
         finally:
             session.close()
+            _ROOTS.reset(token)
 
     def integrity_check(self) -> str:
-        """SQLite's ``PRAGMA integrity_check``: ``"ok"`` for a sound file."""
+        """SQLite's ``PRAGMA integrity_check``: ``"ok"`` for a sound file (SQLite only)."""
         try:
             with self.engine.connect() as connection:
                 rows = connection.exec_driver_sql("PRAGMA integrity_check").scalars().all()
         except exc.SQLAlchemyError as error:
-            raise DatabaseError(explain(error, self.where)) from error
+            raise DatabaseError(explain(error, self.where, self.engine.dialect.name)) from error
         return "; ".join(str(row) for row in rows)
+
+    @contextmanager
+    def exclusive(self, key: int) -> Iterator[None]:
+        """Hold a database-wide lock ``key`` while the block runs, across transactions.
+
+        A PostgreSQL advisory lock (every machine sharing the server waits for it); SQLite already
+        lets one writer at a time in, so there it holds nothing.
+        """
+        if self.engine.dialect.name != "postgresql":
+            yield
+            return
+        try:
+            connection = self.engine.connect()
+            connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            connection.commit()
+        except exc.SQLAlchemyError as error:
+            raise DatabaseError(explain(error, self.where, self.engine.dialect.name)) from error
+        try:
+            yield
+        finally:
+            with contextlib.suppress(exc.SQLAlchemyError):  # a lost connection released it already
+                connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                connection.commit()
+            connection.close()
 
     def close(self) -> None:
         """Release the connections (the WAL is checkpointed by the last one to close)."""
@@ -205,14 +292,36 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def create_engine(url: str) -> sa.Engine:
-    """An engine for ``url``; SQLite files get their folder created, WAL and a busy timeout."""
+def read_password(password_file: str) -> str:
+    """The first line of ``password_file`` (so the password need not sit in a URL or unit file)."""
+    path = Path(password_file).expanduser()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise DatabaseError(f"cannot read the database password file {path}: {error}") from error
+    if not lines or not lines[0].strip():
+        raise DatabaseError(f"the database password file {path} is empty")
+    return lines[0].strip()
+
+
+def create_engine(url: str, *, password_file: str = "") -> sa.Engine:
+    """An engine for ``url``; SQLite files get their folder created, WAL and a busy timeout.
+
+    ``password_file`` (a server database) replaces the URL's password with the file's first line;
+    without either, libpq's ``~/.pgpass``/``PGPASSFILE`` apply. The password is never shown: the
+    engine's URL renders it as ``***`` and statement parameters are left out of errors.
+    """
     try:
         parsed = sa.make_url(url)
-    except exc.ArgumentError as error:
-        raise DatabaseError(f"invalid database URL {url!r}: {error}") from error
+    except exc.ArgumentError:
+        raise DatabaseError(
+            f"invalid database URL {url.split('@')[-1]!r}: expected sqlite:///PATH or "
+            "postgresql+psycopg://USER@HOST/DATABASE"
+        ) from None
+    if password_file:
+        parsed = parsed.set(password=read_password(password_file))
     if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(parsed)
+        return sa.create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
     if parsed.database and parsed.database != ":memory:":
         folder = Path(parsed.database).expanduser().parent
         try:
@@ -224,22 +333,36 @@ def create_engine(url: str) -> sa.Engine:
     return engine
 
 
-def open_library(url: str, *, migrate: bool = True) -> Library:
+def open_library(url: str, *, migrate: bool = True, password_file: str = "",
+                 roots: Roots | None = None) -> Library:
     """Open the index at ``url``, creating it or upgrading its schema to this version's.
 
     Raises ``DatabaseError`` when the file is not a database, is locked, or was written by a newer
     queueemo. ``migrate=False`` only checks that the schema is current (for read-only tools).
+    ``password_file``: see ``create_engine``. ``roots``: this machine's named roots; tracks stored
+    under their absolute path inside a named root are renamed to the root's name (once).
     """
     from queueemo.library.migrate import ensure_schema
 
-    engine = create_engine(url)
+    engine = create_engine(url, password_file=password_file)
     try:
         ensure_schema(engine, upgrade=migrate)
     except exc.SQLAlchemyError as error:
         engine.dispose()
-        raise DatabaseError(explain(error, _describe(engine.url))) from error
+        raise DatabaseError(explain(error, _describe(engine.url), engine.dialect.name)) from error
     except BaseException:
         engine.dispose()
         raise
+    library = Library(engine, roots)
+    if migrate and library.roots.mounts:
+        from queueemo.library.roots import adopt_named_roots
+
+        adopt_named_roots(library)
     log.debug("opened library %s", _describe(engine.url))
-    return Library(engine)
+    return library
+
+
+def open_configured(url: str, settings: LibrarySettings, *, migrate: bool = True) -> Library:
+    """``open_library`` with the ``[library]`` section's password file and named roots."""
+    return open_library(url, migrate=migrate, password_file=settings.password_file,
+                        roots=Roots.parse(settings.root_names))

@@ -107,6 +107,8 @@ class ScanOptions:
     # Asked between outcomes (and while waiting for one): True ends the scan early, workers killed,
     # unfinished files left pending. The daemon passes its stop event so SIGTERM is prompt.
     should_stop: Callable[[], bool] | None = None
+    # Only discover and classify (new and changed files become pending rows): ``scan --worker``.
+    enqueue_only: bool = False
 
 
 @dataclass
@@ -323,8 +325,12 @@ def scan(library: Library, roots: Iterable[str | os.PathLike[str]], options: Sca
 
     with Workers(options.analyse, jobs) as workers:
         with library.session() as session, session.no_autoflush:
-            plan = _classify(session, found, resolved, version_of, on_new=start_early, retry=retry)
+            plan = _classify(session, found, resolved, version_of,
+                             on_new=(lambda _likely_new: None) if options.enqueue_only else start_early,
+                             retry=retry)
         summary = plan.summary
+        if options.enqueue_only:
+            return summary
         total = len(plan.to_analyse)
         log.info("%s; %d to analyse", summary.line(), total)
         if progress:

@@ -1,4 +1,4 @@
-"""Fixtures for the library tests: a real SQLite file and a folder of short real audio files."""
+"""Fixtures for the library tests: a real SQLite file or PostgreSQL database, and short real audio files."""
 
 from __future__ import annotations
 
@@ -31,9 +31,18 @@ def _no_user_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'db' / 'library.sqlite3'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Every library test runs on a SQLite file and on a fresh database of a real PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'db' / 'library.sqlite3'}"
+        return
+    if request.node.get_closest_marker("sqlite_only"):
+        pytest.skip("SQLite-specific behaviour")
+    server = request.getfixturevalue("postgres")
+    url = server.new_database()
+    yield url
+    server.drop_database(url)
 
 
 @pytest.fixture

@@ -1,0 +1,246 @@
+"""``queueemo scan --worker``: many processes, on any machines, analyse one shared index.
+
+The database is the coordinator. Each worker first enqueues (discovery and classification, one
+worker at a time under a database lock: new and changed files become ``pending`` rows), then claims
+pending tracks one at a time with a lease (``SELECT … FOR UPDATE SKIP LOCKED``: two workers never
+claim the same track), analyses, and stores the result in the same transaction that ends its claim
+and counts it in ``scan_workers``. A worker killed mid-track leaves its lease behind; once it expires
+another worker claims the track. A result whose claim was lost (lease expired and taken over) is
+dropped, so each track is stored and counted once.
+
+On SQLite (one machine) ``scan --worker`` is the ordinary scan with its local pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from queueemo.errors import DatabaseError, QueueemoError
+from queueemo.library.analysis import Outcome, Workers, current_model_version
+from queueemo.library.db import STATUS_OK, STATUS_PENDING, Base, Library, Track, is_transient
+from queueemo.library.discover import resolve_roots
+from queueemo.library.scanner import ScanOptions, ScanSummary, _store, scan
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+LEASE_S = 600.0  # a claim outlives any one analysis; a dead worker's claims return after this
+RECONNECT_FOR_S = 600.0  # how long a worker keeps retrying while the database server is away
+_ENQUEUE_LOCK = 0x71756575  # advisory lock key held while a worker discovers and classifies
+
+
+class ScanWorker(Base):
+    """One ``scan --worker`` process and what it has done (for ``status``)."""
+
+    __tablename__ = "scan_workers"
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)  # host:pid
+    started_at: Mapped[datetime]  # naive UTC
+    last_seen: Mapped[datetime]
+    analysed: Mapped[int] = mapped_column(default=0)
+    failed: Mapped[int] = mapped_column(default=0)
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    """A worker's throughput and the claims it holds now."""
+
+    name: str
+    analysed: int
+    failed: int
+    per_minute: float
+    claims: int
+    last_seen: datetime
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def worker_name() -> str:
+    """``host:pid``, unique among the workers sharing a database."""
+    return f"{socket.gethostname()}:{os.getpid()}"[:64]
+
+
+def _register(library: Library, name: str) -> None:
+    now = _now()
+    with library.session() as session:
+        worker = session.get(ScanWorker, name)
+        if worker is None:
+            session.add(ScanWorker(name=name, started_at=now, last_seen=now, analysed=0, failed=0))
+        else:
+            worker.started_at = worker.last_seen = now
+
+
+def _enqueue(library: Library, roots: Sequence[str], options: ScanOptions) -> ScanSummary:
+    """Discover and classify (new and changed files become pending) under the database lock."""
+    with library.exclusive(_ENQUEUE_LOCK):
+        return scan(library, roots, ScanOptions(
+            jobs=1, enqueue_only=True, model_version=options.model_version,
+            opening_windows=options.opening_windows, closing_windows=options.closing_windows,
+        ))
+
+
+def _to_do(version: str) -> sa.ColumnElement[bool]:
+    """Pending tracks, and tracks analysed by another model (they stay pickable meanwhile)."""
+    return sa.or_(Track.status == STATUS_PENDING, sa.and_(
+        Track.status == STATUS_OK,
+        sa.or_(Track.model_version.is_(None), Track.model_version != version),
+    ))
+
+
+def _under_roots(library: Library, roots: Sequence[str]) -> sa.ColumnElement[bool]:
+    """Tracks under ``roots`` (local folders), compared in their stored form (a range per root)."""
+    ranges = []
+    for root in roots:
+        stored = library.roots.stored(root).rstrip("/")
+        ranges.append(sa.and_(Track.path >= stored + "/", Track.path < stored + "0"))
+    return sa.or_(*ranges)
+
+
+def claim(library: Library, name: str, version: str, lease_s: float = LEASE_S,
+          roots: Sequence[str] = ()) -> tuple[int, str] | None:
+    """Claim one track to analyse that nobody holds (or whose lease expired): ``(id, path)``.
+
+    ``None`` when there is none. With ``roots``, only a track under one of them (the files this
+    worker sees); ``version`` is the model's: tracks analysed by another are claimed too.
+    """
+    now = _now()
+    with library.session() as session:
+        row = session.execute(
+            sa.select(Track.id, Track.path)
+            .where(_to_do(version),
+                   sa.or_(Track.lease_until.is_(None), Track.lease_until < now),
+                   _under_roots(library, roots) if roots else sa.true())
+            .order_by(Track.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        ).first()
+        if row is None:
+            return None
+        session.execute(sa.update(Track).where(Track.id == row.id).values(
+            claimed_by=name, lease_until=now + timedelta(seconds=lease_s)))
+    return row.id, row.path
+
+
+def _retrying(action: Callable[[], _T]) -> _T:
+    """``action()``, retried with growing pauses while the database server is unreachable."""
+    delay, deadline = 0.5, time.monotonic() + RECONNECT_FOR_S
+    while True:
+        try:
+            return action()
+        except DatabaseError as error:
+            if not is_transient(error) or time.monotonic() > deadline:
+                raise
+            log.warning("%s; retrying in %.1f s", error, delay)
+            time.sleep(delay)
+            delay = min(2 * delay, 30.0)
+
+
+def _left(library: Library, version: str, roots: Sequence[str], name: str = "") -> int:
+    """Tracks still to analyse under ``roots``, not counting those ``name`` holds itself."""
+    mine = sa.and_(Track.claimed_by.is_not(None), Track.claimed_by == name,
+                   Track.lease_until.is_not(None), Track.lease_until >= _now())
+    with library.session() as session:
+        return session.scalar(sa.select(sa.func.count()).where(
+            _to_do(version), _under_roots(library, roots), sa.not_(mine))) or 0
+
+
+def _check_mapping(library: Library, roots: Sequence[str]) -> None:
+    """Refuse (one line) a root outside every root name when the index stores roots by name."""
+    with library.session() as session:
+        stored_roots = session.execute(sa.select(Track.root).distinct()).scalars().all()
+    names = sorted({library.roots.stored(root).partition(":")[0] for root in stored_roots
+                    if not library.roots.stored(root).startswith("/")})
+    unnamed = [root for root in roots if library.roots.name_of(root) is None]
+    if names and unnamed:
+        raise QueueemoError(
+            f"{unnamed[0]} has no root name, but the index stores its roots by name ({', '.join(names)}): "
+            f'map it in [library] root_names (e.g. "{names[0]}={unnamed[0]}"); claiming nothing'
+        )
+
+
+def _claims(library: Library, name: str, version: str, lease_s: float,
+            roots: Sequence[str]) -> Iterator[tuple[int, str]]:
+    """Claimed tasks until nothing is left; waits while other workers hold the last claims."""
+    poll_s = min(1.0, lease_s / 4)
+    while True:
+        task = _retrying(lambda: claim(library, name, version, lease_s, roots))
+        if task is not None:
+            yield task
+        elif _retrying(lambda: _left(library, version, roots, name)) == 0:
+            return
+        else:
+            time.sleep(poll_s)  # held by others: done soon, or their lease expires and we take over
+
+
+def work(library: Library, roots: Sequence[str], options: ScanOptions, *, lease_s: float = LEASE_S,
+         name: str | None = None, progress: Callable[[int, int], None] | None = None) -> ScanSummary:
+    """Run one worker: enqueue, then claim–analyse–store until nothing is pending."""
+    name = name or worker_name()
+    local = resolve_roots(roots)
+    _check_mapping(library, local)
+    _register(library, name)
+    summary = _enqueue(library, local, options)
+    version = options.model_version or current_model_version()
+    total = _left(library, version, local)
+    if progress:
+        progress(0, total)
+    tasks = _claims(library, name, version, lease_s, local)
+    with Workers(options.analyse, options.jobs or 1) as workers:
+        for done, outcome in enumerate(workers.run(tasks), start=1):
+            stored = _retrying(lambda: _finish(library, name, outcome, options, version))  # noqa: B023
+            if stored is True:
+                summary.analysed += 1
+            elif stored is False:
+                summary.failed += 1
+            if progress:
+                progress(done, max(total, done))
+    return summary
+
+
+def _finish(library: Library, name: str, outcome: Outcome, options: ScanOptions, version: str) -> bool | None:
+    """End the claim and store the outcome in one transaction; ``None`` if the claim was lost."""
+    with library.session() as session:
+        released = session.execute(
+            sa.update(Track).where(Track.id == outcome.track_id, Track.claimed_by == name)
+            .values(claimed_by=None, lease_until=None)
+        )
+        if released.rowcount == 0:  # type: ignore[attr-defined]
+            log.warning("lost the claim on %r (lease expired); another worker analyses it", outcome.path)
+            return None
+        ok = _store(session, outcome, options, version)
+        column = ScanWorker.analysed if ok else ScanWorker.failed
+        session.execute(sa.update(ScanWorker).where(ScanWorker.name == name)
+                        .values({column: column + 1, ScanWorker.last_seen: _now()}))
+    return ok
+
+
+def worker_status(session: Session) -> list[WorkerStatus]:
+    """Every worker that has run against this index, busiest first."""
+    now = _now()
+    held = dict(session.execute(
+        sa.select(Track.claimed_by, sa.func.count())
+        .where(Track.claimed_by.is_not(None), Track.lease_until >= now)
+        .group_by(Track.claimed_by)
+    ).all())
+    rows = session.scalars(sa.select(ScanWorker).order_by(ScanWorker.analysed.desc())).all()
+    return [
+        WorkerStatus(
+            name=row.name, analysed=row.analysed, failed=row.failed,
+            per_minute=60 * (row.analysed + row.failed)
+            / max((row.last_seen - row.started_at).total_seconds(), 1.0),
+            claims=held.get(row.name, 0), last_seen=row.last_seen,
+        )
+        for row in rows
+    ]

@@ -1,0 +1,90 @@
+"""Database passwords on a real PostgreSQL server: never printed, read from a file or ~/.pgpass."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from queueemo.errors import DatabaseError
+from queueemo.library import open_library
+
+SECRET = "s3cret-Zq81"
+
+
+@pytest.fixture
+def role_db(postgres) -> str:
+    """A database owned by the role ``listener`` (password ``SECRET``); the URL has no password."""
+    url = postgres.new_database()
+    postgres.create_role(f"listener_{sa.make_url(url).database}", SECRET, url)
+    return url
+
+
+def _with_user(url: str, user: str, password: str | None = None) -> str:
+    credentials = user if password is None else f"{user}:{password}"
+    return url.replace("queueemo@", f"{credentials}@")
+
+
+def _role(postgres, url: str) -> str:
+    import psycopg
+
+    dbname = sa.make_url(url).database
+    with psycopg.connect(host=str(postgres.socket_dir), user="queueemo", dbname="postgres") as connection:
+        return connection.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s",
+                                  (dbname,)).fetchone()[0]
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", "from queueemo.cli import main; main()", "-v", *args],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, **env})
+
+
+def test_wrong_password_is_one_line_without_the_password(postgres, role_db: str) -> None:
+    user = _role(postgres, role_db)
+    with pytest.raises(DatabaseError) as caught:
+        open_library(_with_user(role_db, user, "wrong-" + SECRET))
+    message = str(caught.value)
+    assert "cannot log in" in message and "\n" not in message
+    assert SECRET not in message and "wrong-" not in message
+    result = _cli("status", "--db", _with_user(role_db, user, "wrong-" + SECRET), env={})
+    assert result.returncode != 0
+    assert "cannot log in" in result.stderr and SECRET not in result.stderr + result.stdout
+
+
+def test_password_in_the_url_is_masked_in_output(postgres, role_db: str) -> None:
+    user = _role(postgres, role_db)
+    result = _cli("status", "--db", _with_user(role_db, user, SECRET), env={})
+    assert result.returncode == 0, result.stderr
+    assert SECRET not in result.stdout + result.stderr
+    assert "total" in result.stdout
+
+
+def test_password_file_from_the_config(postgres, role_db: str, tmp_path: Path) -> None:
+    user = _role(postgres, role_db)
+    secret = tmp_path / "db-password"
+    secret.write_text(SECRET + "\n")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[library]\ndatabase_url = "{_with_user(role_db, user)}"\n'
+                      f'password_file = "{secret}"\n')
+    open_library(_with_user(role_db, user), password_file=str(secret)).close()
+    result = _cli("--config", str(config), "status", env={})
+    assert result.returncode == 0, result.stderr
+    assert SECRET not in result.stdout + result.stderr
+    secret.write_text("")
+    with pytest.raises(DatabaseError, match=r"password file .* is empty"):
+        open_library(_with_user(role_db, user), password_file=str(secret))
+
+
+def test_pgpass_file_is_used(postgres, role_db: str, tmp_path: Path) -> None:
+    user = _role(postgres, role_db)
+    pgpass = tmp_path / "pgpass"
+    pgpass.write_text(f"*:*:*:{user}:{SECRET}\n")
+    pgpass.chmod(0o600)
+    result = _cli("status", "--db", _with_user(role_db, user), env={"PGPASSFILE": str(pgpass)})
+    assert result.returncode == 0, result.stderr
+    result = _cli("status", "--db", _with_user(role_db, user), env={"PGPASSFILE": str(tmp_path / "none")})
+    assert result.returncode != 0 and "cannot log in" in result.stderr

@@ -1,0 +1,146 @@
+"""``scan --worker``: several processes share one PostgreSQL index through claims with leases."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from queueemo.library import ScanOptions, Track, open_library
+from queueemo.library.claims import ScanWorker, claim, work, worker_status
+
+pytestmark = pytest.mark.usefixtures("clip_model")
+
+
+def _worker(music: Path, url: str, lease_s: float) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", "from queueemo.cli import main; main()", "scan", "--worker", str(music),
+         "--db", url, "--lease", str(lease_s)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def _rows(url: str, query: sa.Select) -> list[sa.Row]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(query).all()
+    except sa.exc.OperationalError:
+        return []
+    finally:
+        engine.dispose()
+
+
+def test_two_workers_one_killed_every_track_stored_once(
+    postgres, music: Path, make_audio: Callable[..., Path]
+) -> None:
+    files = [make_audio(f"music/{i:02d}.wav", seconds=1, freq=150 + 40 * i) for i in range(6)]
+    url = postgres.new_database()
+    open_library(url).close()
+    victim, survivor = _worker(music, url, lease_s=3), _worker(music, url, lease_s=3)
+    victim_name = f"{socket.gethostname()}:{victim.pid}"
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and victim.poll() is None:
+            analysed = _rows(url, sa.select(ScanWorker.analysed).where(ScanWorker.name == victim_name))
+            holding = _rows(url, sa.select(Track.id).where(Track.claimed_by == victim_name,
+                                                             Track.status == "pending"))
+            if analysed and analysed[0][0] >= 1 and holding:
+                victim.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.05)
+        victim.wait()
+        assert victim.returncode == -signal.SIGKILL, "the victim finished before it could be killed"
+        _, err = survivor.communicate(timeout=240)
+        assert survivor.returncode == 0, err
+    finally:
+        for process in (victim, survivor):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    tracks = _rows(url, sa.select(Track.status, Track.claimed_by))
+    assert len(tracks) == len(files)
+    assert {status for status, _ in tracks} == {"ok"}
+    assert all(claimed is None for _, claimed in tracks), "a claim was left behind"
+    workers = dict(_rows(url, sa.select(ScanWorker.name, ScanWorker.analysed)))
+    assert sum(workers.values()) == len(files), workers  # each track stored (and counted) once
+    assert workers[victim_name] >= 1 and len(workers) == 2
+    status = subprocess.run([sys.executable, "-c", "from queueemo.cli import main; main()", "status",
+                             "--db", url], capture_output=True, text=True, timeout=60)
+    assert f"worker {victim_name}: {workers[victim_name]} analysed" in status.stdout, status.stdout
+    assert "pending         0" in status.stdout
+
+
+def test_worker_rides_out_a_database_restart(
+    postgres, music: Path, make_audio: Callable[..., Path]
+) -> None:
+    files = [make_audio(f"music/{i:02d}.wav", seconds=1, freq=200 + 30 * i) for i in range(5)]
+    url = postgres.new_database()
+    open_library(url).close()
+    worker = _worker(music, url, lease_s=600)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and worker.poll() is None:
+            done = _rows(url, sa.select(sa.func.count()).where(Track.status == "ok"))
+            if done and done[0][0] >= 2:
+                postgres.restart(down_s=2)
+                break
+            time.sleep(0.05)
+        _, err = worker.communicate(timeout=240)
+        assert worker.returncode == 0, err
+        assert "retrying" in err  # it did lose the server
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    tracks = _rows(url, sa.select(Track.status, Track.claimed_by))
+    assert sorted(tracks) == [("ok", None)] * len(files)
+    assert sum(dict(_rows(url, sa.select(ScanWorker.name, ScanWorker.analysed))).values()) == len(files)
+
+
+def test_claims_skip_locked_and_expire(postgres) -> None:
+    url = postgres.new_database()
+    with open_library(url) as library:
+        with library.session() as session:
+            for name in ("a", "b"):
+                session.add(Track(path=f"/m/{name}.ogg", root="/m", rel_path=f"{name}.ogg", size=1,
+                                  mtime_ns=1, status="pending"))
+            session.add(Track(path="/m/old.ogg", root="/m", rel_path="old.ogg", size=1, mtime_ns=1,
+                              status="ok", model_version="v1"))
+            session.add(Track(path="/m/new.ogg", root="/m", rel_path="new.ogg", size=1, mtime_ns=1,
+                              status="ok", model_version="v2"))
+        claims = [claim(library, name, "v2", lease_s=1) for name in ("one", "two", "three")]
+        assert sorted(path for _, path in claims) == ["/m/a.ogg", "/m/b.ogg", "/m/old.ogg"]
+        assert claim(library, "four", "v2", lease_s=1) is None  # all held; new.ogg is current
+        assert claim(library, "four", "v2", lease_s=1, roots=["/elsewhere"]) is None
+        time.sleep(1.2)
+        assert claim(library, "four", "v2", lease_s=60, roots=["/m"]) is not None  # expired: returns
+
+
+def test_a_worker_with_a_pool_finishes_its_own_claims(postgres, music: Path,
+                                                     make_audio: Callable[..., Path]) -> None:
+    files = [make_audio(f"music/{i}.wav", seconds=1, freq=300 + 50 * i) for i in range(3)]
+    with open_library(postgres.new_database()) as library:
+        summary = work(library, [music], ScanOptions(jobs=2), lease_s=60, name="pool")
+        assert summary.analysed == len(files)
+        with library.session() as session:
+            assert [w.analysed for w in worker_status(session)] == [len(files)]
+
+
+def test_on_sqlite_scan_worker_is_the_local_scan(music: Path, make_audio: Callable[..., Path],
+                                                 tmp_path: Path) -> None:
+    make_audio("music/a.wav", seconds=2)
+    url = f"sqlite:///{tmp_path / 'w.sqlite3'}"
+    result = subprocess.run(
+        [sys.executable, "-c", "from queueemo.cli import main; main()", "scan", "--worker", str(music),
+         "--db", url], capture_output=True, text=True, timeout=180, env=os.environ)
+    assert result.returncode == 0, result.stderr
+    assert "analysed 1" in result.stdout
