@@ -228,7 +228,7 @@ def test_sigterm_stops_a_scan_cleanly_and_the_next_scan_resumes(
         assert not [pid for pid in workers if _alive(pid)]
         library = open_library(db_url)
         try:
-            assert library.integrity_check() == "ok"
+            _assert_intact(library)
             with library.session() as session:
                 assert library_status(session).analysed < len(files)
             summary = scan(library, [music], ScanOptions(jobs=1, small_scans_in_process=False))
