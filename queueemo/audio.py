@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -359,16 +359,28 @@ def decoder_identity() -> str:
     return ", ".join(names)[:DECODER_IDENTITY_CHARS]
 
 
+# Shown every decoded block with its sample rate: what rides along one decode (e.g. audible boundaries).
+WindowObserver = Callable[[np.ndarray, int], None]
+
+
 def decode_windows(
-    path: str | os.PathLike[str], block_windows: int = BLOCK_WINDOWS, *, sample_rate: int = SAMPLE_RATE
+    path: str | os.PathLike[str], block_windows: int = BLOCK_WINDOWS, *, sample_rate: int = SAMPLE_RATE,
+    observe: WindowObserver | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield arrays of shape (k, window) of consecutive ``WINDOW_SECONDS`` windows from t = 0.
 
     ``window`` is ``WINDOW_SECONDS × sample_rate`` samples (``WINDOW_SAMPLES`` at the default rate).
     A trailing partial window is zero-padded when at least ``MIN_TAIL_SHARE`` of it is sound.
+    ``observe(block, sample_rate)`` sees every block before it is yielded.
     Raises ``AudioError`` for anything that is not decodable audio (possibly after some windows).
     """
-    path = Path(path)
+    for block in _windows(Path(path), block_windows, sample_rate):
+        if observe is not None:
+            observe(block, sample_rate)
+        yield block
+
+
+def _windows(path: Path, block_windows: int, sample_rate: int) -> Iterator[np.ndarray]:
     _check_readable(path)
     window = round(WINDOW_SECONDS * sample_rate)
     block_samples = block_windows * window
@@ -446,9 +458,9 @@ def log_mel(windows: np.ndarray) -> np.ndarray:
         return torch.log1p_(mel).transpose(1, 2).contiguous().numpy()
 
 
-def iter_log_mel(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
+def iter_log_mel(path: str | os.PathLike[str], observe: WindowObserver | None = None) -> Iterator[np.ndarray]:
     """Stream a file's log-mel windows in blocks of shape (k, N_FRAMES, N_MELS)."""
-    for windows in decode_windows(path):
+    for windows in decode_windows(path, observe=observe):
         yield log_mel(windows)
 
 

@@ -27,8 +27,9 @@ measure of the audible end with r = 0.99, against 0.72 for the windows before th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import ClassVar
 
 import numpy as np
 
@@ -125,13 +126,21 @@ class Boundaries:
     tail: slice  # window rows just before the ending begins
     heard_end: slice  # the last audible window rows, fade included: what the next track follows
 
+    def resized(self, opening_windows: int, tail_windows: int) -> Boundaries:
+        """The same boundaries with an opening and a tail of other lengths (the emotion summaries')."""
+        first, ending = self.opening.start, self.tail.stop
+        return replace(self, opening=slice(first, max(first + 1, min(first + opening_windows, ending))),
+                       tail=slice(max(first, ending - tail_windows), ending))
+
+    # The values stored in the index: each is a field of the same name.
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "sound_start_s", "ending_start_s", "opening_lufs", "ending_lufs", "opening_brightness",
+        "ending_brightness",
+    )
+
     def columns(self) -> dict[str, float]:
         """The values stored in the index, by column name."""
-        return {
-            "sound_start_s": self.sound_start_s, "ending_start_s": self.ending_start_s,
-            "opening_lufs": self.opening_lufs, "ending_lufs": self.ending_lufs,
-            "opening_brightness": self.opening_brightness, "ending_brightness": self.ending_brightness,
-        }
+        return {name: getattr(self, name) for name in self.COLUMNS}
 
 
 class BoundaryAccumulator:

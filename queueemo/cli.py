@@ -440,6 +440,14 @@ def _show_lines(record: dict) -> list[str]:
         if record[name] is not None:
             value = record[name]
             lines.append(f"  {name:<12}arousal {value['arousal']:+.2f}  valence {value['valence']:+.2f}")
+    if record["boundaries"] is not None:
+        edges = record["boundaries"]
+        lines.append(f"  {'sound':<12}from {edges['sound_start_s']:.1f} s, ending (fade/decay) from "
+                     f"{edges['ending_start_s']:.1f} s")
+        lines.append(f"  {'loudness':<12}opening {edges['opening_lufs']:.1f} LUFS, ending "
+                     f"{edges['ending_lufs']:.1f} LUFS")
+        lines.append(f"  {'brightness':<12}opening {edges['opening_brightness']:.0f} Hz, ending "
+                     f"{edges['ending_brightness']:.0f} Hz")
     arousal, valence = record["arousal"], record["valence"]
     if arousal:
         lines.append("  trajectory  (mean per 5 s; --json for every 0.5 s point)")

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from queueemo.assets import asset_path, read_info
-from queueemo.audio import feature_parameters, iter_log_mel
+from queueemo.audio import WindowObserver, feature_parameters, iter_log_mel
 from queueemo.emotion.network import ClipConfig, ClipModel
 from queueemo.errors import AudioError, ModelError
 
@@ -79,12 +79,16 @@ def predict_features(model: ClipModel, features: np.ndarray) -> np.ndarray:
         return contextualise(model, embeddings)
 
 
-def analyze_file(path: str | os.PathLike[str], model_dir: Path | None = None) -> np.ndarray:
-    """(n_windows, 2) float32 arousal/valence of an audio file; ``AudioError`` if not decodable."""
+def analyze_file(path: str | os.PathLike[str], model_dir: Path | None = None, *,
+                 observe: WindowObserver | None = None) -> np.ndarray:
+    """(n_windows, 2) float32 arousal/valence of an audio file; ``AudioError`` if not decodable.
+
+    ``observe`` sees every decoded block of windows (see ``audio.decode_windows``).
+    """
     model, _ = load_clip_model(model_dir)
     embeddings = []
     with torch.inference_mode():
-        for block in iter_log_mel(path):
+        for block in iter_log_mel(path, observe):
             embeddings.append(model.embed_windows(torch.from_numpy(block)))
         if not embeddings:
             raise AudioError(path, "shorter than one 0.25 s of sound")

@@ -21,37 +21,48 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
+from queueemo.audio import WindowObserver
+from queueemo.boundaries import Boundaries, BoundaryAccumulator
 from queueemo.errors import AudioError, QueueemoError
 from queueemo.library.tags import Tags, read_tags
 from queueemo.torch_threads import analysis_threads, set_analysis_threads
 
 log = logging.getLogger(__name__)
 
-Analyser = Callable[[str], np.ndarray]
+
+
+class Analyser(Protocol):
+    """Audio file → (n, 2) trajectory, showing each decoded block to ``observe`` (``AudioError`` if bad)."""
+
+    def __call__(self, path: str, *, observe: WindowObserver | None = None) -> np.ndarray: ...
+
+
 STOP_POLL_S = 0.25  # how often a waiting scan asks ``should_stop``
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What analysing one file produced: a trajectory, or the reason it failed."""
+    """What analysing one file produced: a trajectory and its audible boundaries, or why it failed."""
 
     track_id: int
     path: str
     trajectory: np.ndarray | None
     error: str | None
     tags: Tags
+    boundaries: Boundaries | None = None
 
 
 class ModelAnalyser:
     """The real analyser: the shipped clip model, imported and loaded in the worker that uses it."""
 
-    def __call__(self, path: str) -> np.ndarray:
+    def __call__(self, path: str, *, observe: WindowObserver | None = None) -> np.ndarray:
         from queueemo.emotion.inference import analyze_file
 
-        return analyze_file(path)
+        return analyze_file(path, observe=observe)
 
     def warm_up(self) -> None:
         """Load the model and the feature code now, rather than on the first file."""
@@ -86,8 +97,9 @@ def analyse_one(track_id: int, path: str, analyse: Analyser) -> Outcome:
     A ``ModelError`` still propagates: without a model every file would fail.
     """
     tags = read_tags(path)
+    boundaries = BoundaryAccumulator()  # measured on the same decode as the emotion
     try:
-        trajectory = np.asarray(analyse(path), dtype=np.float32)
+        trajectory = np.asarray(analyse(path, observe=boundaries.add), dtype=np.float32)
     except AudioError as exc:
         return Outcome(track_id, path, None, exc.reason, tags)
     except QueueemoError:
@@ -97,7 +109,7 @@ def analyse_one(track_id: int, path: str, analyse: Analyser) -> Outcome:
         return Outcome(track_id, path, None, f"unexpected error: {type(exc).__name__}: {exc}", tags)
     if trajectory.ndim != 2 or trajectory.shape[1] != 2 or not len(trajectory):
         return Outcome(track_id, path, None, "analysis returned no windows", tags)
-    return Outcome(track_id, path, trajectory, None, tags)
+    return Outcome(track_id, path, trajectory, None, tags, boundaries.result())
 
 
 # prctl(2) option: the signal this process gets when the thread that started it exits.

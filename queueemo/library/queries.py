@@ -17,6 +17,9 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from queueemo.audio import WINDOW_SECONDS
+from queueemo.boundaries import Boundaries
+
 from queueemo.library.db import (
     STATUS_FAILED,
     STATUS_OK,
@@ -207,7 +210,9 @@ def track_record(track: Track) -> dict[str, Any]:
         "model_version": track.model_version,
         "analysed_at": track.analysed_at.replace(tzinfo=UTC).isoformat() if track.analysed_at else None,
         **summaries,
-        "window_s": 0.5,
+        "boundaries": None if track.ending_start_s is None else {
+            name: round(getattr(track, name), 2) for name in Boundaries.COLUMNS},
+        "window_s": WINDOW_SECONDS,
         "arousal": [round(float(value), 3) for value in points[:, 0]],
         "valence": [round(float(value), 3) for value in points[:, 1]],
     }

@@ -28,7 +28,8 @@ from functools import cache
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from queueemo.audio import decoder_identity
+from queueemo.audio import WINDOW_SECONDS, decoder_identity
+from queueemo.boundaries import Boundaries, boundary_emotion
 from queueemo.emotion.summary import summarise
 from queueemo.library.analysis import (
     Analyser,
@@ -55,10 +56,12 @@ _SUMMARY_COLUMNS = (
     "opening_arousal", "opening_valence", "closing_arousal", "closing_valence", "mean_arousal",
     "mean_valence",
 )
+_BOUNDARY_COLUMNS = tuple(Boundaries.COLUMNS)
 # Columns copied from an analysed track to a byte-identical duplicate.
 _ANALYSIS_COLUMNS = (
     "duration_s", "artist", "albumartist", "album", "title", "genre", "tracknumber", "status",
     "error", "model_version", "decoder", "analysed_at", "trajectory", *_SUMMARY_COLUMNS,
+    *_BOUNDARY_COLUMNS,
 )
 
 Progress = Callable[[int, int], None]
@@ -262,16 +265,27 @@ def _store(session: Session, outcome: Outcome, options: ScanOptions, model_versi
     }
     if outcome.trajectory is None:
         values.update(status=STATUS_FAILED, error=outcome.error, trajectory=None,
-                      duration_s=tags.duration_s, **dict.fromkeys(_SUMMARY_COLUMNS))
+                      duration_s=tags.duration_s, **dict.fromkeys(_SUMMARY_COLUMNS),
+                      **dict.fromkeys(_BOUNDARY_COLUMNS))
     else:
         values.update(status=STATUS_OK, error=None, trajectory=encode_trajectory(outcome.trajectory),
-                      duration_s=tags.duration_s or len(outcome.trajectory) * 0.5,
-                      **summarise(outcome.trajectory, options.opening_windows, options.closing_windows))
+                      duration_s=tags.duration_s or len(outcome.trajectory) * WINDOW_SECONDS,
+                      **_summaries(outcome, options))
     updated = session.connection().execute(_store_statement(), {
         **values, "which_id": outcome.track_id, "which_path": outcome.path})
     if updated.rowcount == 0:
         log.info("%r left the index while it was analysed; dropping its result", outcome.path)
     return outcome.trajectory is not None
+
+
+def _summaries(outcome: Outcome, options: ScanOptions) -> dict[str, float | None]:
+    """Opening/closing emotion inside the audible boundaries, and the boundary columns themselves."""
+    assert outcome.trajectory is not None
+    if outcome.boundaries is None:  # an analyser that measured no boundaries: raw first/last windows
+        return {**summarise(outcome.trajectory, options.opening_windows, options.closing_windows),
+                **dict.fromkeys(_BOUNDARY_COLUMNS)}
+    inside = outcome.boundaries.resized(options.opening_windows, options.closing_windows)
+    return {**boundary_emotion(outcome.trajectory, inside), **outcome.boundaries.columns()}
 
 
 @cache
@@ -282,7 +296,7 @@ def _store_statement() -> sa.Update:
     """
     columns = ("artist", "albumartist", "album", "title", "genre", "tracknumber", "analysed_at",
                "model_version", "decoder", "status", "error", "trajectory", "duration_s",
-               *_SUMMARY_COLUMNS)
+               *_SUMMARY_COLUMNS, *_BOUNDARY_COLUMNS)
     table = Track.__table__
     return (
         sa.update(table)
