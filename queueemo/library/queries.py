@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 
 from queueemo.audio import WINDOW_SECONDS
 from queueemo.boundaries import Boundaries
-
 from queueemo.library.db import (
     STATUS_FAILED,
     STATUS_OK,
