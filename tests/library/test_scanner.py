@@ -296,3 +296,27 @@ def test_daemon_style_rescan_with_nothing_to_do_starts_no_workers(album: list[Pa
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "analysed 0, unchanged 3, moved 0, removed 0, failed 0", "False False"]
+
+
+def test_scan_stores_audible_boundaries_and_measures_the_opening_inside_them(library: Library, music: Path):
+    from audiofiles import synth, write_audio
+
+    rate = 44_100
+    silence = np.zeros(4 * rate, dtype=np.float32)
+    body = synth(16, freq=330, loud=0.3, pulse_hz=2, noise=0.05)
+    fade = synth(8, freq=330, loud=0.3, noise=0.05) * np.logspace(0, -3, 8 * rate, dtype=np.float32)
+    path = write_audio(music / "quiet start, fade out.flac", np.concatenate([silence, body, fade]), sr=rate)
+    scan(library, [music], ScanOptions(jobs=1))
+    with library.session() as session:
+        track = get_track_by_path(session, path)
+        assert track is not None and track.status == "ok"
+        assert track.sound_start_s == pytest.approx(4.0, abs=0.5)
+        assert 19.0 <= track.ending_start_s <= 22.0  # the body ends at 20 s, the fade follows
+        assert track.opening_lufs > track.ending_lufs - 1  # the ending includes the fading sound
+        assert track.opening_brightness > 0 and track.ending_brightness > 0
+        points = trajectory(track)
+    # the stored opening is the mean of the audible opening, not of the silence before it
+    first = int(4.0 / 0.5)
+    expected = points[first : first + 20].mean(axis=0)
+    assert track.opening_arousal == pytest.approx(float(expected[0]), abs=0.05)
+    assert track.opening_valence == pytest.approx(float(expected[1]), abs=0.05)
