@@ -25,11 +25,12 @@ from typing import TypeVar
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from queueemo.audio import decoder_identity
 from queueemo.errors import DatabaseError, QueueemoError
 from queueemo.library.analysis import Outcome, Workers, current_model_version
 from queueemo.library.db import STATUS_OK, STATUS_PENDING, Base, Library, Track, is_transient
 from queueemo.library.discover import resolve_roots
-from queueemo.library.scanner import ScanOptions, ScanSummary, _store, scan
+from queueemo.library.scanner import ScanOptions, ScanSummary, scan, store_outcome
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -219,7 +220,7 @@ def _finish(library: Library, name: str, outcome: Outcome, options: ScanOptions,
         if released.rowcount == 0:  # type: ignore[attr-defined]
             log.warning("lost the claim on %r (lease expired); another worker analyses it", outcome.path)
             return None
-        ok = _store(session, outcome, options, version)
+        ok = store_outcome(session, outcome, options, version, decoder_identity())
         column = ScanWorker.analysed if ok else ScanWorker.failed
         session.execute(sa.update(ScanWorker).where(ScanWorker.name == name)
                         .values({column: column + 1, ScanWorker.last_seen: _now()}))

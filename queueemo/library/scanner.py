@@ -253,7 +253,7 @@ def _remove(session: Session, vanished: dict[str, sa.Row], found: list[Found],
     return len(doomed)
 
 
-def _store(session: Session, outcome: Outcome, options: ScanOptions, model_version: str,
+def store_outcome(session: Session, outcome: Outcome, options: ScanOptions, model_version: str,
            decoder: str) -> bool:
     """Write one outcome; ``True`` if it was analysed, ``False`` if it failed."""
     tags = outcome.tags
@@ -355,7 +355,7 @@ def scan(library: Library, roots: Iterable[str | os.PathLike[str]], options: Sca
         outcomes = workers.run(plan.to_analyse, options.should_stop) if total else iter(())
         for done, outcome in enumerate(outcomes, start=1):
             with library.session() as session:
-                if _store(session, outcome, options, version_of(), decoder_identity()):
+                if store_outcome(session, outcome, options, version_of(), decoder_identity()):
                     summary.analysed += 1
                 else:
                     summary.failed += 1
