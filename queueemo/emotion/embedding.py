@@ -1,0 +1,170 @@
+"""Audio file → one musicnn embedding per 0.5-s window (the v2 front end).
+
+Decodes once at 16 kHz, computes musicnn's mel spectrogram in torch as a stream (exactly the frames
+librosa's centred STFT gives for the whole track), runs the network's convolutional part over
+stretches of frames with enough context that every frame equals a whole-track pass, and pools the 3-s
+patch centred on each window. Memory is bounded by the float16 mel of the track (~12 MB per hour)
+and one stretch of activations, not by track length × network width.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from queueemo.assets import asset_path, read_info
+from queueemo.audio import WINDOW_SECONDS, decode_windows
+from queueemo.emotion.musicnn import EMBEDDING_SIZE, N_MELS, PATCH_FRAMES, RECEPTIVE_MARGIN, Musicnn
+from queueemo.errors import AudioError, ModelError
+
+FRONT_END_NAME = "musicnn_msd"
+SAMPLE_RATE = 16_000
+N_FFT = 512
+HOP_LENGTH = 256
+FRAMES_PER_WINDOW = WINDOW_SECONDS * SAMPLE_RATE / HOP_LENGTH  # 31.25
+FLOAT16_MAX = 65504.0
+# Windows embedded together: bounds the activations held at once (~150 MB at 32 windows).
+CHUNK_WINDOWS = 32
+
+
+def audio_settings() -> dict[str, float | int | str]:
+    """The input the converted weights expect; stored in their JSON and checked at load."""
+    return {
+        "sample_rate": SAMPLE_RATE,
+        "n_fft": N_FFT,
+        "hop_length": HOP_LENGTH,
+        "n_mels": N_MELS,
+        "mel": "slaney, centred STFT, zero padding, hann",
+        "scale": "log10(10000 * float16(mel power) + 1)",
+        "patch_frames": PATCH_FRAMES,
+        "window_seconds": WINDOW_SECONDS,
+    }
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class FrontEnd:
+    """The loaded network and its mel filter bank."""
+
+    network: Musicnn
+    mel_basis: torch.Tensor  # (96, 257)
+    window: torch.Tensor  # Hann, periodic, 512
+
+
+def state_from_arrays(arrays: dict[str, np.ndarray]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Split a converted ``.npz`` into the network's state dict and the mel basis."""
+    state = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in arrays.items()
+             if k != "mel_basis"}
+    for name in list(state):
+        if name.endswith("running_mean"):
+            state[name.replace("running_mean", "num_batches_tracked")] = torch.tensor(0)
+    return state, torch.from_numpy(np.asarray(arrays["mel_basis"], dtype=np.float32))
+
+
+@lru_cache(maxsize=2)
+def load_front_end(model_dir: Path | None = None) -> FrontEnd:
+    """The converted musicnn in eval mode; refuses weights made for other settings or altered."""
+    info = read_info(FRONT_END_NAME, model_dir)
+    weights = asset_path(f"{FRONT_END_NAME}.npz", model_dir)
+    if info.get("audio") != audio_settings():
+        raise ModelError(f"{weights} expects audio settings {info.get('audio')}; this code computes "
+                         f"{audio_settings()}")
+    if file_sha256(weights) != info.get("sha256"):
+        raise ModelError(f"{weights} does not match the checksum in {FRONT_END_NAME}.json "
+                         "(damaged or replaced: reinstall queueemo or run scripts/convert_musicnn.py)")
+    network = Musicnn()
+    try:
+        with np.load(weights) as arrays:
+            state, basis = state_from_arrays(dict(arrays))
+        network.load_state_dict(state)
+    except (OSError, KeyError, RuntimeError, ValueError) as exc:
+        raise ModelError(f"{weights} does not fit the musicnn network: {exc}") from exc
+    return FrontEnd(network.eval(), basis, torch.hann_window(N_FFT))
+
+
+def mel_power(front: FrontEnd, samples: torch.Tensor) -> torch.Tensor:
+    """Uncentred frames of ``samples`` (hop 256) → (frames, 96) mel power rounded to float16."""
+    spectrum = torch.stft(samples, n_fft=N_FFT, hop_length=HOP_LENGTH, window=front.window,
+                          center=False, return_complex=True)
+    mel = front.mel_basis @ spectrum.abs().square()
+    return mel.clamp_(max=FLOAT16_MAX).T.to(torch.float16)  # musicnn stores float16 before the log
+
+
+def log_compress(power: torch.Tensor) -> torch.Tensor:
+    """musicnn's input scale: log10(10000 · mel + 1), float32."""
+    return torch.log10(power.float() * 10000.0 + 1.0)
+
+
+def stream_mel(front: FrontEnd, blocks: Iterator[np.ndarray]) -> tuple[torch.Tensor, int]:
+    """Windows of 16-kHz samples → ((frames, 96) float16 mel power of the whole signal, windows).
+
+    Equals a centred STFT with zero padding over the concatenated signal, computed block by block.
+    """
+    half = N_FFT // 2
+    pending = torch.zeros(half)
+    frames: list[torch.Tensor] = []
+    n_windows = 0
+    for block in blocks:
+        n_windows += len(block)
+        pending = torch.cat([pending, torch.from_numpy(np.ascontiguousarray(block).ravel())])
+        count = (len(pending) - N_FFT) // HOP_LENGTH + 1
+        if count > 0:
+            frames.append(mel_power(front, pending[: (count - 1) * HOP_LENGTH + N_FFT]))
+            pending = pending[count * HOP_LENGTH :]
+    pending = torch.cat([pending, torch.zeros(half)])
+    if len(pending) >= N_FFT:
+        frames.append(mel_power(front, pending))
+    if not frames:
+        return torch.zeros((0, N_MELS), dtype=torch.float16), n_windows
+    return torch.cat(frames), n_windows
+
+
+def patch_starts(n_windows: int, n_frames: int) -> np.ndarray:
+    """First frame of the 3-s patch centred on each window (clipped to the track)."""
+    centres = (np.arange(n_windows) + 0.5) * FRAMES_PER_WINDOW
+    starts = np.floor(centres - PATCH_FRAMES / 2 + 0.5).astype(np.int64)
+    return np.clip(starts, 0, max(n_frames - PATCH_FRAMES, 0))
+
+
+def embed_mel(network: Musicnn, power: torch.Tensor, n_windows: int,
+              chunk_windows: int = CHUNK_WINDOWS) -> torch.Tensor:
+    """(frames, 96) mel power → (n_windows, 200) embeddings, pooled over each window's patch."""
+    n_frames = len(power)
+    length = min(PATCH_FRAMES, n_frames)
+    starts = patch_starts(n_windows, n_frames)
+    out = torch.empty((n_windows, EMBEDDING_SIZE))
+    offsets = torch.arange(length)
+    for first in range(0, n_windows, chunk_windows):
+        chunk = starts[first : first + chunk_windows]
+        lo = max(0, int(chunk[0]) - RECEPTIVE_MARGIN)
+        hi = min(n_frames, int(chunk[-1]) + length + RECEPTIVE_MARGIN)
+        features = network.frame_features(log_compress(power[lo:hi])[None])[0].T  # (frames, 753)
+        index = torch.from_numpy(chunk - lo)[:, None] + offsets  # (k, length)
+        patches = features[index]  # (k, length, 753)
+        out[first : first + len(chunk)] = network.embed_pooled(patches.amax(dim=1), patches.mean(dim=1))
+    return out
+
+
+def embed_file(path: str | os.PathLike[str], model_dir: Path | None = None) -> np.ndarray:
+    """(n_windows, 200) float32 musicnn embeddings of a file, one per 0.5-s window."""
+    front = load_front_end(model_dir)
+    with torch.inference_mode():
+        power, n_windows = stream_mel(front, decode_windows(path, sample_rate=SAMPLE_RATE))
+        if n_windows == 0:
+            raise AudioError(path, f"shorter than {WINDOW_SECONDS / 2} s of sound")
+        return embed_mel(front.network, power, n_windows).numpy()
