@@ -121,7 +121,7 @@ def stream_mel(front: FrontEnd, blocks: Iterator[np.ndarray]) -> tuple[torch.Ten
     n_windows = 0
     for block in blocks:
         n_windows += len(block)
-        pending = torch.cat([pending, torch.from_numpy(np.ascontiguousarray(block).ravel())])
+        pending = torch.cat([pending, torch.from_numpy(np.array(block, dtype=np.float32).ravel())])
         count = (len(pending) - N_FFT) // HOP_LENGTH + 1
         if count > 0:
             frames.append(mel_power(front, pending[: (count - 1) * HOP_LENGTH + N_FFT]))
@@ -160,11 +160,30 @@ def embed_mel(network: Musicnn, power: torch.Tensor, n_windows: int,
     return out
 
 
-def embed_file(path: str | os.PathLike[str], model_dir: Path | None = None) -> np.ndarray:
-    """(n_windows, 200) float32 musicnn embeddings of a file, one per 0.5-s window."""
+def _window_range(blocks: Iterator[np.ndarray], first: int, count: int | None) -> Iterator[np.ndarray]:
+    """Only windows ``first`` … ``first + count`` of a stream of window blocks."""
+    seen = 0
+    for block in blocks:
+        lo, hi = max(first - seen, 0), len(block) if count is None else min(first + count - seen, len(block))
+        seen += len(block)
+        if hi > lo:
+            yield block[lo:hi]
+        if count is not None and seen >= first + count:
+            return
+
+
+def embed_file(path: str | os.PathLike[str], model_dir: Path | None = None, *,
+               first_window: int = 0, max_windows: int | None = None) -> np.ndarray:
+    """(n_windows, 200) float32 musicnn embeddings of a file, one per 0.5-s window.
+
+    ``first_window``/``max_windows`` embed only part of the file (training uses excerpts).
+    """
     front = load_front_end(model_dir)
+    blocks = decode_windows(path, sample_rate=SAMPLE_RATE)
+    if first_window or max_windows is not None:
+        blocks = _window_range(blocks, first_window, max_windows)
     with torch.inference_mode():
-        power, n_windows = stream_mel(front, decode_windows(path, sample_rate=SAMPLE_RATE))
+        power, n_windows = stream_mel(front, blocks)
         if n_windows == 0:
             raise AudioError(path, f"shorter than {WINDOW_SECONDS / 2} s of sound")
         return embed_mel(front.network, power, n_windows).numpy()
