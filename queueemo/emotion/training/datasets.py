@@ -69,13 +69,14 @@ def cache_name(audio_path: Path) -> str:
 
 # v2 embeds an excerpt of each training file (musicnn costs ~0.1–0.25 CPU-s per audio second, and
 # 2 shared cores had to embed the data in under an hour): (first window, windows) per data set.
-# Test pieces of vgmidi are embedded whole, so within-piece dynamics are judged on full pieces.
+# The test split is embedded whole (full vgmidi pieces, full 30-s 4q excerpts), so evaluation sees
+# what analysis sees.
 V2_EXCERPTS = {"vgmidi": (0, 90), "4q": (16, 24), "emopia": (0, 24)}
 
 
 def v2_excerpt(data_set: str, group: str) -> tuple[int, int | None]:
-    """Windows of a file embedded for v2 training: vgmidi's test pieces whole, else an excerpt."""
-    if data_set == "vgmidi" and split_of(group) == "test":
+    """Windows of a file embedded for v2: test files whole, training and validation an excerpt."""
+    if split_of(group) == "test":
         return (0, None)
     return V2_EXCERPTS[data_set]
 
@@ -161,9 +162,9 @@ def load_4q(root: Path, cache_dir: Path, progress: Callable[[str], None] | None 
         audio = base / "audio" / row["Quadrant"] / f"{row['Song']}.opus"
         if not audio.exists():
             continue
-        features = _features(audio, cache_dir / CACHE_FOLDERS[front] / "4q", front=front,
-                             excerpt=V2_EXCERPTS["4q"])
         artist = row["Artist"].strip().lower()
+        features = _features(audio, cache_dir / CACHE_FOLDERS[front] / "4q", front=front,
+                             excerpt=v2_excerpt("4q", artist))
         tracks.append(Track(row["Song"], artist, features, quadrant=row["Quadrant"]))
         if progress:
             progress(row["Song"])

@@ -86,7 +86,7 @@ def missing_jobs(root: Path, cache_dir: Path, sets: tuple[str, ...]) -> list[Job
                 audio = root / "4q" / "audio" / row["Quadrant"] / f"{row['Song']}.opus"
                 if audio.exists():
                     jobs.append(Job(base / "4q" / cache_name(audio), audio=audio,
-                                    excerpt=V2_EXCERPTS["4q"]))
+                                    excerpt=v2_excerpt("4q", row["Artist"].strip().lower())))
     if "emopia" in sets:
         archive = root / "emopia" / "midis.zip"
         soundfont = root / "soundfonts" / "J800_Piano.sf2"
