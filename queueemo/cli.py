@@ -239,20 +239,26 @@ def evaluate(data_dir: str, cache_dir: str, model_dir: str | None, json_path: st
     held-out test split against baselines."""
     from queueemo.config import EMOTION_MODELS
     from queueemo.emotion.training import datasets
-    from queueemo.emotion.training.evaluate import evaluate_clip, evaluate_forecaster, format_report
+    from queueemo.emotion.training.evaluate import (
+        evaluate_clip,
+        evaluate_forecaster,
+        format_report,
+        model_trajectories,
+    )
 
     songs = datasets.splits(datasets.load_emomusic(Path(data_dir)))
     weights = Path(model_dir) if model_dir else None
-    clip_rows = []
+    clip_rows, forecasts = [], {"emomusic human curves": evaluate_forecaster(songs["test"], weights)}
+    counts = {"emomusic songs": len(songs["test"])}
     for front in (model,) if model else EMOTION_MODELS[::-1]:
         curves, clips = _load_audio_sets(data_dir, cache_dir, front)
         clip_rows += evaluate_clip(curves, clips, weights, front)
-    forecast_rows = evaluate_forecaster(songs, weights)
-    counts = {"vgmidi pieces": len(curves["test"]), "4q excerpts": len(clips["test"]),
-              "emomusic songs": len(songs["test"])}
-    click.echo(format_report(clip_rows, forecast_rows, counts))
+        held_out = model_trajectories(curves["test"] + clips["test"], weights, front)
+        forecasts[f"{front} trajectories of test audio"] = evaluate_forecaster(held_out, weights)
+        counts.update({"vgmidi pieces": len(curves["test"]), "4q excerpts": len(clips["test"])})
+    click.echo(format_report(clip_rows, forecasts, counts))
     if json_path:
-        payload = {"test_counts": counts, "clip": clip_rows, "forecaster": forecast_rows}
+        payload = {"test_counts": counts, "clip": clip_rows, "forecaster": forecasts}
         Path(json_path).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
 
 

@@ -143,10 +143,16 @@ def evaluate_clip(
     return rows
 
 
-def evaluate_forecaster(curves: dict[str, list[Curve]], model_dir: Path | None = None) -> list[dict]:
-    """Rows for the forecaster, persistence and linear extrapolation on emomusic test songs."""
+def model_trajectories(tracks: list[Track], model_dir: Path | None = None, front: str = "v2") -> list[Curve]:
+    """A clip model's trajectories of held-out recordings, as curves for the forecaster."""
+    _, predict = _predictor(front, model_dir)
+    return [Curve(t.key, t.group, predict(t.features)) for t in tracks]
+
+
+def evaluate_forecaster(curves: list[Curve], model_dir: Path | None = None) -> list[dict]:
+    """Rows for the forecaster, persistence and linear extrapolation on held-out 2 Hz curves."""
     _, info = load_weights(model_dir)
-    history, future = examples(curves["test"], int(info["config"]["context"]), max(HORIZONS))
+    history, future = examples(curves, int(info["config"]["context"]), max(HORIZONS))
     predicted = rollout(history, max(HORIZONS), model_dir)
     version = info["version"]
     steps = np.arange(1, max(HORIZONS) + 1)[None, :, None]
@@ -159,7 +165,7 @@ def evaluate_forecaster(curves: dict[str, list[Curve]], model_dir: Path | None =
     ]
 
 
-def format_report(clip_rows: list[dict], forecast_rows: list[dict], counts: dict[str, int]) -> str:
+def format_report(clip_rows: list[dict], forecasts: dict[str, list[dict]], counts: dict[str, int]) -> str:
     """The evaluation as a plain-text table (what `queueemo evaluate` prints)."""
     lines = [
         "Held-out test split (disjoint by piece / artist): "
@@ -194,12 +200,13 @@ def format_report(clip_rows: list[dict], forecast_rows: list[dict], counts: dict
         m = row["mixes"]
         lines.append(f"{row['name']:<46} {m['direction_arousal']:8.3f} {m['direction_valence']:8.3f} "
                      f"{m['half_quadrant']:14.3f}")
-    lines += ["", "Forecaster — emomusic, MSE (mean over arousal and valence)",
-              f"{'model':<40} {'1 step':>8} {'4 steps':>8} {'10 steps':>8}"]
-    for row in forecast_rows:
-        m = row["mse"]
-        lines.append(f"{row['name']:<40} {m['h1']:8.5f} {m['h4']:8.5f} {m['h10']:8.5f}")
-    persistence = forecast_rows[1]["mse"]["h4"]
-    gain = 1 - forecast_rows[0]["mse"]["h4"] / persistence
-    lines.append(f"forecaster vs persistence at 4 steps: {gain:+.1%} lower MSE")
+    for label, forecast_rows in forecasts.items():
+        lines += ["", f"Forecaster — {label}, MSE (mean over arousal and valence)",
+                  f"{'model':<46} {'1 step':>8} {'4 steps':>8} {'10 steps':>8}"]
+        for row in forecast_rows:
+            m = row["mse"]
+            lines.append(f"{row['name']:<46} {m['h1']:8.5f} {m['h4']:8.5f} {m['h10']:8.5f}")
+        gains = [1 - forecast_rows[0]["mse"][h] / forecast_rows[1]["mse"][h] for h in ("h1", "h4", "h10")]
+        lines.append("forecaster vs persistence at 1 / 4 / 10 steps: "
+                     + " / ".join(f"{g:+.1%}" for g in gains) + " lower MSE")
     return "\n".join(lines)
