@@ -117,9 +117,9 @@ class ClipV2Config:
     """Sizes of the v2 clip model (stored beside its weights)."""
 
     input_size: int = 200  # musicnn's penultimate embedding
-    projection: int = 64
-    context_hidden: int = 32
-    dropout: float = 0.3
+    projection: int = 32
+    context_hidden: int = 16
+    dropout: float = 0.5
 
     def to_dict(self) -> dict[str, float | int]:
         return asdict(self)

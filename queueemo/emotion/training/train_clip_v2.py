@@ -39,14 +39,14 @@ class ClipV2Training:
     mix_crops: int = 16
     batches_per_epoch: int = 25
     max_epochs: int = 60
-    patience: int = 10
-    learning_rate: float = 2e-3
-    weight_decay: float = 1e-2
+    patience: int = 8
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.05
     hinge_margin: float = 0.3
     quadrant_weight: float = 1.0
     mix_weight: float = 0.5
     ccc_weight: float = 0.5
-    noise: float = 0.2  # Gaussian noise on the normalised embeddings, a regulariser
+    noise: float = 0.5  # Gaussian noise on the embeddings (× their std), a regulariser
 
 
 def _crops(tracks: list[Track], count: int, length: int, rng: np.random.Generator):
