@@ -43,7 +43,7 @@ class ClipV2Training:
     learning_rate: float = 1e-3
     weight_decay: float = 0.05
     hinge_margin: float = 0.3
-    quadrant_weight: float = 1.0
+    quadrant_weight: float = 2.0
     mix_weight: float = 0.5
     ccc_weight: float = 0.5
     noise: float = 0.5  # Gaussian noise on the embeddings (× their std), a regulariser
