@@ -110,28 +110,32 @@ def log_compress(power: torch.Tensor) -> torch.Tensor:
     return torch.log10(power.float() * 10000.0 + 1.0)
 
 
-def stream_mel(front: FrontEnd, blocks: Iterator[np.ndarray]) -> tuple[torch.Tensor, int]:
-    """Windows of 16-kHz samples → ((frames, 96) float16 mel power of the whole signal, windows).
+def iter_mel(front: FrontEnd, blocks: Iterator[np.ndarray]) -> Iterator[tuple[torch.Tensor, int]]:
+    """Windows of 16-kHz samples → (next (frames, 96) float16 mel power, windows so far) per block.
 
-    Equals a centred STFT with zero padding over the concatenated signal, computed block by block.
+    Together the frames equal a centred STFT with zero padding over the concatenated signal.
     """
     half = N_FFT // 2
     pending = torch.zeros(half)
-    frames: list[torch.Tensor] = []
     n_windows = 0
     for block in blocks:
         n_windows += len(block)
         pending = torch.cat([pending, torch.from_numpy(np.array(block, dtype=np.float32).ravel())])
         count = (len(pending) - N_FFT) // HOP_LENGTH + 1
         if count > 0:
-            frames.append(mel_power(front, pending[: (count - 1) * HOP_LENGTH + N_FFT]))
+            yield mel_power(front, pending[: (count - 1) * HOP_LENGTH + N_FFT]), n_windows
             pending = pending[count * HOP_LENGTH :]
     pending = torch.cat([pending, torch.zeros(half)])
     if len(pending) >= N_FFT:
-        frames.append(mel_power(front, pending))
-    if not frames:
-        return torch.zeros((0, N_MELS), dtype=torch.float16), n_windows
-    return torch.cat(frames), n_windows
+        yield mel_power(front, pending), n_windows
+    else:
+        yield torch.zeros((0, N_MELS), dtype=torch.float16), n_windows
+
+
+def stream_mel(front: FrontEnd, blocks: Iterator[np.ndarray]) -> tuple[torch.Tensor, int]:
+    """Windows of 16-kHz samples → ((frames, 96) float16 mel power of the whole signal, windows)."""
+    parts = list(iter_mel(front, blocks))
+    return torch.cat([mel for mel, _ in parts]), parts[-1][1]
 
 
 def patch_starts(n_windows: int, n_frames: int) -> np.ndarray:
@@ -141,23 +145,58 @@ def patch_starts(n_windows: int, n_frames: int) -> np.ndarray:
     return np.clip(starts, 0, max(n_frames - PATCH_FRAMES, 0))
 
 
+def _embed_windows(network: Musicnn, power: torch.Tensor, base: int, starts: np.ndarray,
+                   length: int, n_frames: int) -> torch.Tensor:
+    """Embeddings of the patches at global frames ``starts`` from mel frames ``base`` … onwards."""
+    lo = max(0, int(starts[0]) - RECEPTIVE_MARGIN)
+    hi = min(n_frames, int(starts[-1]) + length + RECEPTIVE_MARGIN)
+    features = network.frame_features(log_compress(power[lo - base : hi - base])[None])[0].T
+    patches = features[torch.from_numpy(starts - lo)[:, None] + torch.arange(length)]  # (k, length, 753)
+    return network.embed_pooled(patches.amax(dim=1), patches.mean(dim=1))
+
+
 def embed_mel(network: Musicnn, power: torch.Tensor, n_windows: int,
               chunk_windows: int = CHUNK_WINDOWS) -> torch.Tensor:
-    """(frames, 96) mel power → (n_windows, 200) embeddings, pooled over each window's patch."""
+    """(frames, 96) mel power of a whole track → (n_windows, 200) embeddings."""
     n_frames = len(power)
     length = min(PATCH_FRAMES, n_frames)
     starts = patch_starts(n_windows, n_frames)
-    out = torch.empty((n_windows, EMBEDDING_SIZE))
-    offsets = torch.arange(length)
-    for first in range(0, n_windows, chunk_windows):
-        chunk = starts[first : first + chunk_windows]
-        lo = max(0, int(chunk[0]) - RECEPTIVE_MARGIN)
-        hi = min(n_frames, int(chunk[-1]) + length + RECEPTIVE_MARGIN)
-        features = network.frame_features(log_compress(power[lo:hi])[None])[0].T  # (frames, 753)
-        index = torch.from_numpy(chunk - lo)[:, None] + offsets  # (k, length)
-        patches = features[index]  # (k, length, 753)
-        out[first : first + len(chunk)] = network.embed_pooled(patches.amax(dim=1), patches.mean(dim=1))
-    return out
+    return torch.cat([_embed_windows(network, power, 0, starts[i : i + chunk_windows], length, n_frames)
+                      for i in range(0, n_windows, chunk_windows)])
+
+
+def embed_stream(front: FrontEnd, blocks: Iterator[np.ndarray],
+                 chunk_windows: int = CHUNK_WINDOWS) -> torch.Tensor:
+    """Windows of 16-kHz samples → (n_windows, 200), equal to ``embed_mel`` of the whole track.
+
+    Windows are embedded as soon as their patch and its context have been decoded, and mel frames
+    no later window needs are dropped, so memory does not grow with track length.
+    """
+    buffer = torch.zeros((0, N_MELS), dtype=torch.float16)
+    base = done = n_windows = 0
+    out: list[torch.Tensor] = []
+    for mel, n_windows in iter_mel(front, blocks):
+        buffer = torch.cat([buffer, mel])
+        available = base + len(buffer)
+        # Unclipped starts are final for windows whose patch and context end inside the frames so far.
+        starts = patch_starts(n_windows, 1 << 62)[done:]
+        ready = int(np.sum(starts + PATCH_FRAMES + RECEPTIVE_MARGIN <= available))
+        ready -= ready % chunk_windows
+        for i in range(0, ready, chunk_windows):
+            out.append(_embed_windows(front.network, buffer, base, starts[i : i + chunk_windows],
+                                      PATCH_FRAMES, available))
+        done += ready
+        if done < n_windows:  # keep what the remaining windows (possibly clipped at the end) need
+            keep = max(0, min(int(starts[ready]), available - PATCH_FRAMES) - RECEPTIVE_MARGIN)
+            buffer, base = buffer[keep - base :], keep
+    n_frames = base + len(buffer)
+    if done < n_windows:
+        starts = patch_starts(n_windows, n_frames)[done:]
+        length = min(PATCH_FRAMES, n_frames)
+        for i in range(0, len(starts), chunk_windows):
+            out.append(_embed_windows(front.network, buffer, base, starts[i : i + chunk_windows],
+                                      length, n_frames))
+    return torch.cat(out) if out else torch.zeros((0, EMBEDDING_SIZE))
 
 
 def _window_range(blocks: Iterator[np.ndarray], first: int, count: int | None) -> Iterator[np.ndarray]:
@@ -183,7 +222,7 @@ def embed_file(path: str | os.PathLike[str], model_dir: Path | None = None, *,
     if first_window or max_windows is not None:
         blocks = _window_range(blocks, first_window, max_windows)
     with torch.inference_mode():
-        power, n_windows = stream_mel(front, blocks)
-        if n_windows == 0:
-            raise AudioError(path, f"shorter than {WINDOW_SECONDS / 2} s of sound")
-        return embed_mel(front.network, power, n_windows).numpy()
+        embeddings = embed_stream(front, blocks)
+    if len(embeddings) == 0:
+        raise AudioError(path, f"shorter than {WINDOW_SECONDS / 2} s of sound")
+    return embeddings.numpy()

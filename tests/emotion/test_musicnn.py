@@ -101,3 +101,18 @@ def test_altered_weights_are_refused(tmp_path):
         handle.write(b"\0")
     with pytest.raises(ModelError, match="checksum"):
         embedding.load_front_end(folder)
+
+
+def test_streaming_equals_the_whole_track_pass():
+    rng = np.random.default_rng(3)
+    signal = np.concatenate([golden_signal(), golden_signal()[::-1], golden_signal()])[: 37 * 8000]
+    signal = signal * rng.uniform(0.5, 1.0)
+    windows = signal.reshape(37, 8000)
+    front = embedding.load_front_end()
+    with torch.inference_mode():
+        power, n_windows = embedding.stream_mel(front, iter([windows]))
+        whole = embedding.embed_mel(front.network, power, n_windows, chunk_windows=4)
+        blocks = iter([windows[i : i + 3] for i in range(0, 37, 3)])
+        streamed = embedding.embed_stream(front, blocks, chunk_windows=4)
+    assert streamed.shape == (37, 200)
+    np.testing.assert_allclose(streamed.numpy(), whole.numpy(), atol=1e-4)
