@@ -1,13 +1,13 @@
 """Analysis speed against the decode floor, and peak memory on a 2-hour file.
 
-    python bench/analyze.py DIR [--repeat 3] [--long-hours 2]
+    python bench/analyze.py DIR [--model v2|seed] [--repeat 3] [--long-hours 2]
 
 For the same audio files, single process:
-  * decode floor: ffmpeg decoding every file to 44.1 kHz mono float (the fastest decoder here), to a pipe
-    that is read and dropped, as the analysis reads it;
-  * queueemo: `queueemo.analyze` on every file (decode + log-mel + clip model), torch on one thread;
-and their ratio (target ≤ 1.5). Medians of --repeat runs. With --long-hours, a synthetic file of that
-length is analysed in a child process and its peak RSS reported (target ≤ 500 MB for 2 hours).
+  * decode floor: ffmpeg decoding every file to mono float at the model's sample rate (16 kHz for v2,
+    44.1 kHz for seed), to a pipe that is read and dropped, as the analysis reads it;
+  * queueemo: `queueemo.analyze` on every file (decode + front end + clip model), torch on one thread;
+and their ratio (targets: v2 ≤ 3, seed ≤ 1.5). Medians of --repeat runs. With --long-hours, a synthetic
+file of that length is analysed in a child process and its peak RSS reported (target ≤ 500 MB for 2 hours).
 """
 
 from __future__ import annotations
@@ -21,14 +21,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from queueemo.audio import SAMPLE_RATE, is_audio_path
+from queueemo.audio import is_audio_path
+
+SAMPLE_RATES = {"v2": 16_000, "seed": 44_100}
 
 
-def decode_floor(files: list[Path]) -> float:
+def decode_floor(files: list[Path], sample_rate: int) -> float:
     started = time.perf_counter()
     for path in files:
         command = ["ffmpeg", "-nostdin", "-v", "quiet", "-i", f"file:{path}", "-vn", "-ac", "1",
-                   "-ar", str(SAMPLE_RATE), "-f", "f32le", "pipe:1"]
+                   "-ar", str(sample_rate), "-f", "f32le", "pipe:1"]
         with subprocess.Popen(command, stdout=subprocess.PIPE) as process:
             assert process.stdout is not None
             while process.stdout.read(1 << 20):
@@ -36,16 +38,17 @@ def decode_floor(files: list[Path]) -> float:
     return time.perf_counter() - started
 
 
-def analysis(files: list[Path]) -> tuple[float, float]:
+def analysis(files: list[Path], model: str) -> tuple[float, float]:
     """Seconds to analyse all files, and the audio seconds they hold."""
-    from queueemo.emotion.inference import analyze_file
+    from queueemo.emotion.backends import get_backend
 
+    analyze_file = get_backend(model).analyze
     started = time.perf_counter()
     audio_seconds = sum(len(analyze_file(path)) * 0.5 for path in files)
     return time.perf_counter() - started, audio_seconds
 
 
-def long_file_peak_rss(hours: float, workdir: Path) -> float:
+def long_file_peak_rss(hours: float, workdir: Path, model: str) -> float:
     """Peak RSS (MB) of a child process analysing a synthetic file of ``hours``."""
     path = workdir / "long.opus"
     subprocess.run(
@@ -54,9 +57,9 @@ def long_file_peak_rss(hours: float, workdir: Path) -> float:
          "-b:a", "24k", str(path)],
         check=True,
     )
-    code = ("import sys, queueemo; t = queueemo.analyze(sys.argv[1]); "
-            "print(len(t), 'windows', file=sys.stderr)")
-    subprocess.run([sys.executable, "-c", code, str(path)], check=True)
+    code = ("import sys, torch, queueemo; torch.set_num_threads(1); "
+            "t = queueemo.analyze(sys.argv[1], sys.argv[2]); print(len(t), 'windows', file=sys.stderr)")
+    subprocess.run([sys.executable, "-c", code, str(path), model], check=True)
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
@@ -67,6 +70,7 @@ def main() -> None:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--long-hours", type=float, default=0.0)
+    parser.add_argument("--model", choices=sorted(SAMPLE_RATES), default="v2")
     args = parser.parse_args()
     import torch
 
@@ -74,22 +78,24 @@ def main() -> None:
     files = sorted(p for p in args.folder.rglob("*") if p.is_file() and is_audio_path(p))
     if not files:
         sys.exit(f"no audio files under {args.folder}")
-    analysis(files[:1])  # load the model and warm caches outside the timing
+    analysis(files[:1], args.model)  # load the model and warm caches outside the timing
     floors, runs, audio_seconds = [], [], 0.0
+    rate = SAMPLE_RATES[args.model]
     for _ in range(args.repeat):
-        floors.append(decode_floor(files))
-        seconds, audio_seconds = analysis(files)
+        floors.append(decode_floor(files, rate))
+        seconds, audio_seconds = analysis(files, args.model)
         runs.append(seconds)
     floor, full = statistics.median(floors), statistics.median(runs)
     hours = audio_seconds / 3600
     print(f"files: {len(files)}, audio: {hours:.2f} h, repeats: {args.repeat} (medians)")
-    for label, seconds in (("decode floor (ffmpeg → 44.1 kHz mono f32)", floor),
-                           ("queueemo analysis (1 torch thread)", full)):
+    for label, seconds in ((f"decode floor (ffmpeg → {rate / 1000:g} kHz mono f32)", floor),
+                           (f"queueemo analysis, {args.model} (1 torch thread)", full)):
         print(f"{label:<42} {seconds:7.2f} s  = {seconds / hours:5.1f} s per audio-hour")
-    print(f"ratio analysis / decode floor: {full / floor:.2f}  (target ≤ 1.5)")
+    target = 3.0 if args.model == "v2" else 1.5
+    print(f"ratio analysis / decode floor: {full / floor:.2f}  (target ≤ {target:g})")
     if args.long_hours:
         with tempfile.TemporaryDirectory() as workdir:
-            peak = long_file_peak_rss(args.long_hours, Path(workdir))
+            peak = long_file_peak_rss(args.long_hours, Path(workdir), args.model)
         print(f"peak RSS analysing a {args.long_hours:g} h file: {peak:.0f} MB  (target ≤ 500 MB)")
 
 

@@ -2,7 +2,7 @@
 
 Public Python API (heavy modules load on first use, so importing queueemo is cheap)::
 
-    queueemo.analyze(path)             -> (n_windows, 2) array of (arousal, valence) at 2 Hz
+    queueemo.analyze(path, model=None) -> (n_windows, 2) array of (arousal, valence) at 2 Hz
     queueemo.forecast(history, steps)  -> (steps, 2) array: where the emotion goes next
 """
 
@@ -38,16 +38,17 @@ __all__ = [
 __version__ = "0.1.0"
 
 
-def analyze(path: str | os.PathLike[str]) -> np.ndarray:
+def analyze(path: str | os.PathLike[str], model: str | None = None) -> np.ndarray:
     """Emotion trajectory of one audio file: (n_windows, 2) float32 (arousal, valence) in −1..1.
 
-    One row per 0.5 s window from t = 0. Raises ``AudioError`` when the file is not decodable audio.
+    One row per 0.5 s window from t = 0. ``model``: "v2" (default) or "seed". Raises ``AudioError``
+    when the file is not decodable audio.
     """
-    from queueemo.emotion.inference import analyze_file
+    from queueemo.emotion.backends import get_backend
     from queueemo.torch_threads import analysis_threads
 
     with analysis_threads():
-        return analyze_file(path)
+        return get_backend(model).analyze(path)
 
 
 def forecast(history: np.ndarray, steps: int = 1) -> np.ndarray:

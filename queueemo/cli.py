@@ -82,6 +82,15 @@ def _expand_paths(paths: tuple[str, ...]) -> list[Path]:
     return files
 
 
+def _model_option(command):
+    from queueemo.config import EMOTION_MODELS
+
+    return click.option(
+        "--model", "model", type=click.Choice(EMOTION_MODELS), default=None,
+        help="Clip model (default: [emotion] model, v2).",
+    )(command)
+
+
 def _summary_line(path: Path, trajectory, opening_windows: int, closing_windows: int) -> str:
     from queueemo.emotion.summary import QUADRANT_NAMES, quadrant_of, summarise
 
@@ -99,14 +108,17 @@ def _summary_line(path: Path, trajectory, opening_windows: int, closing_windows:
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file per line.")
+@_model_option
 @click.pass_context
-def analyze(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
+def analyze(ctx: click.Context, paths: tuple[str, ...], as_json: bool, model: str | None) -> None:
     """Print the emotion trajectory of audio files (folders are searched recursively)."""
     from queueemo.config import load_settings
-    from queueemo.emotion.inference import analyze_file
+    from queueemo.emotion.backends import get_backend
     from queueemo.torch_threads import set_analysis_threads
 
-    library = load_settings(ctx.obj["config_path"]).library
+    settings = load_settings(ctx.obj["config_path"], overrides={"emotion": {"model": model}})
+    library = settings.library
+    analyze_file = get_backend(settings.emotion.model).analyze
     set_analysis_threads()
 
     files = _expand_paths(paths)
@@ -154,20 +166,29 @@ def _data_options(command):
     )(command)
 
 
-def _load_audio_sets(data_dir: str, cache_dir: str):
+def _load_audio_sets(data_dir: str, cache_dir: str, front: str = "seed", extra: tuple[str, ...] = ()):
     from queueemo.emotion.training import datasets
 
     root = datasets.require_data(Path(data_dir))
     cache = Path(cache_dir).expanduser()
     counter = {"n": 0}
+    if front == "v2":
+        from queueemo.emotion.training.embeddings import fill_cache
+
+        def embedded(done: int, total: int) -> None:
+            if done % 50 == 0 or done == total:
+                click.echo(f"  musicnn embeddings: {done}/{total} recordings", err=True)
+
+        for error in fill_cache(root, cache, ("vgmidi", "4q", *extra), progress=embedded):
+            click.echo(f"skipped {error}", err=True)
 
     def tick(_: str) -> None:
         counter["n"] += 1
         if counter["n"] % 100 == 0:
             click.echo(f"  features: {counter['n']} recordings", err=True)
 
-    curves = datasets.splits(datasets.load_vgmidi(root, cache, tick))
-    clips = datasets.splits(datasets.load_4q(root, cache, tick))
+    curves = datasets.splits(datasets.load_vgmidi(root, cache, tick, front=front))
+    clips = datasets.splits(datasets.load_4q(root, cache, tick, front=front))
     return curves, clips
 
 
@@ -187,18 +208,32 @@ def train() -> None:
 @click.option("--seed", default=1234, show_default=True)
 @click.option("--emopia/--no-emopia", default=True, show_default=True,
               help="Also train on emopia's piano clips (rendered with fluidsynth on first use).")
+@_model_option
 def train_clip_command(
-    data_dir: str, cache_dir: str, out_dir: str, epochs: int, seed: int, emopia: bool
+    data_dir: str, cache_dir: str, out_dir: str, epochs: int, seed: int, emopia: bool, model: str | None
 ) -> None:
-    """Train the clip LSTM on vgmidi + 4q (+ emopia); writes clip.pt and clip.json."""
+    """Train a clip model on vgmidi + 4q (+ emopia); writes clip.pt (seed) or clip_v2.pt (v2)."""
     from queueemo.emotion.training import datasets
     from queueemo.emotion.training.train_clip import ClipTraining, train_clip
 
-    curves, clips = _load_audio_sets(data_dir, cache_dir)
+    front = model or "v2"
+    curves, clips = _load_audio_sets(data_dir, cache_dir, front, ("emopia",) if emopia else ())
     extra = None
     if emopia:
-        rendered = datasets.load_emopia(Path(data_dir), Path(cache_dir).expanduser())
+        rendered = datasets.load_emopia(Path(data_dir), Path(cache_dir).expanduser(), front=front)
         extra = datasets.splits(rendered)["train"]
+    if front == "v2":
+        import torch
+
+        from queueemo.emotion.training.train_clip_v2 import ClipV2Training, train_clip_v2
+
+        # The v2 LSTM is small: one thread is faster than two that wait on each other.
+        torch.set_num_threads(1)
+
+        info = train_clip_v2(curves=curves, clips=clips, extra_clips=extra, out_dir=Path(out_dir),
+                             settings=ClipV2Training(seed=seed, max_epochs=epochs), report=_echo_err)
+        click.echo(f"wrote {out_dir}/clip_v2.pt ({info['version']})")
+        return
     info = train_clip(
         curves=curves, clips=clips, extra_clips=extra, out_dir=Path(out_dir),
         settings=ClipTraining(seed=seed, max_epochs=epochs), report=_echo_err,
@@ -229,21 +264,33 @@ def train_forecaster_command(data_dir: str, out_dir: str, seed: int) -> None:
               help="Weights to evaluate (default: the installed ones).")
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False),
               help="Also write the numbers to this JSON file.")
-def evaluate(data_dir: str, cache_dir: str, model_dir: str | None, json_path: str | None) -> None:
-    """Evaluate both models on the held-out test split against baselines."""
+@_model_option
+def evaluate(data_dir: str, cache_dir: str, model_dir: str | None, json_path: str | None,
+             model: str | None) -> None:
+    """Evaluate the clip models (seed and v2 side by side, or --model) and the forecaster on the
+    held-out test split against baselines."""
+    from queueemo.config import EMOTION_MODELS
     from queueemo.emotion.training import datasets
-    from queueemo.emotion.training.evaluate import evaluate_clip, evaluate_forecaster, format_report
+    from queueemo.emotion.training.evaluate import (
+        evaluate_clip,
+        evaluate_forecaster,
+        format_report,
+        model_trajectories,
+    )
 
-    curves, clips = _load_audio_sets(data_dir, cache_dir)
     songs = datasets.splits(datasets.load_emomusic(Path(data_dir)))
     weights = Path(model_dir) if model_dir else None
-    clip_rows = evaluate_clip(curves, clips, weights)
-    forecast_rows = evaluate_forecaster(songs, weights)
-    counts = {"vgmidi pieces": len(curves["test"]), "4q excerpts": len(clips["test"]),
-              "emomusic songs": len(songs["test"])}
-    click.echo(format_report(clip_rows, forecast_rows, counts))
+    clip_rows, forecasts = [], {"emomusic human curves": evaluate_forecaster(songs["test"], weights)}
+    counts = {"emomusic songs": len(songs["test"])}
+    for front in (model,) if model else EMOTION_MODELS[::-1]:
+        curves, clips = _load_audio_sets(data_dir, cache_dir, front)
+        clip_rows += evaluate_clip(curves, clips, weights, front)
+        held_out = model_trajectories(curves["test"] + clips["test"], weights, front)
+        forecasts[f"{front} trajectories of test audio"] = evaluate_forecaster(held_out, weights)
+        counts.update({"vgmidi pieces": len(curves["test"]), "4q excerpts": len(clips["test"])})
+    click.echo(format_report(clip_rows, forecasts, counts))
     if json_path:
-        payload = {"test_counts": counts, "clip": clip_rows, "forecaster": forecast_rows}
+        payload = {"test_counts": counts, "clip": clip_rows, "forecaster": forecasts}
         Path(json_path).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
 
 
@@ -349,28 +396,29 @@ class _ScanProgress:
 @click.option("--lease", "lease_s", type=click.FloatRange(min=1), default=600.0, hidden=True,
               help="Seconds a worker's claim on a track lasts (a dead worker's claims return after it).")
 @_db_option
+@_model_option
 @click.pass_context
 def scan(ctx: click.Context, paths: tuple[str, ...], jobs: int | None, retry_failed: bool, worker: bool,
-         lease_s: float,
-         database_url: str | None) -> None:
+         lease_s: float, database_url: str | None, model: str | None) -> None:
     """Index and analyse the audio files under PATHS (default: [library] music_roots)."""
-    from queueemo.library import ScanOptions
+    from dataclasses import replace
+
+    from queueemo.library import ScanOptions, library_status
     from queueemo.library import scan as scan_library
 
     signal.signal(signal.SIGTERM, _raise_terminated)  # stop as cleanly as Ctrl-C: exit 143
     settings, library = _open_library(ctx, database_url, jobs=jobs)
-    options = ScanOptions(
-        jobs=settings.library.jobs,
-        opening_windows=settings.library.opening_windows,
-        closing_windows=settings.library.closing_windows,
-        retry_failed=retry_failed,
-    )
+    emotion = replace(settings.emotion, model=model) if model else settings.emotion
+    options = ScanOptions.from_settings(settings.library, emotion, retry_failed=retry_failed)
+    with library.session() as session:
+        outdated = library_status(session, options.model_version).outdated
+    if outdated:
+        click.echo(f"{outdated} tracks were analysed by another model; re-analysing them with "
+                   f"{options.model_version}", err=True)
     progress = _ScanProgress()
     roots = paths or settings.library.music_roots
     try:
         if worker and library.engine.dialect.name != "sqlite":
-            from dataclasses import replace
-
             from queueemo.library.claims import work
 
             summary = work(library, roots, replace(options, jobs=jobs or 1), lease_s=lease_s,
@@ -393,7 +441,7 @@ def status(ctx: click.Context, list_failed: bool, database_url: str | None) -> N
     from queueemo.library.analysis import current_model_version
     from queueemo.library.claims import worker_status
 
-    _, library = _open_library(ctx, database_url)
+    settings, library = _open_library(ctx, database_url)
     try:
         with library.session() as session:
             if list_failed:
@@ -401,7 +449,7 @@ def status(ctx: click.Context, list_failed: bool, database_url: str | None) -> N
                     click.echo(f"{display_path(path)}: {reason}")
                 return
             try:
-                version = current_model_version()
+                version = current_model_version(settings.emotion.model)
             except QueueemoError:
                 version = None  # no model installed: nothing can be outdated
             counts = library_status(session, version)

@@ -100,6 +100,17 @@ class DaemonSettings:
     act_in_single_or_repeat: bool = False  # keep the queue even while MPD is in single or repeat mode
 
 
+# Clip-model backends (queueemo.emotion.backends); the first is the default.
+EMOTION_MODELS = ("v2", "seed")
+
+
+@dataclass(frozen=True)
+class EmotionSettings:
+    """Which clip model analyses audio."""
+
+    model: str = EMOTION_MODELS[0]
+
+
 @dataclass(frozen=True)
 class Settings:
     """All settings, validated once."""
@@ -108,6 +119,7 @@ class Settings:
     mpd: MpdSettings = field(default_factory=MpdSettings)
     picker: PickerSettings = field(default_factory=PickerSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    emotion: EmotionSettings = field(default_factory=EmotionSettings)
 
     @property
     def database_url(self) -> str:
@@ -128,6 +140,7 @@ _SECTIONS: dict[str, type] = {
     "mpd": MpdSettings,
     "picker": PickerSettings,
     "daemon": DaemonSettings,
+    "emotion": EmotionSettings,
 }
 
 
@@ -217,6 +230,9 @@ def _validate(settings: Settings) -> None:
         problems.append("[daemon] suspend_after_user_s must be ≥ 0")
     if not 0 < settings.daemon.reconnect_min_s <= settings.daemon.reconnect_max_s:
         problems.append("[daemon] reconnect_min_s must be > 0 and ≤ reconnect_max_s")
+    if settings.emotion.model not in EMOTION_MODELS:
+        problems.append(f"[emotion] model must be one of {', '.join(EMOTION_MODELS)}"
+                        f"{_hint(settings.emotion.model, list(EMOTION_MODELS))}")
     if problems:
         raise ConfigError("invalid configuration: " + "; ".join(problems))
 

@@ -235,10 +235,8 @@ class Daemon:
                 log.warning("no music folder to watch or rescan: set [library] music_roots "
                             "(or let MPD tell its music_directory over a local socket)")
             return None
-        lib = self.settings.library
-        options = ScanOptions(jobs=lib.jobs, opening_windows=lib.opening_windows,
-                              closing_windows=lib.closing_windows, small_scans_in_process=False,
-                              should_stop=self._stop.is_set)
+        options = ScanOptions.from_settings(self.settings.library, self.settings.emotion,
+                                            small_scans_in_process=False, should_stop=self._stop.is_set)
         assert self.library is not None
         return Rescanner(self.library, roots, options, self._after_rescan)
 

@@ -110,3 +110,52 @@ class Forecaster(nn.Module):
             predictions.append(nxt)
             window = torch.cat([window[:, 1:], nxt[:, None]], dim=1)
         return torch.stack(predictions, dim=1)
+
+
+@dataclass(frozen=True)
+class ClipV2Config:
+    """Sizes of the v2 clip model (stored beside its weights)."""
+
+    input_size: int = 200  # musicnn's penultimate embedding
+    projection: int = 32
+    context_hidden: int = 16
+    dropout: float = 0.5
+
+    def to_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+class ClipModelV2(nn.Module):
+    """musicnn embeddings (batch, windows, 200) → (batch, windows, 2) in −1..1.
+
+    Each window's embedding is normalised and projected on its own; a bidirectional LSTM across
+    windows adds context, and the head reads both the window itself (a skip connection: most of the
+    signal is in the window's own embedding) and its context (how the music moves around it).
+    """
+
+    def __init__(self, config: ClipV2Config | None = None) -> None:
+        config = config or ClipV2Config()
+        super().__init__()
+        self.config = config
+        self.segment_windows = 64  # set from the weights' JSON: the training crop length
+        self.register_buffer("input_mean", torch.zeros(config.input_size))
+        self.register_buffer("input_std", torch.ones(config.input_size))
+        self.dropout = nn.Dropout(config.dropout)
+        self.project = nn.Linear(config.input_size, config.projection)
+        self.context_lstm = nn.LSTM(
+            config.projection, config.context_hidden, batch_first=True, bidirectional=True
+        )
+        self.head = nn.Linear(config.projection + 2 * config.context_hidden, 2)
+
+    def embed_windows(self, windows: torch.Tensor) -> torch.Tensor:
+        """(..., 200) embeddings → (..., projection), each window on its own."""
+        x = (windows.float() - self.input_mean) / self.input_std
+        return torch.nn.functional.gelu(self.project(self.dropout(x)))
+
+    def from_embeddings(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """(batch, windows, projection) → (batch, windows, 2) with context across windows."""
+        context, _ = self.context_lstm(self.dropout(embeddings))
+        return torch.tanh(self.head(self.dropout(torch.cat([embeddings, context], dim=-1))))
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        return self.from_embeddings(self.embed_windows(windows))

@@ -56,31 +56,35 @@ class Outcome:
     boundaries: Boundaries | None = None
 
 
+@dataclass(frozen=True)
 class ModelAnalyser:
-    """The real analyser: the shipped clip model, imported and loaded in the worker that uses it."""
+    """The real analyser: a clip-model backend (``queueemo.emotion.backends``) chosen by name.
+
+    Only the name is pickled into spawn workers; each loads its backend's weights there.
+    """
+
+    model: str | None = None  # None: the default backend
 
     def __call__(self, path: str, *, observe: WindowObserver | None = None) -> np.ndarray:
-        from queueemo.emotion.inference import analyze_file
+        from queueemo.emotion.backends import get_backend
 
-        return analyze_file(path, observe=observe)
+        return get_backend(self.model).analyze(path, observe=observe)
 
     def warm_up(self) -> None:
         """Load the model and the feature code now, rather than on the first file."""
-        from queueemo.audio import WINDOW_SAMPLES, log_mel
-        from queueemo.emotion.inference import load_clip_model
+        from queueemo.emotion.backends import get_backend
 
-        load_clip_model()
-        log_mel(np.zeros((1, WINDOW_SAMPLES), dtype=np.float32))
+        get_backend(self.model).warm_up()
 
 
 analyse_with_model = ModelAnalyser()
 
 
-def current_model_version() -> str:
-    """Version of the shipped clip model (read from its JSON: cheap)."""
-    from queueemo.assets import model_version
+def current_model_version(model: str | None = None) -> str:
+    """``<backend>/<weights version>`` of a clip model (read from its JSON: cheap)."""
+    from queueemo.emotion.backends import get_backend
 
-    return model_version("clip")
+    return get_backend(model).version
 
 
 def default_jobs() -> int:

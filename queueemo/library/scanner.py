@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -33,6 +34,7 @@ from queueemo.boundaries import Boundaries, boundary_emotion
 from queueemo.emotion.summary import summarise
 from queueemo.library.analysis import (
     Analyser,
+    ModelAnalyser,
     Outcome,
     Workers,
     analyse_with_model,
@@ -49,6 +51,9 @@ from queueemo.library.db import (
 )
 from queueemo.library.discover import Found, discover, resolve_roots
 from queueemo.library.hashing import content_hash
+
+if TYPE_CHECKING:
+    from queueemo.config import EmotionSettings, LibrarySettings
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +117,15 @@ class ScanOptions:
     should_stop: Callable[[], bool] | None = None
     # Only discover and classify (new and changed files become pending rows): ``scan --worker``.
     enqueue_only: bool = False
+
+    @classmethod
+    def from_settings(cls, library: LibrarySettings, emotion: EmotionSettings,
+                      **options: object) -> ScanOptions:
+        """Options from the ``[library]`` and ``[emotion]`` sections; ``options`` override the rest."""
+        model = emotion.model
+        return cls(jobs=library.jobs, opening_windows=library.opening_windows,
+                   closing_windows=library.closing_windows, analyse=ModelAnalyser(model),
+                   model_version=current_model_version(model), **options)  # type: ignore[arg-type]
 
 
 @dataclass

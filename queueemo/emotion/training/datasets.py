@@ -1,7 +1,9 @@
 """Training data from ``../shared/data``: features, targets and splits disjoint by song, piece or artist.
 
-Features come from ``queueemo.audio`` exactly as at inference time, cached as float16 ``.npy`` files
-so that training runs do not decode again. Splits are deterministic functions of a group name (the
+Features come from the chosen front end exactly as at inference time (``seed``: log-mel windows from
+``queueemo.audio``; ``v2``: musicnn embeddings from ``queueemo.emotion.embedding``), cached as float16
+``.npy`` files so that training runs do not decode again (``training.embeddings`` fills the v2 cache
+with several processes). Splits are deterministic functions of a group name (the
 piece for vgmidi, artist for 4q and emomusic), so the same piece never lands on both sides. (vgmidi's
 pieces come from only 13 games: a split by game would leave two games to test on, too few to measure.)
 """
@@ -28,6 +30,9 @@ from queueemo.errors import AudioError, QueueemoError
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
+FRONT_ENDS = ("seed", "v2")
+# Cache sub-folder per front end (the seed's log-mel cache keeps its original place).
+CACHE_FOLDERS = {"seed": "", "v2": "musicnn"}
 # Share of groups per split: validation drives early stopping, test is only read by `evaluate`.
 SPLIT_SHARES = (0.7, 0.15, 0.15)
 QUADRANT_SIGNS = {"Q1": (1, 1), "Q2": (1, -1), "Q3": (-1, -1), "Q4": (-1, 1)}
@@ -47,7 +52,7 @@ class Track:
 
     key: str
     group: str
-    features: np.ndarray  # (n, 44, 128) float16
+    features: np.ndarray  # (n, 44, 128) log-mel (seed) or (n, 200) embeddings (v2), float16
     targets: np.ndarray | None = None  # (n, 2) per-window arousal/valence (vgmidi)
     quadrant: str | None = None  # "Q1".."Q4" (4q)
 
@@ -57,17 +62,55 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def _features(audio_path: Path, cache_dir: Path, name: str | None = None) -> np.ndarray:
-    cached = cache_dir / (name or f"{audio_path.stem}-{zlib.crc32(str(audio_path).encode()):08x}.npy")
+def cache_name(audio_path: Path) -> str:
+    """File name of an audio file's cached features (the path's CRC keeps equal stems apart)."""
+    return f"{audio_path.stem}-{zlib.crc32(str(audio_path).encode()):08x}.npy"
+
+
+# v2 embeds an excerpt of each training file (musicnn costs ~0.1–0.25 CPU-s per audio second, and
+# 2 shared cores had to embed the data in under an hour): (first window, windows) per data set.
+# The test split is embedded whole (full vgmidi pieces, full 30-s 4q excerpts), so evaluation sees
+# what analysis sees.
+V2_EXCERPTS = {"vgmidi": (0, 90), "4q": (16, 24), "emopia": (0, 24)}
+
+
+def v2_excerpt(data_set: str, group: str) -> tuple[int, int | None]:
+    """Windows of a file embedded for v2: test files whole, training and validation an excerpt."""
+    if split_of(group) == "test":
+        return (0, None)
+    return V2_EXCERPTS[data_set]
+
+
+def compute_features(audio_path: Path, front: str, excerpt: tuple[int, int | None] = (0, None)) -> np.ndarray:
+    """Model input of one file (or of windows ``excerpt`` = (first, count) of it) for a front end."""
+    if front == "v2":
+        from queueemo.emotion.embedding import embed_file
+
+        first, count = excerpt
+        return embed_file(audio_path, first_window=first, max_windows=count).astype(np.float16)
+    return np.concatenate(list(iter_log_mel(audio_path))).astype(np.float16)
+
+
+def _features(audio_path: Path, cache_dir: Path, name: str | None = None, front: str = "seed",
+              excerpt: tuple[int, int | None] = (0, None)) -> np.ndarray:
+    cached = cache_dir / (name or cache_name(audio_path))
     if cached.exists():
         return np.load(cached)
-    blocks = list(iter_log_mel(audio_path))
-    features = np.concatenate(blocks).astype(np.float16)
+    features = compute_features(audio_path, front, excerpt if front == "v2" else (0, None))
     cache_dir.mkdir(parents=True, exist_ok=True)
     partial = cached.with_suffix(".partial.npy")
     np.save(partial, features)
     partial.replace(cached)  # a killed run never leaves a half-written cache entry
     return features
+
+
+def _count_windows(audio_path: Path) -> int:
+    """Windows ``decode_windows`` yields for a file, from its header (a trailing half window counts)."""
+    import soundfile
+
+    seconds = soundfile.info(str(audio_path)).duration
+    whole = int(seconds // WINDOW_SECONDS)
+    return whole + int(seconds - whole * WINDOW_SECONDS >= 0.5 * WINDOW_SECONDS)
 
 
 def _window_targets(rows: list[dict[str, str]], n_windows: int) -> np.ndarray:
@@ -86,7 +129,8 @@ def _window_targets(rows: list[dict[str, str]], n_windows: int) -> np.ndarray:
     return np.stack([arousal, valence], axis=1).astype(np.float32)
 
 
-def load_vgmidi(root: Path, cache_dir: Path, progress: Callable[[str], None] | None = None) -> list[Track]:
+def load_vgmidi(root: Path, cache_dir: Path, progress: Callable[[str], None] | None = None, *,
+                front: str = "seed") -> list[Track]:
     """VGMIDI: piano renders with continuous per-measure arousal/valence."""
     base = root / "vgmidi"
     pieces = _read_csv(base / "pieces.csv")
@@ -98,18 +142,19 @@ def load_vgmidi(root: Path, cache_dir: Path, progress: Callable[[str], None] | N
         audio = base / "audio" / f"{piece['piece']}.opus"
         if not audio.exists() or piece["piece"] not in by_piece:
             continue
-        features = _features(audio, cache_dir / "vgmidi")
+        features = _features(audio, cache_dir / CACHE_FOLDERS[front] / "vgmidi", front=front,
+                             excerpt=v2_excerpt("vgmidi", piece["piece"]))
         rows = sorted(by_piece[piece["piece"]], key=lambda r: float(r["start_s"]))
-        tracks.append(
-            Track(piece["piece"], piece["piece"], features,
-                  targets=_window_targets(rows, len(features)))
-        )
+        # Targets are stretched over the whole rendering, then cut to the embedded excerpt.
+        targets = _window_targets(rows, max(len(features), _count_windows(audio)))
+        tracks.append(Track(piece["piece"], piece["piece"], features, targets=targets[: len(features)]))
         if progress:
             progress(piece["piece"])
     return tracks
 
 
-def load_4q(root: Path, cache_dir: Path, progress: Callable[[str], None] | None = None) -> list[Track]:
+def load_4q(root: Path, cache_dir: Path, progress: Callable[[str], None] | None = None, *,
+            front: str = "seed") -> list[Track]:
     """4Q: real recordings, one Russell quadrant per 30 s excerpt; grouped by artist."""
     base = root / "4q"
     tracks = []
@@ -117,21 +162,24 @@ def load_4q(root: Path, cache_dir: Path, progress: Callable[[str], None] | None 
         audio = base / "audio" / row["Quadrant"] / f"{row['Song']}.opus"
         if not audio.exists():
             continue
-        features = _features(audio, cache_dir / "4q")
         artist = row["Artist"].strip().lower()
+        features = _features(audio, cache_dir / CACHE_FOLDERS[front] / "4q", front=front,
+                             excerpt=v2_excerpt("4q", artist))
         tracks.append(Track(row["Song"], artist, features, quadrant=row["Quadrant"]))
         if progress:
             progress(row["Song"])
     return tracks
 
 
-def _render_midi(midi: Path, soundfont: Path, wav: Path) -> None:
+def render_midi(midi: Path, soundfont: Path, wav: Path) -> None:
+    """Render a MIDI file to a 44.1-kHz wav with fluidsynth."""
     command = ["fluidsynth", "-ni", "-q", "-g", "0.6", "-r", "44100", "-F", str(wav),
                str(soundfont), str(midi)]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
 
 
-def load_emopia(root: Path, cache_dir: Path, progress: Callable[[str], None] | None = None) -> list[Track]:
+def load_emopia(root: Path, cache_dir: Path, progress: Callable[[str], None] | None = None, *,
+                front: str = "seed") -> list[Track]:
     """EMOPIA: pop-piano MIDI clips with a quadrant in the file name, rendered with fluidsynth and the
     shared piano soundfont; clips of one song are grouped so they share a split."""
     if shutil.which("fluidsynth") is None:
@@ -142,14 +190,14 @@ def load_emopia(root: Path, cache_dir: Path, progress: Callable[[str], None] | N
         for name in sorted(n for n in archive.namelist() if n.endswith(".mid")):
             stem = Path(name).stem  # Q1_<song>_<clip>
             quadrant, song = stem.split("_")[0], stem[3:].rsplit("_", 1)[0]
-            cached = cache_dir / "emopia" / f"{stem}.npy"
+            cached = cache_dir / CACHE_FOLDERS[front] / "emopia" / f"{stem}.npy"
             if not cached.exists():
                 midi = Path(tmp) / "clip.mid"
                 midi.write_bytes(archive.read(name))
                 wav = Path(tmp) / f"{stem}.wav"
-                _render_midi(midi, soundfont, wav)
+                render_midi(midi, soundfont, wav)
                 try:
-                    features = _features(wav, cache_dir / "emopia", cached.name)
+                    features = _features(wav, cached.parent, cached.name, front, V2_EXCERPTS["emopia"])
                 except AudioError:
                     continue  # an empty render (a clip of silence) carries no emotion to learn
                 finally:

@@ -17,8 +17,15 @@ import torch
 
 from queueemo.emotion.forecast import load_weights, rollout
 from queueemo.emotion.inference import load_clip_model, predict_features
+from queueemo.emotion.inference_v2 import load_clip_v2, predict_embeddings
 from queueemo.emotion.training.datasets import QUADRANT_SIGNS, Curve, Track
-from queueemo.emotion.training.metrics import quadrant_report, regression_report
+from queueemo.emotion.training.metrics import (
+    change_report,
+    quadrant_report,
+    regression_report,
+    within_song_r,
+)
+from queueemo.emotion.training.train_clip_v2 import make_mix
 from queueemo.emotion.training.train_forecaster import HORIZONS, examples, horizon_mse
 
 RIDGE_ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0)
@@ -26,8 +33,14 @@ RIDGE_ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0)
 CENTROID = 0.5
 
 
+def _window_inputs(features: np.ndarray) -> np.ndarray:
+    """Per-window ridge input: the mean log-mel (seed) or the embedding itself (v2)."""
+    features = features.astype(np.float32)
+    return features if features.ndim == 2 else features.mean(axis=1)
+
+
 def _window_means(tracks: list[Track]) -> np.ndarray:
-    return np.concatenate([t.features.astype(np.float32).mean(axis=1) for t in tracks])
+    return np.concatenate([_window_inputs(t.features) for t in tracks])
 
 
 def _window_targets(tracks: list[Track]) -> np.ndarray:
@@ -67,42 +80,79 @@ def _fit_ridge(train: list[Track], val: list[Track]) -> Ridge:
     return min(fitted, key=lambda model: float(np.mean((model.predict(xv) - yv) ** 2)))
 
 
+MIXES = 300
+MIX_HALF = 12  # windows (6 s) of each clip in a constructed mix
+
+
+def _mixes(clips: list[Track], predict: Callable[[np.ndarray], np.ndarray]) -> dict[str, float]:
+    """Change-point tracking on joins of two test clips from different quadrants (fixed pairs)."""
+    rng = np.random.default_rng(0)
+    halves, signs = [], []
+    while len(halves) < MIXES:
+        a, b = (clips[i] for i in rng.integers(0, len(clips), size=2))
+        if a.quadrant == b.quadrant or min(len(a.features), len(b.features)) < MIX_HALF:
+            continue
+        features, sign = make_mix(a, b, MIX_HALF, rng)
+        halves.append(predict(features).reshape(2, MIX_HALF, 2).mean(axis=1))
+        signs.append(sign.reshape(2, MIX_HALF, 2)[:, 0])
+    return change_report(np.stack(halves), np.stack(signs))
+
+
 def _clip_rows(
-    name: str, predict: Callable[[Track], np.ndarray], curves: list[Track], clips: list[Track]
+    name: str, predict: Callable[[np.ndarray], np.ndarray], curves: list[Track], clips: list[Track]
 ) -> dict:
-    predicted = np.concatenate([predict(t) for t in curves])
-    means = np.stack([predict(t).mean(0) for t in clips])
+    per_piece = [predict(t.features) for t in curves]
+    means = np.stack([predict(t.features).mean(0) for t in clips])
     return {
         "name": name,
-        "vgmidi": regression_report(predicted, np.concatenate([t.targets for t in curves])),
+        "vgmidi": regression_report(np.concatenate(per_piece), np.concatenate([t.targets for t in curves])),
+        "vgmidi_within": within_song_r(per_piece, [t.targets for t in curves]),
         "4q": quadrant_report(means, [t.quadrant for t in clips]),
+        "mixes": _mixes(clips, predict),
     }
 
 
-def evaluate_clip(
-    curves: dict[str, list[Track]], clips: dict[str, list[Track]], model_dir: Path | None = None
-) -> list[dict]:
-    """Rows for the clip model, the mean predictor and the ridge baseline on the test split."""
+def _predictor(front: str, model_dir: Path | None) -> tuple[str, Callable[[np.ndarray], np.ndarray]]:
+    if front == "v2":
+        model_v2, version = load_clip_v2(model_dir)
+        return f"v2/{version}", lambda features: predict_embeddings(model_v2, features)
     model, version = load_clip_model(model_dir)
+    return f"seed/{version}", lambda features: predict_features(model, features)
+
+
+def evaluate_clip(
+    curves: dict[str, list[Track]], clips: dict[str, list[Track]], model_dir: Path | None = None,
+    front: str = "seed",
+) -> list[dict]:
+    """Rows for a clip model (``front``: seed or v2), the mean predictor and a ridge baseline on the
+    same inputs, on the test split."""
+    name, predict = _predictor(front, model_dir)
     torch.set_grad_enabled(False)
     train = curves["train"] + clips["train"]
     mean = _window_targets(train).mean(0)
     ridge = _fit_ridge(train, curves["val"] + clips["val"])
+    inputs = "mean log-mel" if front == "seed" else "musicnn embedding"
     test_curves, test_clips = curves["test"], clips["test"]
-    return [
-        _clip_rows(version, lambda t: predict_features(model, t.features), test_curves, test_clips),
-        _clip_rows("mean predictor", lambda t: np.repeat(mean[None], len(t.features), 0),
+    rows = [
+        _clip_rows(name, predict, test_curves, test_clips),
+        _clip_rows(f"{front}: mean predictor", lambda f: np.repeat(mean[None], len(f), 0),
                    test_curves, test_clips),
-        _clip_rows(f"ridge on mean log-mel (alpha {ridge.alpha:g})",
-                   lambda t: ridge.predict(t.features.astype(np.float32).mean(axis=1)),
-                   test_curves, test_clips),
+        _clip_rows(f"{front}: ridge on {inputs} (alpha {ridge.alpha:g})",
+                   lambda f: ridge.predict(_window_inputs(f)), test_curves, test_clips),
     ]
+    return rows
 
 
-def evaluate_forecaster(curves: dict[str, list[Curve]], model_dir: Path | None = None) -> list[dict]:
-    """Rows for the forecaster, persistence and linear extrapolation on emomusic test songs."""
+def model_trajectories(tracks: list[Track], model_dir: Path | None = None, front: str = "v2") -> list[Curve]:
+    """A clip model's trajectories of held-out recordings, as curves for the forecaster."""
+    _, predict = _predictor(front, model_dir)
+    return [Curve(t.key, t.group, predict(t.features)) for t in tracks]
+
+
+def evaluate_forecaster(curves: list[Curve], model_dir: Path | None = None) -> list[dict]:
+    """Rows for the forecaster, persistence and linear extrapolation on held-out 2 Hz curves."""
     _, info = load_weights(model_dir)
-    history, future = examples(curves["test"], int(info["config"]["context"]), max(HORIZONS))
+    history, future = examples(curves, int(info["config"]["context"]), max(HORIZONS))
     predicted = rollout(history, max(HORIZONS), model_dir)
     version = info["version"]
     steps = np.arange(1, max(HORIZONS) + 1)[None, :, None]
@@ -115,35 +165,48 @@ def evaluate_forecaster(curves: dict[str, list[Curve]], model_dir: Path | None =
     ]
 
 
-def format_report(clip_rows: list[dict], forecast_rows: list[dict], counts: dict[str, int]) -> str:
+def format_report(clip_rows: list[dict], forecasts: dict[str, list[dict]], counts: dict[str, int]) -> str:
     """The evaluation as a plain-text table (what `queueemo evaluate` prints)."""
     lines = [
         "Held-out test split (disjoint by piece / artist): "
         + ", ".join(f"{k} {v}" for k, v in counts.items()),
         "",
-        "Clip model — vgmidi, per 0.5 s window",
-        f"{'model':<40} {'RMSE a':>7} {'r a':>6} {'CCC a':>6} {'RMSE v':>7} {'r v':>6} {'CCC v':>6}",
+        "Clip model — vgmidi, per 0.5 s window (within: mean of per-piece r)",
+        f"{'model':<46} {'RMSE a':>7} {'r a':>6} {'CCC a':>6} {'RMSE v':>7} {'r v':>6} {'CCC v':>6}"
+        f" {'within a':>8} {'within v':>8}",
     ]
     for row in clip_rows:
         a, v = row["vgmidi"]["arousal"], row["vgmidi"]["valence"]
+        within = row["vgmidi_within"]
         lines.append(
-            f"{row['name']:<40} {a['rmse']:7.3f} {a['r']:6.3f} {a['ccc']:6.3f} "
-            f"{v['rmse']:7.3f} {v['r']:6.3f} {v['ccc']:6.3f}"
+            f"{row['name']:<46} {a['rmse']:7.3f} {a['r']:6.3f} {a['ccc']:6.3f} "
+            f"{v['rmse']:7.3f} {v['r']:6.3f} {v['ccc']:6.3f} "
+            f"{within['arousal']:8.3f} {within['valence']:8.3f}"
         )
-    lines += ["", "Clip model — 4q, mean prediction over each excerpt",
-              f"{'model':<40} {'quadrant':>9} {'sign a':>7} {'sign v':>7}"]
+    lines += ["", "Clip model — 4q, mean prediction over each excerpt (recall per quadrant)",
+              f"{'model':<46} {'quadrant':>9} {'sign a':>7} {'sign v':>7}"
+              f" {'Q1':>5} {'Q2':>5} {'Q3':>5} {'Q4':>5}"]
     for row in clip_rows:
         q = row["4q"]
+        recalls = " ".join(f"{q.get(f'recall_Q{k}', 0.0):5.2f}" for k in range(1, 5))
         lines.append(
-            f"{row['name']:<40} {q['quadrant_accuracy']:9.3f} {q['arousal_sign_accuracy']:7.3f} "
-            f"{q['valence_sign_accuracy']:7.3f}"
+            f"{row['name']:<46} {q['quadrant_accuracy']:9.3f} {q['arousal_sign_accuracy']:7.3f} "
+            f"{q['valence_sign_accuracy']:7.3f} {recalls}"
         )
-    lines += ["", "Forecaster — emomusic, MSE (mean over arousal and valence)",
-              f"{'model':<40} {'1 step':>8} {'4 steps':>8} {'10 steps':>8}"]
-    for row in forecast_rows:
-        m = row["mse"]
-        lines.append(f"{row['name']:<40} {m['h1']:8.5f} {m['h4']:8.5f} {m['h10']:8.5f}")
-    persistence = forecast_rows[1]["mse"]["h4"]
-    gain = 1 - forecast_rows[0]["mse"]["h4"] / persistence
-    lines.append(f"forecaster vs persistence at 4 steps: {gain:+.1%} lower MSE")
+    mixes = clip_rows[0]["mixes"]["mixes"]
+    lines += ["", f"Clip model — {mixes} constructed mixes of two 4q test clips (6 s + 6 s, different "
+              "quadrants)", f"{'model':<46} {'moves a':>8} {'moves v':>8} {'half quadrant':>14}"]
+    for row in clip_rows:
+        m = row["mixes"]
+        lines.append(f"{row['name']:<46} {m['direction_arousal']:8.3f} {m['direction_valence']:8.3f} "
+                     f"{m['half_quadrant']:14.3f}")
+    for label, forecast_rows in forecasts.items():
+        lines += ["", f"Forecaster — {label}, MSE (mean over arousal and valence)",
+                  f"{'model':<46} {'1 step':>8} {'4 steps':>8} {'10 steps':>8}"]
+        for row in forecast_rows:
+            m = row["mse"]
+            lines.append(f"{row['name']:<46} {m['h1']:8.5f} {m['h4']:8.5f} {m['h10']:8.5f}")
+        gains = [1 - forecast_rows[0]["mse"][h] / forecast_rows[1]["mse"][h] for h in ("h1", "h4", "h10")]
+        lines.append("forecaster vs persistence at 1 / 4 / 10 steps: "
+                     + " / ".join(f"{g:+.1%}" for g in gains) + " lower MSE")
     return "\n".join(lines)

@@ -46,9 +46,39 @@ def quadrant_report(means: np.ndarray, quadrants: list[str]) -> dict[str, float]
 
     signs = np.array([QUADRANT_SIGNS[q] for q in quadrants])
     predicted = [quadrant_of(a, v) for a, v in means]
+    recall = {f"recall_{k}": float(np.mean([p == q for p, q in zip(predicted, quadrants, strict=True)
+                                            if q == k])) for k in sorted(set(quadrants))}
     return {
+        **recall,
         "quadrant_accuracy": float(np.mean([p == q for p, q in zip(predicted, quadrants, strict=True)])),
         "arousal_sign_accuracy": float(np.mean(np.sign(means[:, 0] + 1e-12) == signs[:, 0])),
         "valence_sign_accuracy": float(np.mean(np.sign(means[:, 1] + 1e-12) == signs[:, 1])),
         "clips": len(quadrants),
+    }
+
+
+def within_song_r(predicted: list[np.ndarray], true: list[np.ndarray]) -> dict[str, float]:
+    """Mean over songs of the per-song Pearson r (how well the model follows a song's own course)."""
+    report = {}
+    for index, name in enumerate(("arousal", "valence")):
+        values = [pearson(p[:, index], t[:, index]) for p, t in zip(predicted, true, strict=True)
+                  if t[:, index].std() > 1e-6]
+        report[name] = float(np.mean(values)) if values else 0.0
+    return report
+
+
+def change_report(halves: np.ndarray, signs: np.ndarray) -> dict[str, float]:
+    """Constructed mixes: (n, 2 halves, 2) mean predictions and label signs.
+
+    ``direction``: for each dimension whose label changes at the join, whether the prediction moves
+    the same way; ``half_quadrant``: quadrant accuracy of each half's mean.
+    """
+    moved = np.sign(halves[:, 1] - halves[:, 0])
+    changed = signs[:, 1] != signs[:, 0]
+    wanted = np.sign(signs[:, 1] - signs[:, 0])
+    return {
+        "direction_arousal": float(np.mean((moved == wanted)[:, 0][changed[:, 0]])),
+        "direction_valence": float(np.mean((moved == wanted)[:, 1][changed[:, 1]])),
+        "half_quadrant": float(np.mean(np.all(np.sign(halves + 1e-12) == signs, axis=2))),
+        "mixes": len(halves),
     }

@@ -1,0 +1,60 @@
+"""Run the v2 clip model: audio file → musicnn embeddings → emotion trajectory.
+
+The weights' JSON names the front end (converted musicnn weights) and audio settings they were trained
+on; loading refuses a mismatch rather than producing quiet nonsense.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from queueemo.assets import asset_path, read_info
+from queueemo.audio import WindowObserver
+from queueemo.emotion.embedding import FRONT_END_NAME, audio_settings, embed_file
+from queueemo.emotion.inference import contextualise
+from queueemo.emotion.network import ClipModelV2, ClipV2Config
+from queueemo.errors import ModelError
+
+CLIP_V2_NAME = "clip_v2"
+
+
+@lru_cache(maxsize=4)
+def load_clip_v2(model_dir: Path | None = None) -> tuple[ClipModelV2, str]:
+    """The v2 clip model in eval mode and its version string (cached per process)."""
+    info = read_info(CLIP_V2_NAME, model_dir)
+    weights = asset_path(f"{CLIP_V2_NAME}.pt", model_dir)
+    front_end = read_info(FRONT_END_NAME, model_dir)["version"]
+    if info.get("audio") != audio_settings() or info.get("front_end") != front_end:
+        raise ModelError(
+            f"{weights} was trained on front end {info.get('front_end')} with audio settings "
+            f"{info.get('audio')}; installed is {front_end} computing {audio_settings()}"
+        )
+    model = ClipModelV2(ClipV2Config(**info["config"]))
+    try:
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise ModelError(f"clip model {weights} is damaged or does not fit the network: {exc}") from exc
+    model.segment_windows = int(info["segment_windows"])
+    return model.eval(), str(info["version"])
+
+
+def predict_embeddings(model: ClipModelV2, embeddings: np.ndarray) -> np.ndarray:
+    """(n, 200) musicnn embeddings → (n, 2) trajectory."""
+    with torch.inference_mode():
+        windows = model.embed_windows(torch.from_numpy(np.asarray(embeddings, dtype=np.float32)))
+        return contextualise(model, windows)
+
+
+def analyze_file_v2(path: str | os.PathLike[str], model_dir: Path | None = None, *,
+                    observe: WindowObserver | None = None) -> np.ndarray:
+    """(n_windows, 2) float32 arousal/valence of an audio file; ``AudioError`` if not decodable.
+
+    ``observe`` sees every decoded block of windows (see ``audio.decode_windows``).
+    """
+    model, _ = load_clip_v2(model_dir)
+    return predict_embeddings(model, embed_file(path, model_dir, observe=observe))

@@ -1,0 +1,91 @@
+"""musicnn (Pons & Serra, MSD model) re-implemented as ``nn.Module`` for inference (no I/O here).
+
+The network of the ``musicnn`` package (ISC licence, © MTG-UPF), layer for layer, with weights
+converted from its TensorFlow checkpoint by ``scripts/convert_musicnn.py``. Input is musicnn's
+log-compressed 96-band mel spectrogram at 16 kHz (``log10(10000 · mel + 1)``); the output used
+here is the 200-d "penultimate" embedding.
+
+The front and mid end are convolutional in time, so they run once over a long stretch of frames
+(``frame_features``) and any number of 3-s patches are then pooled from the result
+(``embed_pooled``): one embedding per 0.5-s window costs one pass over the track, not six.
+``forward`` is the original patch-by-patch model, used to check the port against TensorFlow.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+N_MELS = 96
+PATCH_FRAMES = 187  # 3 s at hop 256 and 16 kHz, as musicnn computes it
+FRONT_CHANNELS = 561  # 2 × 204 timbral + 3 × 51 temporal
+FEATURE_CHANNELS = FRONT_CHANNELS + 3 * 64  # dense connection of front end and mid end: 753
+EMBEDDING_SIZE = 200
+# Frames of context either side that a frame's mid-end features depend on (temporal 'same' conv
+# of 128 frames: 64, plus three 7-frame mid-end convolutions: 9).
+RECEPTIVE_MARGIN = 73
+BN_EPS = 1e-3  # TensorFlow's default for batch_normalization
+TIMBRAL_KERNELS = (38, 67)  # int(0.4 · 96), int(0.7 · 96) mel bands, 7 frames
+TEMPORAL_KERNELS = (128, 64, 32)  # frames, 1 mel band
+
+
+def _pooled_bn(maps: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
+    """``bn(maps).amax(dim=3)`` for an inference-mode batch norm, without normalising whole maps.
+
+    Batch norm is a per-channel affine map, so the maximum over frequency of its output is the
+    affine map of the maximum (positive scale) or of the minimum (negative scale): pooling first
+    saves the memory and time of normalising (batch, channels, frames, bands) maps.
+    """
+    scale = (bn.weight / torch.sqrt(bn.running_var + bn.eps))[:, None]  # (channels, 1)
+    extreme = torch.where(scale >= 0, maps.amax(dim=3), maps.amin(dim=3))  # (batch, channels, frames)
+    return (extreme - bn.running_mean[:, None]) * scale + bn.bias[:, None]
+
+
+class Musicnn(nn.Module):
+    """musicnn MSD: log-mel (batch, frames, 96) → embeddings (batch, 200)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bn_input = nn.BatchNorm2d(1, eps=BN_EPS)
+        self.timbral = nn.ModuleList(nn.Conv2d(1, 204, (7, k)) for k in TIMBRAL_KERNELS)
+        self.timbral_bn = nn.ModuleList(nn.BatchNorm2d(204, eps=BN_EPS) for _ in TIMBRAL_KERNELS)
+        self.temporal = nn.ModuleList(nn.Conv2d(1, 51, (k, 1)) for k in TEMPORAL_KERNELS)
+        self.temporal_bn = nn.ModuleList(nn.BatchNorm2d(51, eps=BN_EPS) for _ in TEMPORAL_KERNELS)
+        self.mid = nn.ModuleList(nn.Conv1d(c, 64, 7) for c in (FRONT_CHANNELS, 64, 64))
+        self.mid_bn = nn.ModuleList(nn.BatchNorm1d(64, eps=BN_EPS) for _ in range(3))
+        self.pool_bn = nn.BatchNorm1d(2 * FEATURE_CHANNELS, eps=BN_EPS)
+        self.dense = nn.Linear(2 * FEATURE_CHANNELS, EMBEDDING_SIZE)
+        self.dense_bn = nn.BatchNorm1d(EMBEDDING_SIZE, eps=BN_EPS)
+
+    def frame_features(self, mel: torch.Tensor) -> torch.Tensor:
+        """(batch, frames, 96) → (batch, 753, frames): front- and mid-end features per frame.
+
+        Frames beyond either end count as zeros after input normalisation, as in TensorFlow.
+        """
+        x = self.bn_input(mel.unsqueeze(1))  # (B, 1, T, 96)
+        parts = []
+        padded = F.pad(x, (0, 0, 3, 3))
+        for conv, bn in zip(self.timbral, self.timbral_bn, strict=True):
+            parts.append(_pooled_bn(F.relu_(conv(padded)), bn))
+        for conv, bn in zip(self.temporal, self.temporal_bn, strict=True):
+            k = conv.kernel_size[0]
+            before = (k - 1) // 2  # TensorFlow's 'same': the extra frame of padding goes after
+            parts.append(_pooled_bn(F.relu_(conv(F.pad(x, (0, 0, before, k - 1 - before)))), bn))
+        front = torch.cat(parts, dim=1)  # (B, 561, T)
+        outputs = [front]
+        previous = None
+        for conv, bn in zip(self.mid, self.mid_bn, strict=True):
+            y = bn(F.relu(conv(F.pad(outputs[-1], (3, 3)))))
+            previous = y if previous is None else y + previous
+            outputs.append(previous)
+        return torch.cat(outputs, dim=1)
+
+    def embed_pooled(self, maximum: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+        """Temporal max and mean of frame features, each (n, 753) → (n, 200) embeddings."""
+        pooled = torch.stack([maximum, mean], dim=2).flatten(1)  # TF's order: max, mean per channel
+        return self.dense_bn(F.relu(self.dense(self.pool_bn(pooled))))
+
+    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+        features = self.frame_features(patches)
+        return self.embed_pooled(features.amax(dim=2), features.mean(dim=2))

@@ -1,0 +1,119 @@
+"""Fill the v2 embedding cache of the training data with several processes.
+
+musicnn costs ~0.1 CPU-s per second of audio, so the ~20 hours of training audio are embedded once,
+in parallel, into the same cache the loaders in ``datasets`` read. Workers are *spawned* (a pool
+forked after torch has started its threads deadlocks) and run torch on one thread each.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import multiprocessing
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from queueemo.emotion.training.datasets import (
+    CACHE_FOLDERS,
+    V2_EXCERPTS,
+    cache_name,
+    compute_features,
+    render_midi,
+    v2_excerpt,
+)
+from queueemo.errors import QueueemoError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One file to embed: an audio path, or a MIDI member of emopia's zip to render first."""
+
+    target: Path
+    audio: Path | None = None
+    archive: Path | None = None
+    member: str | None = None
+    soundfont: Path | None = None
+    excerpt: tuple[int, int | None] = (0, None)
+
+
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def run_job(job: Job) -> str | None:
+    """Embed one file into its cache entry; the error as text if it is not usable audio."""
+    try:
+        if job.audio is not None:
+            features = compute_features(job.audio, "v2", job.excerpt)
+        else:
+            assert job.archive and job.member and job.soundfont
+            with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(job.archive) as archive:
+                midi, wav = Path(tmp) / "clip.mid", Path(tmp) / "clip.wav"
+                midi.write_bytes(archive.read(job.member))
+                render_midi(midi, job.soundfont, wav)
+                features = compute_features(wav, "v2", job.excerpt)
+    except QueueemoError as exc:
+        return f"{job.target.name}: {exc}"
+    job.target.parent.mkdir(parents=True, exist_ok=True)
+    partial = job.target.with_suffix(".partial.npy")
+    np.save(partial, features)
+    partial.replace(job.target)
+    return None
+
+
+def missing_jobs(root: Path, cache_dir: Path, sets: tuple[str, ...]) -> list[Job]:
+    """Files of the named data sets whose v2 embeddings are not cached yet."""
+    base = cache_dir / CACHE_FOLDERS["v2"]
+    jobs = []
+    if "vgmidi" in sets:
+        for audio in sorted((root / "vgmidi" / "audio").glob("*.opus")):
+            jobs.append(Job(base / "vgmidi" / cache_name(audio), audio=audio,
+                            excerpt=v2_excerpt("vgmidi", audio.stem)))
+    if "4q" in sets:
+        with (root / "4q" / "metadata.csv").open(newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                audio = root / "4q" / "audio" / row["Quadrant"] / f"{row['Song']}.opus"
+                if audio.exists():
+                    jobs.append(Job(base / "4q" / cache_name(audio), audio=audio,
+                                    excerpt=v2_excerpt("4q", row["Artist"].strip().lower())))
+    if "emopia" in sets:
+        archive = root / "emopia" / "midis.zip"
+        soundfont = root / "soundfonts" / "J800_Piano.sf2"
+        with zipfile.ZipFile(archive) as handle:
+            for member in sorted(n for n in handle.namelist() if n.endswith(".mid")):
+                target = base / "emopia" / f"{Path(member).stem}.npy"
+                jobs.append(Job(target, archive=archive, member=member, soundfont=soundfont,
+                                excerpt=V2_EXCERPTS["emopia"]))
+    # Interleave the data sets, so that a run stopped early leaves some of each.
+    jobs.sort(key=lambda job: zlib.crc32(job.target.name.encode()))
+    return [job for job in jobs if not job.target.exists()]
+
+
+def fill_cache(root: Path, cache_dir: Path, sets: tuple[str, ...], jobs: int = 2,
+               progress: Callable[[int, int], None] | None = None) -> list[str]:
+    """Embed every uncached file of ``sets``; returns one line per file that could not be used."""
+    todo = missing_jobs(root, cache_dir, sets)
+    errors: list[str] = []
+    if not todo:
+        return errors
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max(1, jobs), mp_context=context, initializer=_init_worker) as pool:
+        futures = [pool.submit(run_job, job) for job in todo]
+        for done, future in enumerate(as_completed(futures), 1):
+            if (error := future.result()) is not None:
+                log.warning("skipped %s", error)
+                errors.append(error)
+            if progress:
+                progress(done, len(todo))
+    return errors

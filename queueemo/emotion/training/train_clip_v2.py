@@ -1,0 +1,172 @@
+"""Train the v2 clip model on cached musicnn embeddings: vgmidi curves, 4q and emopia quadrants, and
+constructed mixes with known change points.
+
+Losses as for the seed model (``train_clip``): vgmidi windows regress on the curve (MSE + 1 − CCC), a
+quadrant-labelled crop is a hinge on its mean. Within-song dynamics get a third source: a *mix* joins
+crops of two clips from different quadrants, and each half's mean is hinged on its own label, so the
+model must move when the music does instead of giving one value per song.
+Embeddings are fixed (the front end is not trained), so epochs take seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from queueemo.emotion.embedding import audio_settings
+from queueemo.emotion.inference_v2 import CLIP_V2_NAME
+from queueemo.emotion.network import ClipModelV2, ClipV2Config
+from queueemo.emotion.training.assets import save_asset
+from queueemo.emotion.training.datasets import QUADRANT_SIGNS, Track
+from queueemo.emotion.training.early_stopping import EarlyStopping
+from queueemo.emotion.training.train_clip import _ccc_loss, score, validate
+
+
+@dataclass(frozen=True)
+class ClipV2Training:
+    """Hyper-parameters of a v2 training run."""
+
+    seed: int = 1234
+    curve_windows: int = 64
+    clip_windows: int = 24
+    curve_crops: int = 32
+    clip_crops: int = 24  # per quadrant-labelled data set
+    mix_crops: int = 16
+    batches_per_epoch: int = 25
+    max_epochs: int = 60
+    patience: int = 8
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.05
+    hinge_margin: float = 0.3
+    quadrant_weight: float = 2.0
+    mix_weight: float = 0.5
+    ccc_weight: float = 0.5
+    noise: float = 0.5  # Gaussian noise on the embeddings (× their std), a regulariser
+
+
+def _crops(tracks: list[Track], count: int, length: int, rng: np.random.Generator):
+    features, targets = [], []
+    for index in rng.integers(0, len(tracks), size=count):
+        track = tracks[index]
+        start = int(rng.integers(0, len(track.features) - length + 1))
+        features.append(track.features[start : start + length].astype(np.float32))
+        targets.append(track.targets[start : start + length] if track.targets is not None
+                       else np.array(QUADRANT_SIGNS[track.quadrant], dtype=np.float32))
+    return torch.from_numpy(np.stack(features)), torch.from_numpy(np.stack(targets))
+
+
+def make_mix(
+    first: Track, second: Track, half: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two crops of ``half`` windows from clips of different quadrants, joined; per-window signs."""
+    parts, signs = [], []
+    for track in (first, second):
+        start = int(rng.integers(0, len(track.features) - half + 1))
+        parts.append(track.features[start : start + half].astype(np.float32))
+        signs.append(np.repeat(np.array(QUADRANT_SIGNS[track.quadrant], np.float32)[None], half, 0))
+    return np.concatenate(parts), np.concatenate(signs)
+
+
+def _mixes(tracks: list[Track], count: int, length: int, rng: np.random.Generator):
+    features, signs = [], []
+    while len(features) < count:
+        a, b = (tracks[i] for i in rng.integers(0, len(tracks), size=2))
+        if a.quadrant == b.quadrant:
+            continue
+        x, y = make_mix(a, b, length // 2, rng)
+        features.append(x)
+        signs.append(y)
+    return torch.from_numpy(np.stack(features)), torch.from_numpy(np.stack(signs))
+
+
+def _normalisation(tracks: list[Track]) -> tuple[torch.Tensor, torch.Tensor]:
+    stacked = np.concatenate([t.features.astype(np.float64) for t in tracks])
+    return (torch.tensor(stacked.mean(0), dtype=torch.float32),
+            torch.tensor(stacked.std(0) + 1e-3, dtype=torch.float32))
+
+
+def train_clip_v2(
+    *,
+    curves: dict[str, list[Track]],
+    clips: dict[str, list[Track]],
+    extra_clips: list[Track] | None = None,
+    out_dir: Path,
+    settings: ClipV2Training | None = None,
+    network: ClipV2Config | None = None,
+    report: Callable[[str], None] = lambda _: None,
+) -> dict:
+    """Train, early-stop on validation, write ``clip_v2.pt`` + ``clip_v2.json``; return its info."""
+    settings, network = settings or ClipV2Training(), network or ClipV2Config()
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    train_curves = [t for t in curves["train"] if len(t.features) >= settings.curve_windows]
+    domains = [[t for t in clips["train"] if len(t.features) >= settings.clip_windows]]
+    if extra_clips:
+        domains.append([t for t in extra_clips if len(t.features) >= settings.clip_windows])
+    model = ClipModelV2(network)
+    model.segment_windows = settings.curve_windows
+    model.input_mean, model.input_std = _normalisation(train_curves + [t for d in domains for t in d])
+    optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate,
+                                  weight_decay=settings.weight_decay)
+    stopper = EarlyStopping(settings.patience)
+    history = []
+
+    def noisy(x: torch.Tensor) -> torch.Tensor:
+        return x + settings.noise * model.input_std * torch.randn_like(x)
+
+    for epoch in range(1, settings.max_epochs + 1):
+        model.train()
+        started, losses = time.monotonic(), []
+        for _ in range(settings.batches_per_epoch):
+            x, y = _crops(train_curves, settings.curve_crops, settings.curve_windows, rng)
+            predicted = model(noisy(x))
+            loss = torch.mean((predicted - y) ** 2) + settings.ccc_weight * _ccc_loss(predicted, y)
+            # Quadrant-labelled crops of every domain and the mixes go through one forward pass.
+            labelled = [_crops(domain, settings.clip_crops, settings.clip_windows, rng) for domain in domains]
+            x_mix, y_mix = _mixes(domains[0], settings.mix_crops, settings.clip_windows, rng)
+            x = torch.cat([x for x, _ in labelled] + [x_mix])
+            predicted = model(noisy(x))
+            n_clips = len(x) - len(x_mix)
+            signs = torch.cat([y for _, y in labelled])
+            hinge = torch.relu(settings.hinge_margin - signs * predicted[:n_clips].mean(dim=1)).mean()
+            halves = predicted[n_clips:].reshape(len(x_mix), 2, -1, 2).mean(dim=2)
+            mix_signs = y_mix.reshape(len(x_mix), 2, -1, 2)[:, :, 0]
+            mix_hinge = torch.relu(settings.hinge_margin - mix_signs * halves).mean()
+            loss = loss + settings.quadrant_weight * hinge + settings.mix_weight * mix_hinge
+            optimiser.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimiser.step()
+            losses.append(loss.item())
+        metrics = validate(model, curves["val"], clips["val"])
+        current = score(metrics)
+        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "score": current})
+        vg, q4 = metrics["vgmidi"], metrics["4q"]
+        report(f"epoch {epoch:2d}  loss {np.mean(losses):.4f}  val r(a) {vg['arousal']['r']:.3f} "
+               f"r(v) {vg['valence']['r']:.3f}  4q acc {q4['quadrant_accuracy']:.3f}  "
+               f"score {current:.3f}  ({time.monotonic() - started:.1f} s)")
+        if stopper.update(-current, model, metrics):
+            report(f"early stop: no improvement for {settings.patience} epochs")
+            break
+    assert stopper.best_state is not None
+    return save_asset(out_dir, CLIP_V2_NAME, stopper.best_state, {
+        "front_end": _front_end_version(),
+        "audio": audio_settings(),
+        "config": network.to_dict(),
+        "segment_windows": settings.curve_windows,
+        "training": asdict(settings),
+        "validation": stopper.best_metrics,
+        "history": history,
+    })
+
+
+def _front_end_version() -> str:
+    from queueemo.assets import model_version
+    from queueemo.emotion.embedding import FRONT_END_NAME
+
+    return model_version(FRONT_END_NAME)
