@@ -4,8 +4,7 @@
 
 1. A real library (bench/make_library.py: Debian game-music packages, mixed formats, one artist and
    album per game) under WORK/music, scanned by ``queueemo scan`` into WORK/index.sqlite3.
-2. Until the scan stores them itself, the boundary columns (and the opening/closing emotion inside the
-   boundaries) are computed here with ``queueemo.boundaries`` from a second decode — said in the output.
+2. The scan stores each track's audible boundaries and boundary acoustics from its own decode.
 3. A real MPD over WORK/music; for each continuity weight w (loudness w, brightness w × --brightness),
    RUNS runs of ``queueemo next -n 10`` from an empty queue; every transition A → B is judged.
 4. Independent acoustic measure (no queueemo code): EBU R128 momentary loudness (ffmpeg ``ebur128``),
@@ -160,30 +159,6 @@ def ensure_index(work: Path) -> str:
     return url
 
 
-def fill_boundaries(url: str, again: bool) -> int:
-    """Store boundary columns and the boundary-aware opening/closing emotion (a second decode)."""
-    import sqlalchemy as sa
-
-    from queueemo.audio import decode_windows
-    from queueemo.boundaries import BoundaryAccumulator, boundary_emotion
-    from queueemo.library.db import STATUS_OK, Track, decode_trajectory, open_library
-
-    done = 0
-    with open_library(url) as library, library.session() as session:
-        for track in session.scalars(sa.select(Track).where(Track.status == STATUS_OK)):
-            if track.ending_start_s is not None and not again:
-                continue
-            acc = BoundaryAccumulator()
-            for block in decode_windows(track.path):
-                acc.add(block, 44_100)
-            found = acc.result()
-            for key, value in {**found.columns(),
-                               **boundary_emotion(decode_trajectory(track.trajectory), found)}.items():
-                setattr(track, key, value)
-            done += 1
-    return done
-
-
 # --- runs against a real MPD ----------------------------------------------------------------------
 
 
@@ -254,16 +229,12 @@ def main() -> None:
                         help="brightness weight as a share of the loudness weight")
     parser.add_argument("--per-quadrant", type=int, default=60,
                         help="4q clips per quadrant for the yardstick")
-    parser.add_argument("--refill", action="store_true",
-                        help="compute the boundary columns again (after changing queueemo.boundaries)")
     args = parser.parse_args()
     work = args.work.resolve()
     if Path(__file__).resolve().parents[1] in work.parents:
         raise SystemExit("--work must be outside the repository (the audio stays out of it)")
     work.mkdir(parents=True, exist_ok=True)
     url = ensure_index(work)
-    filled = fill_boundaries(url, args.refill)
-    print(f"boundary columns computed by the bench for {filled} tracks (the scan does not store them yet)")
 
     import sqlalchemy as sa
 
