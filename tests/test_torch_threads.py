@@ -11,21 +11,22 @@ import torch
 from click.testing import CliRunner
 
 import queueemo
-from queueemo.emotion import inference
+from queueemo.emotion import inference_v2
 from queueemo.torch_threads import ANALYSIS_THREADS
 
 
 @pytest.fixture
 def threads_seen(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """Torch's thread count at each real analysis; the caller's count is 2 and restored afterwards."""
+    """Torch's thread count at each real analysis by the default (v2) model; the caller's count is 2
+    and restored afterwards."""
     seen: list[int] = []
-    real = inference.analyze_file
+    real = inference_v2.analyze_file_v2
 
-    def analyze_file(path, model_dir=None) -> np.ndarray:
+    def analyze_file_v2(path, model_dir=None, **options) -> np.ndarray:
         seen.append(torch.get_num_threads())
-        return real(path, model_dir)
+        return real(path, model_dir, **options)
 
-    monkeypatch.setattr(inference, "analyze_file", analyze_file)
+    monkeypatch.setattr(inference_v2, "analyze_file_v2", analyze_file_v2)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     yield seen

@@ -42,7 +42,8 @@ def _rows(url: str, query: sa.Select) -> list[sa.Row]:
 def test_two_workers_one_killed_every_track_stored_once(
     postgres, music: Path, make_audio: Callable[..., Path]
 ) -> None:
-    files = [make_audio(f"music/{i:02d}.wav", seconds=1, freq=150 + 40 * i) for i in range(6)]
+    # Long enough files that the victim is caught holding a claim (each takes a few tenths of a second).
+    files = [make_audio(f"music/{i:02d}.wav", seconds=8, freq=150 + 40 * i) for i in range(10)]
     url = postgres.new_database()
     open_library(url).close()
     victim, survivor = _worker(music, url, lease_s=3), _worker(music, url, lease_s=3)
@@ -56,7 +57,7 @@ def test_two_workers_one_killed_every_track_stored_once(
             if analysed and analysed[0][0] >= 1 and holding:
                 victim.send_signal(signal.SIGKILL)
                 break
-            time.sleep(0.05)
+            time.sleep(0.01)
         victim.wait()
         assert victim.returncode == -signal.SIGKILL, "the victim finished before it could be killed"
         _, err = survivor.communicate(timeout=240)
