@@ -16,7 +16,7 @@ import torch
 from queueemo.assets import asset_path, read_info
 from queueemo.audio import WindowObserver
 from queueemo.emotion.embedding import FRONT_END_NAME, audio_settings, embed_file
-from queueemo.emotion.inference import contextualise
+from queueemo.emotion.inference import predict_features
 from queueemo.emotion.network import ClipModelV2, ClipV2Config
 from queueemo.errors import ModelError
 
@@ -43,13 +43,6 @@ def load_clip_v2(model_dir: Path | None = None) -> tuple[ClipModelV2, str]:
     return model.eval(), str(info["version"])
 
 
-def predict_embeddings(model: ClipModelV2, embeddings: np.ndarray) -> np.ndarray:
-    """(n, 200) musicnn embeddings → (n, 2) trajectory."""
-    with torch.inference_mode():
-        windows = model.embed_windows(torch.from_numpy(np.asarray(embeddings, dtype=np.float32)))
-        return contextualise(model, windows)
-
-
 def analyze_file_v2(path: str | os.PathLike[str], model_dir: Path | None = None, *,
                     observe: WindowObserver | None = None) -> np.ndarray:
     """(n_windows, 2) float32 arousal/valence of an audio file; ``AudioError`` if not decodable.
@@ -57,4 +50,4 @@ def analyze_file_v2(path: str | os.PathLike[str], model_dir: Path | None = None,
     ``observe`` sees every decoded block of windows (see ``audio.decode_windows``).
     """
     model, _ = load_clip_v2(model_dir)
-    return predict_embeddings(model, embed_file(path, model_dir, observe=observe))
+    return predict_features(model, embed_file(path, model_dir, observe=observe))

@@ -17,7 +17,7 @@ import torch
 
 from queueemo.emotion.forecast import load_weights, rollout
 from queueemo.emotion.inference import load_clip_model, predict_features
-from queueemo.emotion.inference_v2 import load_clip_v2, predict_embeddings
+from queueemo.emotion.inference_v2 import load_clip_v2
 from queueemo.emotion.training.datasets import QUADRANT_SIGNS, Curve, Track
 from queueemo.emotion.training.metrics import (
     change_report,
@@ -115,7 +115,7 @@ def _clip_rows(
 def _predictor(front: str, model_dir: Path | None) -> tuple[str, Callable[[np.ndarray], np.ndarray]]:
     if front == "v2":
         model_v2, version = load_clip_v2(model_dir)
-        return f"v2/{version}", lambda features: predict_embeddings(model_v2, features)
+        return f"v2/{version}", lambda features: predict_features(model_v2, features)
     model, version = load_clip_model(model_dir)
     return f"seed/{version}", lambda features: predict_features(model, features)
 
