@@ -91,17 +91,22 @@ def _model_option(command):
     )(command)
 
 
-def _summary_line(path: Path, trajectory, opening_windows: int, closing_windows: int) -> str:
-    from queueemo.emotion.summary import QUADRANT_NAMES, quadrant_of, summarise
+def _summary_line(path: Path, trajectory, boundaries) -> str:
+    from queueemo.audio import WINDOW_SECONDS
+    from queueemo.boundaries import boundary_emotion
+    from queueemo.emotion.summary import QUADRANT_NAMES, quadrant_of
 
-    summary = summarise(trajectory, opening_windows, closing_windows)
+    summary = boundary_emotion(trajectory, boundaries)
     quadrant = quadrant_of(summary["mean_arousal"], summary["mean_valence"])
-    minutes, seconds = divmod(math.floor(len(trajectory) * 0.5), 60)
+    minutes, seconds = divmod(math.floor(len(trajectory) * WINDOW_SECONDS), 60)
     return (
         f"{path}\n"
         f"  duration {minutes}:{seconds:02d}   quadrant {quadrant} {QUADRANT_NAMES[quadrant]}\n"
-        f"  opening  arousal {summary['opening_arousal']:+.2f} valence {summary['opening_valence']:+.2f}\n"
+        f"  sound    from {boundaries.sound_start_s:.1f} s, ending from {boundaries.ending_start_s:.1f} s\n"
+        f"  opening  arousal {summary['opening_arousal']:+.2f} valence {summary['opening_valence']:+.2f}"
+        f"   {boundaries.opening_lufs:.1f} LUFS\n"
         f"  closing  arousal {summary['closing_arousal']:+.2f} valence {summary['closing_valence']:+.2f}"
+        f"   {boundaries.ending_lufs:.1f} LUFS"
     )
 
 
@@ -112,6 +117,8 @@ def _summary_line(path: Path, trajectory, opening_windows: int, closing_windows:
 @click.pass_context
 def analyze(ctx: click.Context, paths: tuple[str, ...], as_json: bool, model: str | None) -> None:
     """Print the emotion trajectory of audio files (folders are searched recursively)."""
+    from queueemo.audio import WINDOW_SECONDS
+    from queueemo.boundaries import BoundaryAccumulator
     from queueemo.config import load_settings
     from queueemo.emotion.backends import get_backend
     from queueemo.torch_threads import set_analysis_threads
@@ -126,8 +133,9 @@ def analyze(ctx: click.Context, paths: tuple[str, ...], as_json: bool, model: st
         raise QueueemoError("no audio files found in " + ", ".join(paths))
     failures = 0
     for path in files:
+        edges = BoundaryAccumulator()  # measured on the same decode as the emotion
         try:
-            trajectory = analyze_file(path)
+            trajectory = analyze_file(path, observe=edges.add)
         except QueueemoError as exc:
             failures += 1
             if as_json:
@@ -135,19 +143,19 @@ def analyze(ctx: click.Context, paths: tuple[str, ...], as_json: bool, model: st
             else:
                 click.echo(f"error: {exc}", err=True)
             continue
+        boundaries = edges.result().resized(library.opening_windows, library.closing_windows)
         if as_json:
             record = {
                 "path": str(path),
-                "duration_s": len(trajectory) * 0.5,
-                "window_s": 0.5,
+                "duration_s": len(trajectory) * WINDOW_SECONDS,
+                "window_s": WINDOW_SECONDS,
+                "boundaries": {name: round(value, 2) for name, value in boundaries.columns().items()},
                 "arousal": [round(float(a), 4) for a in trajectory[:, 0]],
                 "valence": [round(float(v), 4) for v in trajectory[:, 1]],
             }
             click.echo(json.dumps(record))
         else:
-            click.echo(
-                _summary_line(path, trajectory, library.opening_windows, library.closing_windows)
-            )
+            click.echo(_summary_line(path, trajectory, boundaries))
     if failures:
         raise QueueemoError(f"{failures} of {len(files)} files could not be analysed")
 
