@@ -67,3 +67,17 @@ def test_console_script_finds_the_weights_from_any_folder(tmp_path, make_audio):
                             text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert len(json.loads(result.stdout)["arousal"]) == 4
+
+
+def test_json_gives_the_audible_boundaries_of_a_late_start(tmp_path):
+    import numpy as np
+    from audiofiles import synth, write_audio
+
+    signal = np.concatenate([np.zeros(3 * 44_100, dtype=np.float32), synth(8, freq=330, noise=0.05)])
+    path = write_audio(tmp_path / "late.flac", signal)
+    result = run("analyze", "--json", str(path))
+    assert result.returncode == 0, result.stderr
+    boundaries = json.loads(result.stdout)["boundaries"]
+    assert boundaries["sound_start_s"] == pytest.approx(3.0, abs=0.5)
+    assert boundaries["ending_start_s"] == pytest.approx(11.0, abs=1.0)
+    assert boundaries["opening_lufs"] > -40
