@@ -44,3 +44,15 @@ def postgres() -> Iterator[PostgresServer]:
         pytest.skip(f"no PostgreSQL server: {exc}")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def clip_model() -> str:
+    """The shipped clip model's version; tests that analyse audio are skipped until weights exist."""
+    from queueemo.errors import ModelError
+    from queueemo.library.analysis import current_model_version
+
+    try:
+        return current_model_version()
+    except ModelError as exc:
+        pytest.skip(f"clip weights not available: {exc}")

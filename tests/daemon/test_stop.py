@@ -7,7 +7,6 @@ import signal
 import time
 from pathlib import Path
 
-import pytest
 from audiofiles import synth, write_audio
 
 from .conftest import DaemonProcess, MpdServer, add_song, wait_for, write_config
@@ -30,17 +29,6 @@ def alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
-
-
-@pytest.fixture
-def clip_model():
-    from queueemo.errors import ModelError
-    from queueemo.library.analysis import current_model_version
-
-    try:
-        return current_model_version()
-    except ModelError as exc:
-        pytest.skip(f"clip model weights not available: {exc}")
 
 
 def test_sigterm_during_a_watcher_batch_stops_daemon_and_workers_promptly(

@@ -6,8 +6,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 from queueemo.config import MpdSettings
 from queueemo.library.db import open_library
 from queueemo.library.watcher import Watcher
@@ -45,17 +43,6 @@ def test_stop_is_prompt_while_idle(tmp_path: Path):
     started = time.monotonic()
     watcher.stop()
     assert time.monotonic() - started < 2
-
-
-@pytest.fixture
-def clip_model():
-    from queueemo.errors import ModelError
-    from queueemo.library.analysis import current_model_version
-
-    try:
-        return current_model_version()
-    except ModelError as exc:
-        pytest.skip(f"clip model weights not available: {exc}")
 
 
 def test_a_new_file_is_analysed_and_becomes_pickable(tmp_path: Path, mpd_server: MpdServer,

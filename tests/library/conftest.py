@@ -10,18 +10,6 @@ import pytest
 from queueemo.library import Library, ScanOptions, ScanSummary, open_library, scan
 
 
-@pytest.fixture(scope="session")
-def clip_model() -> str:
-    """The shipped clip model's version; tests that analyse audio are skipped until weights exist."""
-    from queueemo.errors import ModelError
-    from queueemo.library.analysis import current_model_version
-
-    try:
-        return current_model_version()
-    except ModelError as exc:
-        pytest.skip(f"clip weights not available: {exc}")
-
-
 @pytest.fixture(autouse=True)
 def _no_user_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep the user's config file, database and environment out of the tests."""
