@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -19,6 +20,7 @@ from queueemo.emotion.network import ClipConfig, ClipModel, ClipModelV2
 from queueemo.errors import AudioError, ModelError
 
 CLIP_NAME = "clip"
+ModelT = TypeVar("ModelT", bound=torch.nn.Module)
 
 
 @lru_cache(maxsize=4)
@@ -32,13 +34,18 @@ def load_clip_model(model_dir: Path | None = None) -> tuple[ClipModel, str]:
             f"clip model in {weights.parent} was trained for other audio settings "
             f"({info.get('features')}); this code computes {expected}"
         )
-    model = ClipModel(ClipConfig(**info["config"]))
+    model = load_state(ClipModel(ClipConfig(**info["config"])), weights)
+    model.segment_windows = int(info.get("segment_windows", model.segment_windows))
+    return model.eval(), str(info["version"])
+
+
+def load_state(model: ModelT, weights: Path) -> ModelT:
+    """``model`` with the state dict in ``weights``; ``ModelError`` if it is damaged or does not fit."""
     try:
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     except (OSError, RuntimeError, ValueError) as exc:
         raise ModelError(f"clip model {weights} is damaged or does not fit the network: {exc}") from exc
-    model.segment_windows = int(info.get("segment_windows", model.segment_windows))
-    return model.eval(), str(info["version"])
+    return model
 
 
 def segment_starts(n_windows: int, length: int) -> list[int]:

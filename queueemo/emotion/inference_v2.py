@@ -11,12 +11,11 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from queueemo.assets import asset_path, read_info
 from queueemo.audio import WindowObserver
 from queueemo.emotion.embedding import FRONT_END_NAME, audio_settings, embed_file
-from queueemo.emotion.inference import predict_features
+from queueemo.emotion.inference import load_state, predict_features
 from queueemo.emotion.network import ClipModelV2, ClipV2Config
 from queueemo.errors import ModelError
 
@@ -34,11 +33,7 @@ def load_clip_v2(model_dir: Path | None = None) -> tuple[ClipModelV2, str]:
             f"{weights} was trained on front end {info.get('front_end')} with audio settings "
             f"{info.get('audio')}; installed is {front_end} computing {audio_settings()}"
         )
-    model = ClipModelV2(ClipV2Config(**info["config"]))
-    try:
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    except (OSError, RuntimeError, ValueError) as exc:
-        raise ModelError(f"clip model {weights} is damaged or does not fit the network: {exc}") from exc
+    model = load_state(ClipModelV2(ClipV2Config(**info["config"])), weights)
     model.segment_windows = int(info["segment_windows"])
     return model.eval(), str(info["version"])
 
