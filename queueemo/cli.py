@@ -473,7 +473,8 @@ def status(ctx: click.Context, list_failed: bool, database_url: str | None) -> N
     for worker in workers:
         click.echo(f"worker {worker.name}: {worker.analysed} analysed, {worker.failed} failed, "
                    f"{worker.per_minute:.1f}/min, {worker.claims} claimed now, "
-                   f"last seen {worker.last_seen:%Y-%m-%d %H:%M:%S} UTC")
+                   + (f"{worker.expired} expired (returning to the queue), " if worker.expired else "")
+                   + f"last seen {worker.last_seen:%Y-%m-%d %H:%M:%S} UTC")
 
 
 def _show_lines(record: dict) -> list[str]:

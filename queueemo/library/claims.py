@@ -38,6 +38,7 @@ _T = TypeVar("_T")
 LEASE_S = 600.0  # a claim outlives any one analysis; a dead worker's claims return after this
 RECONNECT_FOR_S = 600.0  # how long a worker keeps retrying while the database server is away
 _ENQUEUE_LOCK = 0x71756575  # advisory lock key held while a worker discovers and classifies
+_SAMPLE = 20  # indexed tracks looked for on disk to tell a wrong root mapping
 
 
 class ScanWorker(Base):
@@ -54,7 +55,11 @@ class ScanWorker(Base):
 
 @dataclass(frozen=True)
 class WorkerStatus:
-    """A worker's throughput and the claims it holds now."""
+    """A worker's throughput, the claims it holds now and those whose lease ran out.
+
+    An expired claim (its worker died or stalled) returns to the queue: the next worker to look
+    claims it, and then it counts as that worker's.
+    """
 
     name: str
     analysed: int
@@ -62,6 +67,7 @@ class WorkerStatus:
     per_minute: float
     claims: int
     last_seen: datetime
+    expired: int = 0
 
 
 def _now() -> datetime:
@@ -158,17 +164,56 @@ def _left(library: Library, version: str, roots: Sequence[str], name: str = "") 
 
 
 def _check_mapping(library: Library, roots: Sequence[str]) -> None:
-    """Refuse (one line) a root outside every root name when the index stores roots by name."""
+    """Refuse (one line, before claiming anything) folders whose root mapping is missing or wrong.
+
+    Missing: a folder without a root name while the index stores its roots by name. Wrong: a named
+    folder where none of a sample of the index's tracks under it exist (the share is not mounted
+    there), or one whose name the index does not know while it holds another name's files.
+    """
     with library.session() as session:
         stored_roots = session.execute(sa.select(Track.root).distinct()).scalars().all()
-    names = sorted({library.roots.stored(root).partition(":")[0] for root in stored_roots
-                    if not library.roots.stored(root).startswith("/")})
-    unnamed = [root for root in roots if library.roots.name_of(root) is None]
-    if names and unnamed:
+        names = sorted({library.roots.stored(root).partition(":")[0] for root in stored_roots
+                        if not library.roots.stored(root).startswith("/")})
+        unnamed = [root for root in roots if library.roots.name_of(root) is None]
+        if names and unnamed:
+            raise QueueemoError(
+                f"{unnamed[0]} has no root name, but the index stores its roots by name "
+                f"({', '.join(names)}): map it in [library] root_names "
+                f'(e.g. "{names[0]}={unnamed[0]}"); claiming nothing'
+            )
+        for root in roots:
+            name = library.roots.name_of(root)
+            if name is not None:
+                _check_named_root(library, session, root, name, names)
+
+
+def _sample(session: Session, where: sa.ColumnElement[bool], size: int = _SAMPLE) -> list[str]:
+    return list(session.execute(sa.select(Track.path).where(where).order_by(Track.id).limit(size))
+                .scalars())
+
+
+def _check_named_root(library: Library, session: Session, root: str, name: str,
+                      names: Sequence[str]) -> None:
+    """Raise ``QueueemoError`` if the index's tracks under ``root`` (named ``name``) are not there."""
+    sample = _sample(session, _under_roots(library, [root]))
+    if sample and not any(os.path.exists(path) for path in sample):
         raise QueueemoError(
-            f"{unnamed[0]} has no root name, but the index stores its roots by name ({', '.join(names)}): "
-            f'map it in [library] root_names (e.g. "{names[0]}={unnamed[0]}"); claiming nothing'
+            f"root name {name!r} maps to {dict(library.roots.mounts)[name]}, but none of the index's "
+            f"tracks under {root} are there (e.g. {library.roots.stored(sample[0])}): check [library] "
+            "root_names and the mount; claiming nothing"
         )
+    if sample or name in names:
+        return
+    mount = dict(library.roots.mounts)[name]
+    for other in names:
+        stored = f"{other}:/"
+        for path in _sample(session, sa.and_(Track.path >= stored, Track.path < f"{other}:0")):
+            here = mount + path[len(other) + 1:]
+            if path.startswith(stored) and os.path.exists(here):
+                raise QueueemoError(
+                    f"{mount} is named {name!r}, but it holds the index's root {other!r} "
+                    f"({path} is {here}): name it {other!r} in [library] root_names; claiming nothing"
+                )
 
 
 def _claims(library: Library, name: str, version: str, lease_s: float,
@@ -230,18 +275,18 @@ def _finish(library: Library, name: str, outcome: Outcome, options: ScanOptions,
 def worker_status(session: Session) -> list[WorkerStatus]:
     """Every worker that has run against this index, busiest first."""
     now = _now()
-    held = dict(session.execute(
-        sa.select(Track.claimed_by, sa.func.count())
-        .where(Track.claimed_by.is_not(None), Track.lease_until >= now)
-        .group_by(Track.claimed_by)
-    ).all())
+    live = sa.func.sum(sa.case((Track.lease_until >= now, 1), else_=0))
+    counts = {name: (int(held), total - int(held)) for name, held, total in session.execute(
+        sa.select(Track.claimed_by, live, sa.func.count())
+        .where(Track.claimed_by.is_not(None)).group_by(Track.claimed_by))}
     rows = session.scalars(sa.select(ScanWorker).order_by(ScanWorker.analysed.desc())).all()
     return [
         WorkerStatus(
             name=row.name, analysed=row.analysed, failed=row.failed,
             per_minute=60 * (row.analysed + row.failed)
             / max((row.last_seen - row.started_at).total_seconds(), 1.0),
-            claims=held.get(row.name, 0), last_seen=row.last_seen,
+            claims=counts.get(row.name, (0, 0))[0], last_seen=row.last_seen,
+            expired=counts.get(row.name, (0, 0))[1],
         )
         for row in rows
     ]

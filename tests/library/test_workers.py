@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,13 @@ def _worker(music: Path, url: str, lease_s: float) -> subprocess.Popen[str]:
          "--db", url, "--lease", str(lease_s)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+
+
+def _status(url: str) -> str:
+    result = subprocess.run([sys.executable, "-c", "from queueemo.cli import main; main()", "status",
+                             "--db", url], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
 
 
 def _rows(url: str, query: sa.Select) -> list[sa.Row]:
@@ -78,6 +86,47 @@ def test_two_workers_one_killed_every_track_stored_once(
                              "--db", url], capture_output=True, text=True, timeout=60)
     assert f"worker {victim_name}: {workers[victim_name]} analysed" in status.stdout, status.stdout
     assert "pending         0" in status.stdout
+
+
+def test_status_shows_a_killed_workers_claims_then_their_return(
+    postgres, music: Path, make_audio: Callable[..., Path]
+) -> None:
+    files = [make_audio(f"music/{i}.wav", seconds=3, freq=200 + 50 * i) for i in range(3)]
+    url = postgres.new_database()
+    open_library(url).close()
+    victim = _worker(music, url, lease_s=10)
+    name = f"{socket.gethostname()}:{victim.pid}"
+    held: list[sa.Row] = []
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and victim.poll() is None and not held:
+            held = _rows(url, sa.select(Track.id, Track.lease_until).where(Track.claimed_by == name))
+            time.sleep(0.01)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        assert victim.returncode == -signal.SIGKILL and held, "the victim never held a claim"
+        held = _rows(url, sa.select(Track.id, Track.lease_until).where(Track.claimed_by == name))
+        before = _status(url)
+        assert f"{len(held)} claimed now, last seen" in before, before
+        time.sleep(max(0.0, (max(until for _, until in held) - datetime.now(UTC).replace(tzinfo=None))
+                       .total_seconds()) + 0.5)
+        after = _status(url)
+        assert (f"0 claimed now, {len(held)} expired (returning to the queue)" in after
+                and f"pending   {len(files) - _done(url):7d}" in after), after
+        survivor = _worker(music, url, lease_s=600)
+        _, err = survivor.communicate(timeout=240)
+        assert survivor.returncode == 0, err
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+            victim.wait()
+    final = _status(url)
+    assert "expired" not in final and "pending         0" in final, final
+    assert sorted(_rows(url, sa.select(Track.status, Track.claimed_by))) == [("ok", None)] * len(files)
+
+
+def _done(url: str) -> int:
+    return _rows(url, sa.select(sa.func.count()).where(Track.status == "ok"))[0][0]
 
 
 def test_worker_rides_out_a_database_restart(
