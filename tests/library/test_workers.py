@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from queueemo.library import ScanOptions, Track, open_library
 from queueemo.library.claims import ScanWorker, claim, work, worker_status
+from queueemo.library.roots import Roots
 
 pytestmark = pytest.mark.usefixtures("clip_model")
 
@@ -194,3 +195,34 @@ def test_on_sqlite_scan_worker_is_the_local_scan(music: Path, make_audio: Callab
          "--db", url], capture_output=True, text=True, timeout=180, env=os.environ)
     assert result.returncode == 0, result.stderr
     assert "analysed 1" in result.stdout
+
+
+@pytest.mark.parametrize("mapping", ["unmounted", "misnamed"])
+def test_worker_with_a_wrong_root_mapping_says_so_and_claims_nothing(
+    postgres, mapping: str, tmp_path: Path, make_audio: Callable[..., Path]
+) -> None:
+    share = make_audio("share/a.wav", seconds=1).parent
+    url = postgres.new_database()
+    library = open_library(url, roots=Roots.parse([f"music={share}"]))
+    with library, library.session() as session:
+        session.add(Track(path=str(share / "a.wav"), root=str(share), rel_path="a.wav", size=1,
+                          mtime_ns=1))
+    mount = tmp_path / "mnt"
+    if mapping == "unmounted":  # the share's mount point exists, but nothing is mounted there
+        mount.mkdir()
+        name = "music"
+    else:  # the share is mounted, under another root name than the index's
+        mount.symlink_to(share)
+        name = "musik"
+    config = tmp_path / "config.toml"
+    config.write_text(f'[library]\nroot_names = ["{name}={mount}"]\n', encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-c", "from queueemo.cli import main; main()", "--config", str(config), "scan",
+         "--worker", str(mount), "--db", url], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "claiming nothing" in lines[0], result.stderr
+    assert ("none of the index's tracks" if mapping == "unmounted" else "name it 'music'") in lines[0]
+    rows = _rows(url, sa.select(Track.path, Track.status, Track.claimed_by))
+    assert rows == [("music:/a.wav", "pending", None)]  # as stored, unclaimed
+    assert _rows(url, sa.select(ScanWorker.name)) == []
