@@ -88,6 +88,10 @@ class Daemon:
         self.forecast = forecast
         self.player = player if player is not None else Player(settings.mpd)
         self.backoff = Backoff(settings.daemon.reconnect_min_s, settings.daemon.reconnect_max_s)
+        self._database_backoff = Backoff(settings.daemon.reconnect_min_s, settings.daemon.reconnect_max_s)
+        self._database_away = threading.Event()  # a database server was lost; tick() reconnects
+        self._database_lost_at = 0.0
+        self._rescan_missed = threading.Event()  # a rescan failed while it was away: run it again
         self._stop = threading.Event()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
@@ -238,7 +242,7 @@ class Daemon:
         options = ScanOptions.from_settings(self.settings.library, self.settings.emotion,
                                             small_scans_in_process=False, should_stop=self._stop.is_set)
         assert self.library is not None
-        return Rescanner(self.library, roots, options, self._after_rescan)
+        return Rescanner(self.library, roots, options, self._after_rescan, self._rescan_failed)
 
     def _after_rescan(self, paths: set[str]) -> None:
         """(Scan thread) have MPD look at the changed folders and the picker reload the index."""
@@ -250,6 +254,13 @@ class Daemon:
         self._reload.set()
         self._wake()
 
+    def _rescan_failed(self, exc: QueueemoError) -> None:
+        """(Scan thread) a rescan failed: run it again once a lost database is back, else log it."""
+        if self._database_lost(exc):
+            self._rescan_missed.set()
+        else:
+            log.error("rescan failed: %s", exc)
+
     def _prune_history(self) -> None:
         from queueemo.library.history import prune_history
 
@@ -257,7 +268,46 @@ class Daemon:
         try:
             prune_history(self.library, time.time() - self.settings.daemon.history_days * 86400)
         except QueueemoError as exc:
-            log.error("history pruning failed: %s", exc)
+            if not self._database_lost(exc):
+                log.error("history pruning failed: %s", exc)
+
+    # -- the database server going away and coming back ------------------------------------------
+
+    def _database_lost(self, exc: QueueemoError) -> bool:
+        """(Any thread) whether ``exc`` means the database server is away; the first says so in one
+        line and has ``tick()`` reconnect with growing delays."""
+        from queueemo.library.db import is_transient
+
+        if not (isinstance(exc, DatabaseError) and self.library is not None and self.library.served
+                and is_transient(exc)):
+            return False
+        if not self._database_away.is_set():
+            self._database_away.set()
+            self._database_lost_at = time.monotonic()
+            log.warning("lost the database (%s); reconnecting with growing delays", exc)
+            self._wake()
+        return True
+
+    def _reconnect_database(self) -> None:
+        """(Main thread) wait, then try the database again; once it answers, catch up on the rest."""
+        self._sleep(self._database_backoff.next())
+        assert self.library is not None
+        if self._stop.is_set():
+            return
+        try:
+            self.library.ping()
+        except DatabaseError as exc:
+            if self._database_lost(exc):
+                log.debug("database still away: %s", exc)
+                return
+            raise
+        self._database_away.clear()
+        self._database_backoff.reset()
+        log.info("database back after %.0f s", time.monotonic() - self._database_lost_at)
+        self._reload.set()
+        if self._rescan_missed.is_set() and self._rescan is not None and self._scheduler is not None:
+            self._rescan_missed.clear()
+            self._scheduler.add_job(self._rescan, id="rescan-after-database", replace_existing=True)
 
     def _record_play(self, uri: str, artist: str, at: float) -> None:
         from queueemo.library.history import record_play
@@ -270,6 +320,9 @@ class Daemon:
     def tick(self) -> None:
         """One iteration: (re)connect, keep the queue, wait for MPD or a wake-up."""
         assert self.keeper is not None
+        if self._database_away.is_set():
+            self._reconnect_database()
+            return
         if not self.player.connected:
             try:
                 self._connect()
@@ -296,8 +349,9 @@ class Daemon:
             changed = set()
             self._sleep(self.backoff.minimum)
         except QueueemoError as exc:  # e.g. the index is locked for a while: keep going
-            log.error("%s", exc)
-            self._sleep(self.backoff.minimum)
+            if not self._database_lost(exc):
+                log.error("%s", exc)
+                self._sleep(self.backoff.minimum)
             return
         self._drain_wake_pipe()
         if "database" in changed:

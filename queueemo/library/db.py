@@ -236,6 +236,16 @@ class Library:
             session.close()
             _ROOTS.reset(token)
 
+    def ping(self) -> None:
+        """One round trip to the database: ``DatabaseError`` if it does not answer (e.g. restarting)."""
+        with self.session() as session:
+            session.execute(sa.text("SELECT 1"))
+
+    @property
+    def served(self) -> bool:
+        """Whether the index lives on a database server (which can go away and come back)."""
+        return self.engine.dialect.name != "sqlite"
+
     def integrity_check(self) -> str:
         """SQLite's ``PRAGMA integrity_check``: ``"ok"`` for a sound file (SQLite only)."""
         try:

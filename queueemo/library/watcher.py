@@ -32,11 +32,12 @@ class Rescanner:
     """Scans the roots, one scan at a time, then reports which paths changed."""
 
     def __init__(self, library: Library, roots: Sequence[str], options: ScanOptions,
-                 on_change: OnChange) -> None:
+                 on_change: OnChange, on_failure: Callable[[QueueemoError], None] | None = None) -> None:
         self.library = library
         self.roots = list(roots)
         self.options = options
         self.on_change = on_change
+        self.on_failure = on_failure  # told of a failed rescan instead of logging it
         self._lock = threading.Lock()
 
     def __call__(self, paths: set[str] | None = None) -> None:
@@ -47,7 +48,10 @@ class Rescanner:
             try:
                 summary = scan(self.library, self.roots, self.options)
             except QueueemoError as exc:
-                log.error("rescan failed: %s", exc)
+                if self.on_failure is None:
+                    log.error("rescan failed: %s", exc)
+                else:
+                    self.on_failure(exc)
                 return
         log.info("rescan: %s", summary.line())
         self.on_change(set(paths) if paths else set(self.roots))
