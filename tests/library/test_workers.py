@@ -155,6 +155,9 @@ def test_worker_rides_out_a_database_restart(
     tracks = _rows(url, sa.select(Track.status, Track.claimed_by))
     assert sorted(tracks) == [("ok", None)] * len(files)
     assert sum(dict(_rows(url, sa.select(ScanWorker.name, ScanWorker.analysed))).values()) == len(files)
+    whole = sa.and_(Track.trajectory.is_not(None), Track.model_version.is_not(None),
+                    Track.opening_arousal.is_not(None), Track.mean_valence.is_not(None))
+    assert _rows(url, sa.select(sa.func.count()).where(whole)) == [(len(files),)]  # no half track
 
 
 def test_claims_skip_locked_and_expire(postgres) -> None:
