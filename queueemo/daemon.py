@@ -304,7 +304,6 @@ class Daemon:
         self._database_away.clear()
         self._database_backoff.reset()
         log.info("database back after %.0f s", time.monotonic() - self._database_lost_at)
-        self._reload.set()
         if self._rescan_missed.is_set() and self._rescan is not None and self._scheduler is not None:
             self._rescan_missed.clear()
             self._scheduler.add_job(self._rescan, id="rescan-after-database", replace_existing=True)

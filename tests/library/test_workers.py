@@ -229,3 +229,20 @@ def test_worker_with_a_wrong_root_mapping_says_so_and_claims_nothing(
     rows = _rows(url, sa.select(Track.path, Track.status, Track.claimed_by))
     assert rows == [("music:/a.wav", "pending", None)]  # as stored, unclaimed
     assert _rows(url, sa.select(ScanWorker.name)) == []
+
+
+def test_workers_on_two_mount_points_of_one_share_analyse_each_track_once(
+    postgres, tmp_path: Path, make_audio: Callable[..., Path]
+) -> None:
+    share = make_audio("share/a.wav", seconds=1).parent
+    make_audio("share/sub/b.wav", seconds=1, freq=330)
+    (tmp_path / "here").symlink_to(share)
+    (tmp_path / "there").symlink_to(share)
+    url = postgres.new_database()
+    summaries = []
+    for mount in ("here", "there"):
+        with open_library(url, roots=Roots.parse([f"music={tmp_path / mount}"])) as library:
+            summaries.append(work(library, [tmp_path / mount], ScanOptions(jobs=1), name=mount))
+    assert [(s.analysed, s.unchanged) for s in summaries] == [(2, 0), (0, 2)]
+    assert sorted(_rows(url, sa.select(Track.path, Track.status))) == [
+        ("music:/a.wav", "ok"), ("music:/sub/b.wav", "ok")]
