@@ -401,7 +401,7 @@ class _ScanProgress:
               help="Try every failed file again (by default only changed files, or after a decoder update).")
 @click.option("--worker", is_flag=True,
               help="Share the work with other `scan --worker` processes on a PostgreSQL index.")
-@click.option("--lease", "lease_s", type=click.FloatRange(min=1), default=600.0, hidden=True,
+@click.option("--lease", "lease_s", type=click.FloatRange(min=1), default=600.0,
               help="Seconds a worker's claim on a track lasts (a dead worker's claims return after it).")
 @_db_option
 @_model_option
