@@ -95,7 +95,7 @@ def test_status_shows_a_killed_workers_claims_then_their_return(
     files = [make_audio(f"music/{i}.wav", seconds=3, freq=200 + 50 * i) for i in range(3)]
     url = postgres.new_database()
     open_library(url).close()
-    victim = _worker(music, url, lease_s=10)
+    victim = _worker(music, url, lease_s=20)  # outlives a cold `status` on a loaded machine
     name = f"{socket.gethostname()}:{victim.pid}"
     held: list[sa.Row] = []
     try:
