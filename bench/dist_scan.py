@@ -4,9 +4,10 @@
 
 DIR is a real-audio folder (``bench/make_library.py`` builds one from Debian game-music packages).
 With ``--clip S`` every file is first cut to its first S seconds (re-encoded in its own format, so
-headers give the new duration) so that a run stays affordable; ``--clip 0`` keeps them whole. Each worker has its own mount point of the same
-folder (a symlink ``mnt/wK``) mapped by its own config, ``[library] root_names = ["music=…/mnt/wK"]``,
-as machines sharing a NAS would; each analyses one file at a time (``--jobs 1``).
+headers give the new duration) so that a run stays affordable; ``--clip 0`` keeps them whole. Each
+worker has its own mount point of the same folder (a symlink ``mnt/wK``) mapped by its own config,
+``[library] root_names = ["music=…/mnt/wK"]``, as machines sharing a NAS would; each analyses one
+file at a time (``--jobs 1``).
 
 For every repeat and worker count, in turn: a fresh database on a private PostgreSQL server started by
 the script (as the tests do), the N workers started together, and the wall time from their start
