@@ -12,10 +12,12 @@ file at a time (``--jobs 1``).
 For every repeat and worker count, in turn: a fresh database on a private PostgreSQL server started by
 the script (as the tests do), the N workers started together, and the wall time from their start
 until the last one exits (start-up — torch import, model load — included, as a user would see it).
-Printed: tracks/s and audio-seconds analysed per wall-second, medians over the repeats, and the
-scaling efficiency throughput(n) / (n × throughput(1)) against the single worker measured in the same
-run. Every run is checked: each track stored once (all ``ok``, no claim left, the workers' counts add
-up to the track count) and analysed once (no worker lost a claim and redid a track).
+Printed: tracks/s and audio-seconds analysed per wall-second, medians over the repeats, the scaling
+efficiency throughput(n) / (n × throughput(1)) against the single worker measured in the same run,
+and the workers' CPU time per track and cores used on average (CPU-s / wall-s): on a shared machine
+that shows how much of the cores the workers actually got. Every run is checked: each track stored
+once (all ``ok``, no claim left, the workers' counts add up to the track count) and analysed once (no
+worker lost a claim and redid a track).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -65,12 +68,15 @@ def postgres() -> Iterator[object]:
         server.stop()
 
 
-def run(folder: Path, scratch: Path, url: str, workers: int, model: str) -> tuple[float, list[str]]:
-    """Wall time of ``workers`` workers scanning ``folder`` from their own mount points; their stderr."""
+def run(folder: Path, scratch: Path, url: str, workers: int,
+        model: str) -> tuple[float, float, list[str]]:
+    """Wall and CPU time of ``workers`` workers scanning ``folder`` from their own mount points, and
+    their stderr. The CPU time (theirs and their decoders') shows the share of the cores they got."""
     from queueemo.library import open_library
 
     open_library(url).close()  # the schema exists before the workers race to it
     processes = []
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     for number in range(1, workers + 1):
         mount = scratch / "mnt" / f"w{number}"
         if not mount.exists():
@@ -90,7 +96,10 @@ def run(folder: Path, scratch: Path, url: str, workers: int, model: str) -> tupl
         if process.returncode:
             raise SystemExit(f"a worker failed ({process.returncode}): {err.strip()[-500:]}")
         errors.append(err)
-    return time.monotonic() - started, errors
+    wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return wall, cpu, errors
 
 
 def check_once(url: str, tracks: int, errors: list[str]) -> str:
@@ -134,22 +143,26 @@ def main() -> None:
         print(f"{len(files)} tracks, {audio_s / 60:.1f} audio-minutes ({cut}), model {args.model}, "
               f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start", flush=True)
         walls: dict[int, list[float]] = {n: [] for n in args.workers}
+        cpus: dict[int, list[float]] = {n: [] for n in args.workers}
         for repeat in range(args.repeat):
             for workers in args.workers:
                 url = server.new_database()
-                wall, errors = run(folder, scratch, url, workers, args.model)
+                wall, cpu, errors = run(folder, scratch, url, workers, args.model)
                 split = check_once(url, len(files), errors)
                 server.drop_database(url)
                 walls[workers].append(wall)
-                print(f"  run {repeat + 1}: {workers} worker(s) {wall:6.1f} s, tracks per worker {split}, "
-                      f"load average {os.getloadavg()[0]:.1f}", flush=True)
+                cpus[workers].append(cpu)
+                print(f"  run {repeat + 1}: {workers} worker(s) {wall:6.1f} s, {cpu:6.1f} CPU-s, tracks per "
+                      f"worker {split}, load average {os.getloadavg()[0]:.1f}", flush=True)
     base = len(files) / statistics.median(walls[1])
-    print(f"{'workers':>7} {'wall s':>7} {'tracks/s':>9} {'audio-s/s':>10} {'vs 1':>6} {'efficiency':>10}")
+    cores = os.cpu_count() or 1
+    print(f"{'workers':>7} {'wall s':>7} {'tracks/s':>9} {'audio-s/s':>10} {'vs 1':>6} {'efficiency':>10} "
+          f"{'CPU-s/track':>11} {'cores used':>10}")
     for workers in args.workers:
-        wall = statistics.median(walls[workers])
+        wall, cpu = statistics.median(walls[workers]), statistics.median(cpus[workers])
         rate = len(files) / wall
         print(f"{workers:7d} {wall:7.1f} {rate:9.3f} {audio_s / wall:10.2f} {rate / base:5.2f}x "
-              f"{rate / (workers * base):10.2f}")
+              f"{rate / (workers * base):10.2f} {cpu / len(files):11.2f} {cpu / wall:5.2f} of {cores}")
     print(f"every run: each of the {len(files)} tracks analysed and stored exactly once. "
           f"{os.cpu_count()} CPUs: more workers than cores cannot scale further.")
 
