@@ -64,6 +64,16 @@ def write_index(url: str, total: int, seed: int = 0) -> float:
     return time.perf_counter() - started
 
 
+def indexed(url: str) -> int:
+    """How many tracks the index at ``url`` holds (0 when it does not exist yet)."""
+    import sqlalchemy as sa
+
+    from queueemo.library.db import Track, open_library
+
+    with open_library(url) as library, library.session() as session:
+        return session.execute(sa.select(sa.func.count()).select_from(Track)).scalar_one()
+
+
 def measure(url: str) -> dict[str, float]:
     """Candidate load, pick latency, RSS and cold ``status`` on the index at ``url``."""
     from queueemo import picker

@@ -5,7 +5,7 @@ Public API (everything else in the package is private)::
     lib = open_library(url)                      # create or migrate; DatabaseError if unusable
     lib = open_configured(url, settings.library) # the same, with password_file and named roots
     with lib.session() as session:               # commits at the end (db.py is the only committer)
-        load_candidates(session, music_dir)      # → CandidateColumns (paths, uris, ..., opening)
+        load_candidates(session, music_dir)      # → CandidateTable (paths, uris, ..., opening)
         trajectory_at(session, path)             # → (n, 2) float32 of the track at path
         get_track_by_path(session, path)         # → Track | None
         trajectory(track)                        # → (n, 2) float32 at 2 Hz
@@ -17,6 +17,7 @@ Public API (everything else in the package is private)::
 
 from __future__ import annotations
 
+from queueemo.library.candidates import load_candidates
 from queueemo.library.db import (
     STATUS_FAILED,
     STATUS_OK,
@@ -28,13 +29,11 @@ from queueemo.library.db import (
     open_library,
 )
 from queueemo.library.queries import (
-    CandidateColumns,
     LibraryStatus,
     display_path,
     failures,
     get_track_by_path,
     library_status,
-    load_candidates,
     track_record,
     trajectory,
     trajectory_at,
@@ -46,7 +45,6 @@ __all__ = [
     "STATUS_OK",
     "STATUS_PENDING",
     "Base",
-    "CandidateColumns",
     "Library",
     "LibraryStatus",
     "ScanOptions",
