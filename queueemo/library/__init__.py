@@ -17,28 +17,53 @@ Public API (everything else in the package is private)::
 
 from __future__ import annotations
 
-from queueemo.library.candidates import load_candidates
-from queueemo.library.db import (
-    STATUS_FAILED,
-    STATUS_OK,
-    STATUS_PENDING,
-    Base,
-    Library,
-    Track,
-    open_configured,
-    open_library,
-)
-from queueemo.library.queries import (
-    LibraryStatus,
-    display_path,
-    failures,
-    get_track_by_path,
-    library_status,
-    track_record,
-    trajectory,
-    trajectory_at,
-)
-from queueemo.library.scanner import ScanOptions, ScanSummary, scan, summarise
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from queueemo.library.candidates import load_candidates
+    from queueemo.library.db import (
+        STATUS_FAILED,
+        STATUS_OK,
+        STATUS_PENDING,
+        Base,
+        Library,
+        Track,
+        open_configured,
+        open_library,
+    )
+    from queueemo.library.queries import (
+        display_path,
+        failures,
+        get_track_by_path,
+        library_status,
+        track_record,
+        trajectory,
+        trajectory_at,
+    )
+    from queueemo.library.scanner import ScanOptions, ScanSummary, scan, summarise
+    from queueemo.library.summary import LibraryStatus
+
+# Each public name loads its module on first use (PEP 562): ``status`` reads the index through
+# ``summary`` without importing SQLAlchemy, which the other modules need.
+_SOURCES = {
+    "load_candidates": "candidates",
+    **dict.fromkeys(("STATUS_FAILED", "STATUS_OK", "STATUS_PENDING", "Base", "Library", "Track",
+                     "open_configured", "open_library"), "db"),
+    **dict.fromkeys(("display_path", "failures", "get_track_by_path", "library_status", "track_record",
+                     "trajectory", "trajectory_at"), "queries"),
+    **dict.fromkeys(("ScanOptions", "ScanSummary", "scan", "summarise"), "scanner"),
+    "LibraryStatus": "summary",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _SOURCES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"queueemo.library.{_SOURCES[name]}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "STATUS_FAILED",

@@ -6,7 +6,6 @@ All functions take a ``Session`` from ``Library.session()``; none of them writes
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
@@ -16,25 +15,8 @@ from sqlalchemy.orm import Session
 
 from queueemo.audio import WINDOW_SECONDS
 from queueemo.boundaries import Boundaries
-from queueemo.library.db import (
-    STATUS_FAILED,
-    STATUS_OK,
-    STATUS_PENDING,
-    Track,
-    decode_trajectory,
-)
-
-
-@dataclass(frozen=True)
-class LibraryStatus:
-    """Counts for ``queueemo status``. ``outdated`` tracks are analysed, but by another model."""
-
-    total: int
-    analysed: int
-    pending: int
-    failed: int
-    outdated: int
-    hours: float
+from queueemo.library.db import STATUS_FAILED, Track, decode_trajectory
+from queueemo.library.summary import LibraryStatus, status_from_rows
 
 
 def trajectory_at(session: Session, path: str) -> np.ndarray:
@@ -67,20 +49,10 @@ def library_status(session: Session, model_version: str | None = None) -> Librar
                                     Track.model_version != model_version), 1), else_=0))
         if model_version is not None else sa.literal(0)
     )
-    rows = session.execute(
+    return status_from_rows(session.execute(
         sa.select(Track.status, sa.func.count(), sa.func.sum(Track.duration_s), outdated)
         .group_by(Track.status)
-    ).all()
-    counts = {status: count for status, count, _, _ in rows}
-    ok = next((row for row in rows if row[0] == STATUS_OK), None)
-    return LibraryStatus(
-        total=sum(counts.values()),
-        analysed=counts.get(STATUS_OK, 0),
-        pending=counts.get(STATUS_PENDING, 0),
-        failed=counts.get(STATUS_FAILED, 0),
-        outdated=int(ok[3] or 0) if ok else 0,
-        hours=float(ok[2] or 0.0) / 3600 if ok else 0.0,
-    )
+    ).all())
 
 
 def failures(session: Session) -> list[tuple[str, str]]:
