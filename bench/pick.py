@@ -29,12 +29,12 @@ def with_acoustics(candidates, rng: np.random.Generator):
     import dataclasses
 
     from queueemo import picker
-    from queueemo.candidates import album_key, recording_key
+    from queueemo.candidates import acoustic_rows, album_key, recording_key
 
     n = len(candidates)
-    acoustics = np.column_stack([  # ACOUSTIC_COLUMNS: duration, ending start, LUFS and Hz at both ends
+    acoustics = acoustic_rows([  # ACOUSTIC_COLUMNS: duration, ending start, LUFS and Hz at both ends
         rng.uniform(90, 400, n), rng.uniform(80, 380, n), rng.normal(-16, 4, n), rng.normal(-16, 4, n),
-        rng.uniform(500, 4000, n), rng.uniform(500, 4000, n)]).astype(np.float32)
+        rng.uniform(500, 4000, n), rng.uniform(500, 4000, n)], n)
     album = np.array([album_key(f"album {i // 12}") for i in range(n)], dtype=np.int64)
     recording = np.array([recording_key(artist, f"title {i % 40_000}")  # some duplicate recordings
                           for i, artist in enumerate(candidates.artists)], dtype=np.int64)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -25,9 +26,11 @@ import numpy as np
 # Columns of ``CandidateTable.acoustics``, in order (seconds, LUFS, Hz; NaN where unknown).
 ACOUSTIC_COLUMNS = ("duration_s", "ending_start_s", "opening_lufs", "ending_lufs", "opening_brightness",
                     "ending_brightness")
+MIN_BRIGHTNESS_HZ = 20.0  # floor before taking log2 of a spectral centroid
 NO_KEY = -1  # album / recording key of a track without one (keys are hashes made non-negative)
 _POSITIVE = (1 << 63) - 1
 
+_FS_CODEC = (sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
 _BRACKETED = re.compile(r"[(\[{].*?[)\]}]")
 _PUNCTUATION = re.compile(r"[^\w\s]")
 
@@ -35,7 +38,16 @@ _PUNCTUATION = re.compile(r"[^\w\s]")
 @lru_cache(maxsize=65_536)
 def normalise(text: str) -> str:
     """Casefolded text without bracketed remarks or punctuation: "Song (Remastered)" → "song"."""
-    return " ".join(_PUNCTUATION.sub(" ", _BRACKETED.sub(" ", text.casefold())).split())
+    return _normalised(text)
+
+
+def _normalised(text: str) -> str:
+    """``normalise`` without its cache: titles are mostly distinct, and a churning cache of a
+    million of them would scatter small objects over the heap the daemon keeps."""
+    folded = text.casefold()
+    if folded.replace(" ", "").isalnum():  # nothing for the patterns to remove (\w is isalnum or _)
+        return " ".join(folded.split())
+    return " ".join(_PUNCTUATION.sub(" ", _BRACKETED.sub(" ", folded)).split())
 
 
 def album_key(album: str) -> int:
@@ -45,8 +57,13 @@ def album_key(album: str) -> int:
 
 def recording_key(artist: str, title: str) -> int:
     """The hash the duplicate-recording rule compares: normalised artist and title (``NO_KEY``: no title)."""
-    name = normalise(title) if title else ""
+    name = _normalised(title) if title else ""
     return hash(f"{normalise(artist)}\0{name}") & _POSITIVE if name else NO_KEY
+
+
+def _decode(raw: bytes) -> str:
+    """File-system bytes as ``str``, as ``os.fsdecode`` gives them (without its checks)."""
+    return raw.decode(*_FS_CODEC)
 
 
 class Strings(Sequence[str | None]):
@@ -75,12 +92,12 @@ class Strings(Sequence[str | None]):
         if length < 0:
             return None
         start = int(self.starts[row])
-        return os.fsdecode(self.blob[start:start + length])
+        return _decode(self.blob[start:start + length])
 
     def __iter__(self) -> Iterator[str | None]:
         blob = self.blob
         for start, length in zip(self.starts.tolist(), self.lengths.tolist(), strict=True):
-            yield None if length < 0 else os.fsdecode(blob[start:start + length])
+            yield None if length < 0 else _decode(blob[start:start + length])
 
     def __contains__(self, text: object) -> bool:
         return isinstance(text, str) and self.find(text) is not None
@@ -194,13 +211,17 @@ class Vocabulary:
 
 @dataclass(frozen=True)
 class CandidateTable:
-    """Analysed tracks as compact parallel columns, one row per track, in ``ids`` order."""
+    """Analysed tracks as compact parallel columns, one row per track, in ``ids`` order.
 
-    ids: np.ndarray  # int64 track ids, ascending
+    Integer columns take the smallest type their values fit: int32 ids, uint32 blob offsets (int64 only
+    past 4 GiB of paths).
+    """
+
+    ids: np.ndarray  # track ids, ascending
     blob: bytes  # the bytes of every path and of URIs that are not a path's tail
-    path_starts: np.ndarray  # int64 offsets into ``blob``
+    path_starts: np.ndarray  # offsets into ``blob``
     path_lengths: np.ndarray  # int32
-    uri_starts: np.ndarray  # int64
+    uri_starts: np.ndarray
     uri_lengths: np.ndarray  # int32; -1: MPD cannot reach the file
     uri_hash: np.ndarray  # int64 hash() of each URI (``NO_KEY`` without one), for ``UriIndex``
     artist: np.ndarray  # int32 codes into ``vocabulary.names``
@@ -208,7 +229,9 @@ class CandidateTable:
     album: np.ndarray  # int64 ``album_key`` hashes
     recording: np.ndarray  # int64 ``recording_key`` hashes
     opening: np.ndarray  # (n, 2) float32 opening (arousal, valence)
-    acoustics: np.ndarray  # (n, 6) float32, ``ACOUSTIC_COLUMNS``
+    # (6, n) float32, one row per ``ACOUSTIC_COLUMNS``, NaN where unknown; the brightness rows hold
+    # log2 of the Hz (floored at ``MIN_BRIGHTNESS_HZ``), the scale the picker compares them on.
+    acoustics: np.ndarray
     vocabulary: Vocabulary
 
     def __len__(self) -> int:
@@ -238,51 +261,78 @@ class CandidateTable:
     @property
     def nbytes(self) -> int:
         """Bytes held by the columns and the blob (the shared vocabulary aside)."""
-        arrays = (self.ids, self.path_starts, self.path_lengths, self.uri_starts, self.uri_lengths,
-                  self.uri_hash, self.artist, self.genre, self.album, self.recording, self.opening,
-                  self.acoustics)
-        return len(self.blob) + sum(a.nbytes for a in arrays)
+        return len(self.blob) + sum(getattr(self, name).nbytes for name in (*_ROW_COLUMNS, "acoustics"))
 
     def updated(self, removed: Iterable[int], added: CandidateTable) -> CandidateTable:
         """A new table without the tracks ``removed`` and with ``added`` (replacing same-id rows)."""
         gone = np.union1d(np.fromiter(removed, dtype=np.int64), added.ids)
-        keep = np.flatnonzero(~np.isin(self.ids, gone, assume_unique=False))
-        shift = len(self.blob)
+        keep = np.flatnonzero(~np.isin(self.ids, gone))
         ids = np.concatenate([self.ids[keep], added.ids])
         order = np.argsort(ids, kind="stable")
-
-        def joined(mine: np.ndarray, theirs: np.ndarray) -> np.ndarray:
-            return np.concatenate([mine[keep], theirs])[order]
-
-        table = CandidateTable(
-            ids=ids[order], blob=self.blob + added.blob,
-            path_starts=joined(self.path_starts, added.path_starts + shift),
-            path_lengths=joined(self.path_lengths, added.path_lengths),
-            uri_starts=joined(self.uri_starts, added.uri_starts + shift),
-            uri_lengths=joined(self.uri_lengths, added.uri_lengths),
-            uri_hash=joined(self.uri_hash, added.uri_hash),
-            artist=joined(self.artist, added.artist), genre=joined(self.genre, added.genre),
-            album=joined(self.album, added.album), recording=joined(self.recording, added.recording),
-            opening=joined(self.opening, added.opening), acoustics=joined(self.acoustics, added.acoustics),
-            vocabulary=self.vocabulary,
-        )
+        shift = len(self.blob)
+        columns = {}
+        for name in _ROW_COLUMNS:
+            mine, theirs = getattr(self, name)[keep], getattr(added, name)
+            if name in _OFFSETS:
+                mine, theirs = mine.astype(np.int64), theirs.astype(np.int64) + shift
+            columns[name] = np.concatenate([mine, theirs])[order]
+        for name in _OFFSETS:
+            columns[name] = _offsets(columns[name])
+        acoustics = np.concatenate([self.acoustics[:, keep], added.acoustics], axis=1)[:, order]
+        table = CandidateTable(**columns, blob=self.blob + added.blob, acoustics=acoustics,
+                               vocabulary=self.vocabulary)
         return table.compacted() if table.garbage() > len(table.blob) // 2 else table
 
     def garbage(self) -> int:
         """Bytes of the blob no row points at any more (left by removed or replaced rows)."""
-        own = (self.uri_lengths > 0) & ((self.uri_starts < self.path_starts)
-                                        | (self.uri_starts >= self.path_starts + self.path_lengths))
-        used = int(self.path_lengths.sum()) + int(self.uri_lengths[own].sum())
+        path_starts, uri_starts = self.path_starts.astype(np.int64), self.uri_starts.astype(np.int64)
+        own = (self.uri_lengths > 0) & ((uri_starts < path_starts)
+                                        | (uri_starts >= path_starts + self.path_lengths))
+        used = int(self.path_lengths.sum(dtype=np.int64)) + int(self.uri_lengths[own].sum(dtype=np.int64))
         return max(0, len(self.blob) - used)
 
     def compacted(self) -> CandidateTable:
         """The same rows with a blob holding only their own bytes."""
-        builder = TableBuilder(self.vocabulary)
-        paths = [os.fsencode(p) for p in self.paths]  # type: ignore[arg-type]
-        uris = [None if u is None else os.fsencode(u) for u in self.uris]
-        blob, path_starts, path_lengths, uri_starts, uri_lengths = builder.strings(paths, uris)
+        encode = os.fsencode
+        paths = [encode(p) for p in self.paths]  # type: ignore[arg-type]
+        uris = [None if u is None else encode(u) for u in self.uris]
+        blob, path_starts, path_lengths, uri_starts, uri_lengths = strings(paths, uris)
         return replace(self, blob=blob, path_starts=path_starts, path_lengths=path_lengths,
                        uri_starts=uri_starts, uri_lengths=uri_lengths)
+
+
+_ROW_COLUMNS = ("ids", "path_starts", "path_lengths", "uri_starts", "uri_lengths", "uri_hash", "artist",
+                "genre", "album", "recording", "opening")
+_OFFSETS = ("path_starts", "uri_starts")
+
+
+def _offsets(values: np.ndarray) -> np.ndarray:
+    """Blob offsets as uint32 while the blob is under 4 GiB, else int64."""
+    return values.astype(np.uint32 if not len(values) or values.max() < 2**32 else np.int64)
+
+
+def _ids(values: Sequence[int]) -> np.ndarray:
+    ids = np.asarray(values, dtype=np.int64)
+    return ids.astype(np.int32) if not len(ids) or ids.max() < 2**31 else ids
+
+
+def strings(paths: Sequence[bytes], uris: Sequence[bytes | None],
+            ) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One blob of ``paths`` (then of the ``uris`` that are not their path's tail); starts and lengths."""
+    n = len(paths)
+    path_lengths = np.fromiter(map(len, paths), np.int64, n)
+    path_starts = np.cumsum(path_lengths) - path_lengths
+    uri_lengths = np.fromiter((-1 if u is None else len(u) for u in uris), np.int64, n)
+    tail = np.fromiter((u is not None and p.endswith(u) for p, u in zip(paths, uris, strict=True)), bool, n)
+    uri_starts = np.where(tail, path_starts + path_lengths - uri_lengths, 0)
+    blob = b"".join(paths)
+    own = np.flatnonzero((uri_lengths >= 0) & ~tail)
+    if len(own):
+        lengths = uri_lengths[own]
+        uri_starts[own] = len(blob) + np.cumsum(lengths) - lengths
+        blob += b"".join(uris[i] for i in own)  # type: ignore[misc]
+    return (blob, _offsets(path_starts), path_lengths.astype(np.int32), _offsets(uri_starts),
+            uri_lengths.astype(np.int32))
 
 
 class TableBuilder:
@@ -290,82 +340,65 @@ class TableBuilder:
 
     def __init__(self, vocabulary: Vocabulary | None = None) -> None:
         self.vocabulary = vocabulary or Vocabulary()
-        self._chunks: list[CandidateTable] = []
-
-    def strings(self, paths: Sequence[bytes], uris: Sequence[bytes | None],
-                ) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """One blob with ``paths`` (and the ``uris`` that are not their tails); starts and lengths."""
-        parts: list[bytes] = []
-        n = len(paths)
-        path_starts, uri_starts = np.zeros(n, np.int64), np.zeros(n, np.int64)
-        path_lengths, uri_lengths = np.zeros(n, np.int32), np.full(n, -1, np.int32)
-        offset = 0
-        for row, (path, uri) in enumerate(zip(paths, uris, strict=True)):
-            parts.append(path)
-            path_starts[row], path_lengths[row] = offset, len(path)
-            offset += len(path)
-            if uri is None:
-                continue
-            uri_lengths[row] = len(uri)
-            if path.endswith(uri):
-                uri_starts[row] = offset - len(uri)
-            else:
-                parts.append(uri)
-                uri_starts[row] = offset
-                offset += len(uri)
-        return b"".join(parts), path_starts, path_lengths, uri_starts, uri_lengths
+        self._chunks: dict[str, list[np.ndarray]] = {name: [] for name in (*_ROW_COLUMNS, "acoustics")}
+        self._blobs: list[bytes] = []
+        self._size = 0
 
     def add(self, *, ids: Sequence[int], paths: Sequence[bytes], uris: Sequence[bytes | None],
             artists: Sequence[str], genres: Sequence[str], albums: Sequence[str], titles: Sequence[str],
-            opening: np.ndarray, acoustics: np.ndarray) -> None:
-        """One chunk of rows; ``albums`` are album keys ("": none), ``acoustics`` as ``ACOUSTIC_COLUMNS``."""
-        blob, path_starts, path_lengths, uri_starts, uri_lengths = self.strings(paths, uris)
-        code = self.vocabulary.code
-        self._chunks.append(CandidateTable(
-            ids=np.asarray(ids, dtype=np.int64), blob=blob, path_starts=path_starts,
-            path_lengths=path_lengths, uri_starts=uri_starts, uri_lengths=uri_lengths,
-            uri_hash=np.fromiter((NO_KEY if u is None else hash(os.fsdecode(u)) for u in uris), np.int64,
-                                 len(uris)),
-            artist=np.fromiter(map(code, artists), np.int32, len(artists)),
-            genre=np.fromiter(map(code, genres), np.int32, len(genres)),
-            album=np.fromiter(map(album_key, albums), np.int64, len(albums)),
-            recording=np.fromiter(map(recording_key, artists, titles), np.int64, len(titles)),
-            opening=np.asarray(opening, dtype=np.float32).reshape(-1, 2),
-            acoustics=np.asarray(acoustics, dtype=np.float32).reshape(-1, len(ACOUSTIC_COLUMNS)),
-            vocabulary=self.vocabulary,
-        ))
+            opening: np.ndarray, acoustics: Sequence[np.ndarray]) -> None:
+        """One chunk of rows: ``albums`` are album keys ("": none); ``acoustics`` one column per
+        ``ACOUSTIC_COLUMNS`` (brightness in Hz), NaN where unknown."""
+        n = len(ids)
+        blob, path_starts, path_lengths, uri_starts, uri_lengths = strings(paths, uris)
+        decode = _decode
+        columns = {
+            "ids": _ids(ids), "path_starts": path_starts.astype(np.int64) + self._size,
+            "path_lengths": path_lengths, "uri_starts": uri_starts.astype(np.int64) + self._size,
+            "uri_lengths": uri_lengths,
+            "uri_hash": np.fromiter((NO_KEY if u is None else hash(decode(u)) for u in uris), np.int64, n),
+            "artist": np.fromiter(map(self.vocabulary.code, artists), np.int32, n),
+            "genre": np.fromiter(map(self.vocabulary.code, genres), np.int32, n),
+            "album": np.fromiter(map(album_key, albums), np.int64, n),
+            "recording": np.fromiter(map(recording_key, artists, titles), np.int64, n),
+            "opening": np.asarray(opening, dtype=np.float32).reshape(n, 2),
+            "acoustics": acoustic_rows(acoustics, n),
+        }
+        for name, column in columns.items():
+            self._chunks[name].append(column)
+        self._blobs.append(blob)
+        self._size += len(blob)
 
     def build(self) -> CandidateTable:
-        """The table of every chunk added, in id order."""
-        table = _empty(self.vocabulary)
-        if not self._chunks:
-            return table
-        chunks, self._chunks = self._chunks, []
-        shifts = np.cumsum([0, *(len(c.blob) for c in chunks[:-1])])
-
-        def column(name: str, shifted: bool = False) -> np.ndarray:
-            return np.concatenate([getattr(c, name) + (s if shifted else 0)
-                                   for c, s in zip(chunks, shifts, strict=True)])
-
-        ids = column("ids")
+        """The table of every chunk added, in id order (each column's chunks freed once joined)."""
+        if not self._blobs:
+            return _empty(self.vocabulary)
+        blob = b"".join(self._blobs)
+        self._blobs, self._size = [], 0
+        ids = np.concatenate(self._chunks.pop("ids"))
         order = np.argsort(ids, kind="stable") if np.any(np.diff(ids) <= 0) else slice(None)
-        return CandidateTable(
-            ids=ids[order], blob=b"".join(c.blob for c in chunks),
-            path_starts=column("path_starts", True)[order], path_lengths=column("path_lengths")[order],
-            uri_starts=column("uri_starts", True)[order], uri_lengths=column("uri_lengths")[order],
-            uri_hash=column("uri_hash")[order],
-            artist=column("artist")[order], genre=column("genre")[order], album=column("album")[order],
-            recording=column("recording")[order], opening=column("opening")[order],
-            acoustics=column("acoustics")[order], vocabulary=self.vocabulary,
-        )
+        columns = {"ids": ids[order]}
+        for name in _ROW_COLUMNS[1:]:
+            columns[name] = np.concatenate(self._chunks.pop(name))[order]
+        for name in _OFFSETS:
+            columns[name] = _offsets(columns[name])
+        acoustics = np.concatenate(self._chunks.pop("acoustics"), axis=1)[:, order]
+        self._chunks = {name: [] for name in (*_ROW_COLUMNS, "acoustics")}
+        return CandidateTable(**columns, blob=blob, acoustics=acoustics, vocabulary=self.vocabulary)
+
+
+def acoustic_rows(columns: Sequence[np.ndarray | Sequence[float] | None], n: int) -> np.ndarray:
+    """(6, n) float32 from ``ACOUSTIC_COLUMNS`` columns (``None``: unknown), brightness as log2 Hz."""
+    rows = np.full((len(ACOUSTIC_COLUMNS), n), np.nan, dtype=np.float64)
+    for row, column in enumerate(columns):
+        if column is not None:
+            rows[row] = np.asarray(column, dtype=np.float64).reshape(n)
+    rows[4:] = np.log2(np.maximum(rows[4:], MIN_BRIGHTNESS_HZ))
+    return rows.astype(np.float32)
 
 
 def _empty(vocabulary: Vocabulary) -> CandidateTable:
-    return CandidateTable(
-        ids=np.zeros(0, np.int64), blob=b"", path_starts=np.zeros(0, np.int64),
-        path_lengths=np.zeros(0, np.int32), uri_starts=np.zeros(0, np.int64),
-        uri_lengths=np.zeros(0, np.int32), uri_hash=np.zeros(0, np.int64), artist=np.zeros(0, np.int32),
-        genre=np.zeros(0, np.int32),
-        album=np.zeros(0, np.int64), recording=np.zeros(0, np.int64), opening=np.zeros((0, 2), np.float32),
-        acoustics=np.zeros((0, len(ACOUSTIC_COLUMNS)), np.float32), vocabulary=vocabulary,
-    )
+    builder = TableBuilder(vocabulary)
+    builder.add(ids=[], paths=[], uris=[], artists=[], genres=[], albums=[], titles=[],
+                opening=np.zeros((0, 2)), acoustics=[None] * len(ACOUSTIC_COLUMNS))
+    return builder.build()

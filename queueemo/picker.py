@@ -27,7 +27,6 @@ from queueemo.candidates import CandidateTable, TableBuilder, UriIndex
 from queueemo.config import PickerSettings
 
 TAIL_WINDOWS = 10  # the forecaster's context: 5 s at 2 Hz
-MIN_BRIGHTNESS_HZ = 20.0  # floor before taking log2 of a centroid
 Forecaster = Callable[[np.ndarray, int], np.ndarray]
 TargetAt = Callable[[int, float], "np.ndarray | None"]  # (pick number, seconds from now) → A/V target
 
@@ -50,10 +49,6 @@ class Reason(IntEnum):
     def label(self) -> str:
         """Human-readable reason, used by ``--explain``."""
         return self.name.lower().replace("_", " ")
-
-
-def _column(values: np.ndarray | Sequence[float] | None, n: int) -> np.ndarray:
-    return np.full(n, np.nan) if values is None else np.asarray(values, dtype=np.float64).reshape(n)
 
 
 def _spread(*columns: np.ndarray) -> float:
@@ -88,13 +83,12 @@ class Candidates:
                  opening_brightness: np.ndarray | None = None, ending_brightness: np.ndarray | None = None,
                  ending_start_s: np.ndarray | None = None) -> None:
         n = len(paths)
-        columns = (durations, ending_start_s, opening_lufs, ending_lufs, opening_brightness,
-                   ending_brightness)  # ACOUSTIC_COLUMNS
         builder = TableBuilder()
         builder.add(ids=range(n), paths=[os.fsencode(p) for p in paths],
                     uris=[None if u is None else os.fsencode(u) for u in uris], artists=list(artists),
                     genres=list(genres), albums=list(albums) or [""] * n, titles=list(titles) or [""] * n,
-                    opening=opening, acoustics=np.column_stack([_column(c, n) for c in columns]))
+                    opening=opening, acoustics=(durations, ending_start_s, opening_lufs, ending_lufs,
+                                                opening_brightness, ending_brightness))
         self._attach(builder.build())
 
     @classmethod
@@ -111,10 +105,9 @@ class Candidates:
         self.artist_numbers = table.vocabulary.keys
         self.album_codes = table.album
         self.recording_codes = table.recording
-        loud = [table.acoustics[:, 2], table.acoustics[:, 3]]
-        bright = [np.log2(np.maximum(table.acoustics[:, c], MIN_BRIGHTNESS_HZ)) for c in (4, 5)]
-        self.acoustics = np.vstack([*loud, *bright]).astype(np.float32).reshape(4, len(table))
-        self.scales = (_spread(*loud), _spread(*bright))
+        self.acoustics = table.acoustics[2:]  # a view: LUFS and log2 Hz, at the opening and the ending
+        self.scales = (_spread(self.acoustics[0], self.acoustics[1]),
+                       _spread(self.acoustics[2], self.acoustics[3]))
 
     def __len__(self) -> int:
         return len(self.table)
@@ -125,18 +118,18 @@ class Candidates:
     genres = property(lambda self: self.table.genres, doc="Each track's genre tag.")
     opening = property(lambda self: self.table.opening,
                        doc="(n, 2) float32: mean (arousal, valence) of each track's audible opening.")
-    durations = property(lambda self: self.table.acoustics[:, 0], doc="Seconds (NaN: unknown).")
-    ending_start_s = property(lambda self: self.table.acoustics[:, 1],
+    durations = property(lambda self: self.table.acoustics[0], doc="Seconds (NaN: unknown).")
+    ending_start_s = property(lambda self: self.table.acoustics[1],
                               doc="Where each track's ending (fade, decay) begins, in seconds.")
 
     def ending_start(self, row: int) -> float | None:
         """Seconds from the start where the track in ``row`` begins to end (``None``: unknown)."""
-        value = float(self.table.acoustics[row, 1])
+        value = float(self.table.acoustics[1, row])
         return value if np.isfinite(value) else None
 
     def duration(self, row: int) -> float:
         """Seconds of the track in ``row`` (0 when unknown)."""
-        value = float(self.table.acoustics[row, 0])
+        value = float(self.table.acoustics[0, row])
         return value if np.isfinite(value) else 0.0
 
 

@@ -88,6 +88,8 @@ class Queuer:
             music = self.player.music_directory()
             loaded = self._loaded
             full = loaded is None or self._full or loaded.music_directory != music
+            if full:  # let the old table go first: one table in memory at a time
+                loaded = self._loaded = self._candidates = self._reasons = None
             with self.library.session() as session:
                 fresh = None if full else load_changes(session, loaded, time.time())
                 if fresh is None:
@@ -97,6 +99,8 @@ class Queuer:
                 self._candidates = picker.Candidates.of(fresh.table)
                 self._reasons = picker.static_reasons(self._candidates, self.rules)
             self._loaded = fresh
+            if full:
+                _return_freed_memory()
             log.info("%s %d candidates in %.2f s", "loaded" if full else "updated to",
                      len(self._candidates), time.perf_counter() - started)
         assert self._candidates is not None and self._reasons is not None
@@ -311,6 +315,20 @@ class Queuer:
         for pick in picks:
             self.player.add(pick.uri)
             log.info("queued %s (distance %.3f)", pick.uri, pick.distance)
+
+
+def _return_freed_memory() -> None:
+    """Hand the heap freed by a full load back to the system (glibc keeps ~100 MB of it otherwise).
+
+    A streamed load frees its batches between longer-lived arrays, so the freed memory sits in holes
+    that glibc does not trim by itself; ``malloc_trim`` releases it.
+    """
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to hand back this way
 
 
 def arc_started(state: Path, spec: str, minutes: float, now: float) -> float:

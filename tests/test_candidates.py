@@ -15,7 +15,7 @@ def build(names: list[str], ids: list[int] | None = None, builder: TableBuilder 
     builder.add(ids=ids or list(range(n)), paths=[os.fsencode(f"/x/music/{name}") for name in names],
                 uris=[None if name.startswith("out") else os.fsencode(name) for name in names],
                 artists=["Ann"] * n, genres=[""] * n, albums=[""] * n, titles=[""] * n,
-                opening=np.zeros((n, 2)), acoustics=np.full((n, 6), np.nan))
+                opening=np.zeros((n, 2)), acoustics=[None] * 6)
     return builder.build()
 
 
@@ -46,3 +46,12 @@ def test_updates_keep_id_order_and_compact_the_blob() -> None:
     updated = table.updated([9, 5], added)  # more than half unused: compacted
     assert list(updated.paths) == ["/x/music/b2.ogg", "/x/music/new.ogg"] and updated.garbage() == 0
     assert list(table.uris) == ["b.ogg", "a.ogg", "c.ogg"]  # the old table is untouched
+
+
+def test_normalised_titles_drop_remarks_and_punctuation() -> None:
+    from queueemo.candidates import normalise, recording_key
+
+    assert normalise("Song (Remastered 2011)") == "song" and normalise("Hey  Jude") == "hey jude"
+    assert normalise("Don't Stop [Live]") == "don t stop" and normalise("a_b") == "a_b"
+    assert recording_key("The Band", "Song (Live)") == recording_key("the band", "SONG")
+    assert recording_key("Ann", "") == NO_KEY

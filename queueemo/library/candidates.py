@@ -133,9 +133,9 @@ def _add_rows(builder: TableBuilder, rows: Sequence[sa.Row], music_directory: st
     """One batch of ``_COLUMNS`` rows into ``builder``."""
     if not rows:
         return
-    ids, paths, rel_paths, artists, genres, albumartists, albums, titles = zip(
-        *(row[:8] for row in rows), strict=True)
-    paths = [bytes(p) for p in paths]
+    ids, paths, rel_paths, artists, genres, albumartists, albums, titles, arousal, valence, *acoustics = (
+        zip(*rows, strict=True))
+    paths = list(map(bytes, paths))
     roots = current_roots()
     if roots is not None:  # named roots: this machine's mount points
         paths = [os.fsencode(roots.local(os.fsdecode(p))) for p in paths]
@@ -144,12 +144,13 @@ def _add_rows(builder: TableBuilder, rows: Sequence[sa.Row], music_directory: st
         cut = len(prefix)
         uris = [p[cut:] if p.startswith(prefix) else None for p in paths]
     else:
-        uris = [bytes(r) for r in rel_paths]
+        uris = list(map(bytes, rel_paths))
     artists = [a or "" for a in artists]
-    numbers = np.array([row[8:] for row in rows], dtype=np.float64)  # None → NaN
     builder.add(
         ids=ids, paths=paths, uris=uris, artists=artists, genres=[g or "" for g in genres],
         albums=[f"{(albumartist or artist).casefold()}\0{album}" if album else ""
                 for albumartist, artist, album in zip(albumartists, artists, albums, strict=True)],
-        titles=[t or "" for t in titles], opening=numbers[:, :2], acoustics=numbers[:, 2:],
+        titles=[t or "" for t in titles],
+        opening=np.column_stack([np.array(arousal, np.float64), np.array(valence, np.float64)]),
+        acoustics=[np.array(column, np.float64) for column in acoustics],  # None → NaN
     )
