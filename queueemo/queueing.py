@@ -323,12 +323,11 @@ def _return_freed_memory() -> None:
     A streamed load frees its batches between longer-lived arrays, so the freed memory sits in holes
     that glibc does not trim by itself; ``malloc_trim`` releases it.
     """
+    import contextlib
     import ctypes
 
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to hand back this way
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass  # not glibc: nothing to hand back this way
 
 
 def arc_started(state: Path, spec: str, minutes: float, now: float) -> float:
