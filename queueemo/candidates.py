@@ -160,7 +160,7 @@ class UriIndex(Mapping[str, int]):
     def get(self, uri: object, default: int | None = None) -> int | None:  # type: ignore[override]
         if not isinstance(uri, str):
             return default
-        wanted = hash(uri)
+        wanted = hash(os.fsencode(uri))
         at = int(np.searchsorted(self.hashes, wanted))
         while at < len(self.hashes) and self.hashes[at] == wanted:
             row = int(self.rows[at])
@@ -198,6 +198,15 @@ class Vocabulary:
     keys: dict[str, int] = field(default_factory=dict)
     key_of_name: list[int] = field(default_factory=lambda: [-1])
 
+    def codes_of(self, names: Sequence[str]) -> np.ndarray:
+        """int32 codes of ``names`` (new ones added)."""
+        get = self.codes.get
+        found = [get(name) for name in names]
+        if None in found:
+            found = [self.code(name) if code is None else code
+                     for code, name in zip(found, names, strict=True)]
+        return np.array(found, dtype=np.int32).reshape(len(names))
+
     def code(self, name: str) -> int:
         """The code of ``name`` in ``names`` (added when new)."""
         code = self.codes.get(name)
@@ -223,7 +232,7 @@ class CandidateTable:
     path_lengths: np.ndarray  # int32
     uri_starts: np.ndarray
     uri_lengths: np.ndarray  # int32; -1: MPD cannot reach the file
-    uri_hash: np.ndarray  # int64 hash() of each URI (``NO_KEY`` without one), for ``UriIndex``
+    uri_hash: np.ndarray  # int64 hash() of each URI's bytes (``NO_KEY`` without one), for ``UriIndex``
     artist: np.ndarray  # int32 codes into ``vocabulary.names``
     genre: np.ndarray  # int32 codes into ``vocabulary.names``
     album: np.ndarray  # int64 ``album_key`` hashes
@@ -322,8 +331,9 @@ def strings(paths: Sequence[bytes], uris: Sequence[bytes | None],
     n = len(paths)
     path_lengths = np.fromiter(map(len, paths), np.int64, n)
     path_starts = np.cumsum(path_lengths) - path_lengths
-    uri_lengths = np.fromiter((-1 if u is None else len(u) for u in uris), np.int64, n)
-    tail = np.fromiter((u is not None and p.endswith(u) for p, u in zip(paths, uris, strict=True)), bool, n)
+    uri_lengths = np.array([-1 if u is None else len(u) for u in uris], np.int64).reshape(n)
+    tail = np.array([u is not None and p.endswith(u) for p, u in zip(paths, uris, strict=True)],
+                    bool).reshape(n)
     uri_starts = np.where(tail, path_starts + path_lengths - uri_lengths, 0)
     blob = b"".join(paths)
     own = np.flatnonzero((uri_lengths >= 0) & ~tail)
@@ -351,16 +361,18 @@ class TableBuilder:
         ``ACOUSTIC_COLUMNS`` (brightness in Hz), NaN where unknown."""
         n = len(ids)
         blob, path_starts, path_lengths, uri_starts, uri_lengths = strings(paths, uris)
-        decode = _decode
+        folded = {artist: normalise(artist) for artist in set(artists)}
         columns = {
             "ids": _ids(ids), "path_starts": path_starts.astype(np.int64) + self._size,
             "path_lengths": path_lengths, "uri_starts": uri_starts.astype(np.int64) + self._size,
             "uri_lengths": uri_lengths,
-            "uri_hash": np.fromiter((NO_KEY if u is None else hash(decode(u)) for u in uris), np.int64, n),
-            "artist": np.fromiter(map(self.vocabulary.code, artists), np.int32, n),
-            "genre": np.fromiter(map(self.vocabulary.code, genres), np.int32, n),
-            "album": np.fromiter(map(album_key, albums), np.int64, n),
-            "recording": np.fromiter(map(recording_key, artists, titles), np.int64, n),
+            "uri_hash": np.array([NO_KEY if u is None else hash(u) for u in uris], np.int64).reshape(n),
+            "artist": self.vocabulary.codes_of(artists), "genre": self.vocabulary.codes_of(genres),
+            "album": np.array([hash(a.casefold()) & _POSITIVE if a else NO_KEY for a in albums],
+                              np.int64).reshape(n),
+            "recording": np.array([  # recording_key, with each artist folded once
+                hash(f"{folded[a]}\0{name}") & _POSITIVE if (name := _normalised(t) if t else "") else NO_KEY
+                for a, t in zip(artists, titles, strict=True)], np.int64).reshape(n),
             "opening": np.asarray(opening, dtype=np.float32).reshape(n, 2),
             "acoustics": acoustic_rows(acoustics, n),
         }

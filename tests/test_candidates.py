@@ -49,9 +49,16 @@ def test_updates_keep_id_order_and_compact_the_blob() -> None:
 
 
 def test_normalised_titles_drop_remarks_and_punctuation() -> None:
-    from queueemo.candidates import normalise, recording_key
+    from queueemo.candidates import album_key, normalise, recording_key
 
     assert normalise("Song (Remastered 2011)") == "song" and normalise("Hey  Jude") == "hey jude"
     assert normalise("Don't Stop [Live]") == "don t stop" and normalise("a_b") == "a_b"
     assert recording_key("The Band", "Song (Live)") == recording_key("the band", "SONG")
     assert recording_key("Ann", "") == NO_KEY
+    builder = TableBuilder()
+    builder.add(ids=[1, 2], paths=[b"/a", b"/b"], uris=[b"a", b"b"], artists=["The Band", "Ann"],
+                genres=["", ""], albums=["x\0One", ""], titles=["Song (Live)", ""], opening=np.zeros((2, 2)),
+                acoustics=[None] * 6)
+    table = builder.build()
+    assert table.recording.tolist() == [recording_key("The Band", "Song (Live)"), NO_KEY]
+    assert table.album.tolist() == [album_key("x\0One"), NO_KEY]
