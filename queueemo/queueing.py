@@ -92,7 +92,8 @@ class Queuer:
                 loaded = self._loaded = self._candidates = self._reasons = None
             with self.library.session() as session:
                 fresh = None if full else load_changes(session, loaded, time.time())
-                if fresh is None:
+                if fresh is None:  # too many changes, or the log was pruned past this reader
+                    loaded = self._loaded = self._candidates = self._reasons = None
                     full, fresh = True, load_all(session, music, time.time())
             self._stale = self._full = False
             if loaded is None or fresh.table is not loaded.table or self._candidates is None:
