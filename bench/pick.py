@@ -28,15 +28,18 @@ def with_acoustics(candidates, rng: np.random.Generator):
     """The candidates with albums, titles, durations and boundary acoustics, as a real index has."""
     import dataclasses
 
+    from queueemo import picker
+    from queueemo.candidates import acoustic_rows, album_key, recording_key
+
     n = len(candidates)
-    return dataclasses.replace(
-        candidates,
-        albums=tuple(f"album {i // 12}" for i in range(n)),
-        titles=tuple(f"title {i % 40_000}" for i in range(n)),  # some duplicate recordings
-        durations=rng.uniform(90, 400, n), ending_start_s=rng.uniform(80, 380, n),
-        opening_lufs=rng.normal(-16, 4, n), ending_lufs=rng.normal(-16, 4, n),
-        opening_brightness=rng.uniform(500, 4000, n), ending_brightness=rng.uniform(500, 4000, n),
-    )
+    acoustics = acoustic_rows([  # ACOUSTIC_COLUMNS: duration, ending start, LUFS and Hz at both ends
+        rng.uniform(90, 400, n), rng.uniform(80, 380, n), rng.normal(-16, 4, n), rng.normal(-16, 4, n),
+        rng.uniform(500, 4000, n), rng.uniform(500, 4000, n)], n)
+    album = np.array([album_key(f"album {i // 12}") for i in range(n)], dtype=np.int64)
+    recording = np.array([recording_key(artist, f"title {i % 40_000}")  # some duplicate recordings
+                          for i, artist in enumerate(candidates.artists)], dtype=np.int64)
+    return picker.Candidates.of(dataclasses.replace(candidates.table, acoustics=acoustics, album=album,
+                                                    recording=recording))
 
 
 def pick_latency(url: str, music: Path, picks: int) -> None:

@@ -262,11 +262,14 @@ class Daemon:
             log.error("rescan failed: %s", exc)
 
     def _prune_history(self) -> None:
+        from queueemo.library.candidates import prune_changes
         from queueemo.library.history import prune_history
 
         assert self.library is not None
         try:
             prune_history(self.library, time.time() - self.settings.daemon.history_days * 86400)
+            with self.library.session() as session:
+                prune_changes(session)
         except QueueemoError as exc:
             if not self._database_lost(exc):
                 log.error("history pruning failed: %s", exc)

@@ -15,18 +15,18 @@ from __future__ import annotations
 
 import fnmatch
 import math
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
-from functools import lru_cache
 
 import numpy as np
 
+from queueemo.candidates import CandidateTable, TableBuilder, UriIndex
 from queueemo.config import PickerSettings
 
 TAIL_WINDOWS = 10  # the forecaster's context: 5 s at 2 Hz
-MIN_BRIGHTNESS_HZ = 20.0  # floor before taking log2 of a centroid
 Forecaster = Callable[[np.ndarray, int], np.ndarray]
 TargetAt = Callable[[int, float], "np.ndarray | None"]  # (pick number, seconds from now) → A/V target
 
@@ -51,98 +51,86 @@ class Reason(IntEnum):
         return self.name.lower().replace("_", " ")
 
 
-_BRACKETED = re.compile(r"[(\[{].*?[)\]}]")
-_PUNCTUATION = re.compile(r"[^\w\s]")
-
-
-@lru_cache(maxsize=65_536)
-def normalise(text: str) -> str:
-    """Casefolded text without bracketed remarks or punctuation: "Song (Remastered)" → "song"."""
-    return " ".join(_PUNCTUATION.sub(" ", _BRACKETED.sub(" ", text.casefold())).split())
-
-
-def _codes(keys: Sequence[str]) -> tuple[np.ndarray, dict[str, int]]:
-    """Number each distinct non-empty key; empty keys get -1 (no rule applies to them)."""
-    numbers: dict[str, int] = {}
-    codes = [numbers.setdefault(k, len(numbers)) if k else -1 for k in keys]
-    return np.array(codes, dtype=np.int32), numbers
-
-
-def _column(values: np.ndarray | None, n: int) -> np.ndarray:
-    return np.full(n, np.nan) if values is None else np.asarray(values, dtype=np.float64).reshape(n)
-
-
 def _spread(*columns: np.ndarray) -> float:
-    values = np.concatenate(columns)
+    values = np.concatenate(columns).astype(np.float64)
     values = values[np.isfinite(values)]
     spread = float(values.std()) if len(values) > 1 else 0.0
     return spread if spread > 1e-6 else 1.0
 
 
-@dataclass(frozen=True)
 class Candidates:
-    """Analysed tracks as parallel arrays; ``uris`` is ``None`` where MPD cannot reach the file.
+    """Analysed tracks as parallel columns; ``uris[row]`` is ``None`` where MPD cannot reach the file.
 
-    The fields after ``opening`` are optional (empty / ``None``: unknown, and the rule or term that
-    needs them does nothing). Boundary acoustics are NaN where a track has none.
+    A view over a compact ``CandidateTable`` (``Candidates.of(table)``, as the daemon loads them), or
+    built from plain sequences as the arguments below (then ``albums`` and the acoustics are optional:
+    empty / ``None`` is unknown, and the rule or term that needs them does nothing). Boundary
+    acoustics are NaN where a track has none.
     """
 
-    paths: tuple[str, ...]
-    uris: tuple[str | None, ...]
-    artists: tuple[str, ...]
-    genres: tuple[str, ...]
-    opening: np.ndarray  # (n, 2) float32: mean (arousal, valence) of each track's audible opening
-    albums: tuple[str, ...] = ()  # "albumartist|album" or just the album; "" = unknown
-    titles: tuple[str, ...] = ()
-    durations: np.ndarray | None = None  # seconds
-    opening_lufs: np.ndarray | None = None
-    ending_lufs: np.ndarray | None = None
-    opening_brightness: np.ndarray | None = None  # spectral centroid, Hz
-    ending_brightness: np.ndarray | None = None
-    ending_start_s: np.ndarray | None = None  # where each track's ending (fade, decay) begins
-    index: dict[str, int] = field(init=False, repr=False)  # URI → row
-    artist_codes: np.ndarray = field(init=False, repr=False)  # row → number of its casefolded artist
-    artist_numbers: dict[str, int] = field(init=False, repr=False)
-    album_codes: np.ndarray = field(init=False, repr=False)  # -1: no album
-    recording_codes: np.ndarray = field(init=False, repr=False)  # normalised artist + title; -1: none
-    acoustics: np.ndarray = field(init=False, repr=False)  # (4, n) float32: open/end LUFS, open/end log2 Hz
-    scales: tuple[float, float] = field(init=False, repr=False)  # spread of loudness (LU), brightness
+    table: CandidateTable
+    index: UriIndex  # URI → row
+    artist_codes: np.ndarray  # row → code of its casefolded artist (-1: none)
+    artist_numbers: dict[str, int]  # casefolded artist → code
+    album_codes: np.ndarray  # -1: no album
+    recording_codes: np.ndarray  # normalised artist + title; -1: none
+    acoustics: np.ndarray  # (4, n) float32: open/end LUFS, open/end log2 Hz
+    scales: tuple[float, float]  # spread of loudness (LU), brightness
 
-    def __post_init__(self) -> None:
-        n = len(self.paths)
-        artist_codes, artist_numbers = _codes([a.casefold() for a in self.artists])
-        albums = self.albums or ("",) * n
-        titles = self.titles or ("",) * n
-        album_codes, _ = _codes([a.casefold() for a in albums])
-        recordings = [f"{normalise(a)}\0{title}" if (title := normalise(t)) else ""
-                      for a, t in zip(self.artists, titles, strict=True)]
-        recording_codes, _ = _codes(recordings)
-        loud = [_column(self.opening_lufs, n), _column(self.ending_lufs, n)]
-        bright = [np.log2(np.maximum(_column(c, n), MIN_BRIGHTNESS_HZ))
-                  for c in (self.opening_brightness, self.ending_brightness)]
-        set_ = object.__setattr__
-        set_(self, "index", {u: i for i, u in enumerate(self.uris) if u is not None})
-        set_(self, "artist_codes", artist_codes)
-        set_(self, "artist_numbers", artist_numbers)
-        set_(self, "album_codes", album_codes)
-        set_(self, "recording_codes", recording_codes)
-        set_(self, "acoustics", np.vstack([*loud, *bright]).astype(np.float32).reshape(4, n))
-        set_(self, "scales", (_spread(*loud), _spread(*bright)))
+    def __init__(self, paths: Sequence[str], uris: Sequence[str | None], artists: Sequence[str],
+                 genres: Sequence[str], opening: np.ndarray, albums: Sequence[str] = (),
+                 titles: Sequence[str] = (), durations: np.ndarray | None = None,
+                 opening_lufs: np.ndarray | None = None, ending_lufs: np.ndarray | None = None,
+                 opening_brightness: np.ndarray | None = None, ending_brightness: np.ndarray | None = None,
+                 ending_start_s: np.ndarray | None = None) -> None:
+        n = len(paths)
+        builder = TableBuilder()
+        builder.add(ids=range(n), paths=[os.fsencode(p) for p in paths],
+                    uris=[None if u is None else os.fsencode(u) for u in uris], artists=list(artists),
+                    genres=list(genres), albums=list(albums) or [""] * n, titles=list(titles) or [""] * n,
+                    opening=opening, acoustics=(durations, ending_start_s, opening_lufs, ending_lufs,
+                                                opening_brightness, ending_brightness))
+        self._attach(builder.build())
+
+    @classmethod
+    def of(cls, table: CandidateTable) -> Candidates:
+        """The candidates of a loaded table (its columns are shared, not copied)."""
+        candidates = cls.__new__(cls)
+        candidates._attach(table)
+        return candidates
+
+    def _attach(self, table: CandidateTable) -> None:
+        self.table = table
+        self.index = UriIndex(table.uris, table.uri_hash)
+        self.artist_codes = table.artist_keys
+        self.artist_numbers = table.vocabulary.keys
+        self.album_codes = table.album
+        self.recording_codes = table.recording
+        self.acoustics = table.acoustics[2:]  # a view: LUFS and log2 Hz, at the opening and the ending
+        self.scales = (_spread(self.acoustics[0], self.acoustics[1]),
+                       _spread(self.acoustics[2], self.acoustics[3]))
 
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self.table)
+
+    paths = property(lambda self: self.table.paths, doc="Each track's path (``Strings``).")
+    uris = property(lambda self: self.table.uris, doc="Each track's MPD URI, ``None``: out of reach.")
+    artists = property(lambda self: self.table.artists, doc="Each track's artist as tagged.")
+    genres = property(lambda self: self.table.genres, doc="Each track's genre tag.")
+    opening = property(lambda self: self.table.opening,
+                       doc="(n, 2) float32: mean (arousal, valence) of each track's audible opening.")
+    durations = property(lambda self: self.table.acoustics[0], doc="Seconds (NaN: unknown).")
+    ending_start_s = property(lambda self: self.table.acoustics[1],
+                              doc="Where each track's ending (fade, decay) begins, in seconds.")
 
     def ending_start(self, row: int) -> float | None:
         """Seconds from the start where the track in ``row`` begins to end (``None``: unknown)."""
-        if self.ending_start_s is None or not np.isfinite(self.ending_start_s[row]):
-            return None
-        return float(self.ending_start_s[row])
+        value = float(self.table.acoustics[1, row])
+        return value if np.isfinite(value) else None
 
     def duration(self, row: int) -> float:
         """Seconds of the track in ``row`` (0 when unknown)."""
-        if self.durations is None or not np.isfinite(self.durations[row]):
-            return 0.0
-        return float(self.durations[row])
+        value = float(self.table.acoustics[0, row])
+        return value if np.isfinite(value) else 0.0
 
 
 @dataclass(frozen=True)
@@ -239,7 +227,7 @@ class Pick:
 def static_reasons(candidates: Candidates, rules: Rules) -> np.ndarray:
     """Per-candidate reasons that do not change between picks (MPD reach, globs, genres)."""
     reasons = np.zeros(len(candidates), dtype=np.int8)
-    reasons[[u is None for u in candidates.uris]] = Reason.NOT_IN_MPD_DIR
+    reasons[candidates.table.uri_lengths < 0] = Reason.NOT_IN_MPD_DIR
     if rules.exclude_globs:
         pattern = re.compile("|".join(fnmatch.translate(g) for g in rules.exclude_globs))
         hits = [bool(pattern.match(p)) or bool(u and pattern.match(u))

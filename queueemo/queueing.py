@@ -1,8 +1,9 @@
 """Glue shared by ``queueemo next`` and the daemon: index + history + MPD queue → picks → MPD.
 
 The picker stays pure; this module does the reading and writing around it. Candidates are loaded
-from the index once into numpy arrays and reused until ``reload()`` (the daemon calls it when the
-watcher stored new analyses or MPD's database changed).
+from the index once into compact numpy columns and reused until ``reload()`` (the daemon calls it
+when the watcher stored new analyses or MPD's database changed): then only the tracks changed since
+are read again, unless MPD's music directory changed (every URI does) or ``full`` is asked.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from queueemo.arc import Arc
     from queueemo.config import Settings
     from queueemo.errors import QueueemoError
+    from queueemo.library.candidates import Loaded
     from queueemo.library.db import Library
 
 log = logging.getLogger(__name__)
@@ -33,26 +35,10 @@ HISTORY_LIMIT = 1000  # plays looked at by the rules; plenty for any repeat wind
 
 def load_candidates(library: Library, music_directory: str | None) -> picker.Candidates:
     """Every analysed track of the index as picker arrays (URIs relative to ``music_directory``)."""
-    from queueemo.library.queries import load_candidates as candidate_columns
+    from queueemo.library.candidates import load_candidates as candidate_table
 
     with library.session() as session:
-        columns = candidate_columns(session, music_directory)
-    acoustics = columns.acoustics
-    return picker.Candidates(
-        paths=columns.paths,
-        uris=columns.uris,
-        artists=columns.artists,
-        genres=columns.genres,
-        opening=columns.opening,
-        albums=columns.albums,
-        titles=columns.titles,
-        durations=acoustics[:, 0],
-        ending_start_s=acoustics[:, 1],
-        opening_lufs=acoustics[:, 2],
-        ending_lufs=acoustics[:, 3],
-        opening_brightness=acoustics[:, 4],
-        ending_brightness=acoustics[:, 5],
-    )
+        return picker.Candidates.of(candidate_table(session, music_directory))
 
 
 def trajectory_of(library: Library, path: str) -> np.ndarray:
@@ -81,23 +67,44 @@ class Queuer:
     def __post_init__(self) -> None:
         self.rules = picker.Rules.from_settings(self.settings.picker)
         self.rng = self.rng or np.random.default_rng()
+        self._loaded: Loaded | None = None
+        self._stale = self._full = False
         self._candidates: picker.Candidates | None = None
         self._reasons: np.ndarray | None = None
         self._fallback_logged = False
         self.last_counts: dict[str, int] = {}  # per reason, when the last plan came up short
 
-    def reload(self) -> None:
-        """Forget loaded candidates; the next pick reads the index again."""
-        self._candidates = self._reasons = None
+    def reload(self, *, full: bool = False) -> None:
+        """Have the next pick read the tracks changed in the index since the last load (``full``: all)."""
+        self._stale = True
+        self._full = self._full or full
 
     def candidates(self) -> tuple[picker.Candidates, np.ndarray]:
-        """The candidates and their static exclusion reasons, loaded on first use."""
-        if self._candidates is None or self._reasons is None:
+        """The candidates and their static exclusion reasons: loaded on first use, updated on ``reload``."""
+        if self._loaded is None or self._stale or self._candidates is None or self._reasons is None:
+            from queueemo.library.candidates import load_all, load_changes
+
             started = time.perf_counter()
-            self._candidates = load_candidates(self.library, self.player.music_directory())
-            self._reasons = picker.static_reasons(self._candidates, self.rules)
-            log.info("loaded %d candidates in %.2f s", len(self._candidates),
-                     time.perf_counter() - started)
+            music = self.player.music_directory()
+            loaded = self._loaded
+            full = loaded is None or self._full or loaded.music_directory != music
+            if full:  # let the old table go first: one table in memory at a time
+                loaded = self._loaded = self._candidates = self._reasons = None
+            with self.library.session() as session:
+                fresh = None if full else load_changes(session, loaded, time.time())
+                if fresh is None:  # too many changes, or the log was pruned past this reader
+                    loaded = self._loaded = self._candidates = self._reasons = None
+                    full, fresh = True, load_all(session, music, time.time())
+            self._stale = self._full = False
+            if loaded is None or fresh.table is not loaded.table or self._candidates is None:
+                self._candidates = picker.Candidates.of(fresh.table)
+                self._reasons = picker.static_reasons(self._candidates, self.rules)
+            self._loaded = fresh
+            if full:
+                _return_freed_memory()
+            log.info("%s %d candidates in %.2f s", "loaded" if full else "updated to",
+                     len(self._candidates), time.perf_counter() - started)
+        assert self._candidates is not None and self._reasons is not None
         return self._candidates, self._reasons
 
     def _tail_of(self, uri: str) -> np.ndarray:
@@ -309,6 +316,19 @@ class Queuer:
         for pick in picks:
             self.player.add(pick.uri)
             log.info("queued %s (distance %.3f)", pick.uri, pick.distance)
+
+
+def _return_freed_memory() -> None:
+    """Hand the heap freed by a full load back to the system (glibc keeps ~100 MB of it otherwise).
+
+    A streamed load frees its batches between longer-lived arrays, so the freed memory sits in holes
+    that glibc does not trim by itself; ``malloc_trim`` releases it.
+    """
+    import contextlib
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to hand back this way
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def arc_started(state: Path, spec: str, minutes: float, now: float) -> float:

@@ -145,6 +145,20 @@ class Track(Base):
         return f"Track(id={self.id}, path={self.path!r}, status={self.status!r})"
 
 
+class TrackChange(Base):
+    """A change the picker must see: a track became, stopped being or changed as a candidate.
+
+    Written by database triggers (migration 0005), so every writer counts, on any machine. ``seq``
+    only grows; readers remember the last one they applied (see ``library/candidates.py``).
+    """
+
+    __tablename__ = "track_changes"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012  (a seq is never reused)
+
+    seq: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    track_id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"))
+
+
 def encode_trajectory(trajectory: np.ndarray) -> bytes:
     """(n, 2) arousal/valence array → compact blob."""
     return np.ascontiguousarray(trajectory, dtype=TRAJECTORY_DTYPE).tobytes()

@@ -11,11 +11,10 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-
 from queueemo.errors import DatabaseError
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
     from alembic.config import Config
 
 log = logging.getLogger(__name__)
@@ -23,7 +22,7 @@ log = logging.getLogger(__name__)
 # The newest revision in migrations/versions (a test keeps it equal to Alembic's head). A database
 # already at it is recognised with one query, without importing Alembic or parsing the revisions:
 # that keeps `queueemo next` and `status` quick to start.
-SCHEMA_HEAD = "0004_scan_claims"
+SCHEMA_HEAD = "0005_scale_track_changes"
 
 
 def migrations_dir() -> Path:
@@ -54,6 +53,8 @@ def schema_revisions(connection: sa.Connection) -> tuple[str, ...]:
 
 def _recorded_revisions(engine: sa.Engine) -> tuple[str, ...]:
     """The revisions in ``alembic_version``, read directly (empty when the table does not exist)."""
+    import sqlalchemy as sa
+
     with engine.connect() as connection:
         if not sa.inspect(connection).has_table("alembic_version"):
             return ()
