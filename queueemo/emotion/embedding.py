@@ -21,7 +21,14 @@ import torch
 
 from queueemo.assets import asset_path, read_info
 from queueemo.audio import WINDOW_SECONDS, WindowObserver, decode_windows
-from queueemo.emotion.musicnn import EMBEDDING_SIZE, N_MELS, PATCH_FRAMES, RECEPTIVE_MARGIN, Musicnn
+from queueemo.emotion.musicnn import (
+    EMBEDDING_SIZE,
+    N_MELS,
+    PATCH_FRAMES,
+    RECEPTIVE_MARGIN,
+    CompactMusicnn,
+    Musicnn,
+)
 from queueemo.errors import AudioError, ModelError
 
 FRONT_END_NAME = "musicnn_msd"
@@ -60,9 +67,9 @@ def file_sha256(path: Path) -> str:
 
 @dataclass(frozen=True)
 class FrontEnd:
-    """The loaded network and its mel filter bank."""
+    """The loaded network (dead filters folded into constants) and its mel filter bank."""
 
-    network: Musicnn
+    network: CompactMusicnn
     mel_basis: torch.Tensor  # (96, 257)
     window: torch.Tensor  # Hann, periodic, 512
 
@@ -77,9 +84,11 @@ def state_from_arrays(arrays: dict[str, np.ndarray]) -> tuple[dict[str, torch.Te
     return state, torch.from_numpy(np.asarray(arrays["mel_basis"], dtype=np.float32))
 
 
-@lru_cache(maxsize=2)
-def load_front_end(model_dir: Path | None = None) -> FrontEnd:
-    """The converted musicnn in eval mode; refuses weights made for other settings or altered."""
+def load_full_network(model_dir: Path | None = None) -> tuple[Musicnn, torch.Tensor]:
+    """The converted musicnn exactly as converted (eval mode) and its mel basis.
+
+    Refuses weights made for other settings or altered.
+    """
     info = read_info(FRONT_END_NAME, model_dir)
     weights = asset_path(f"{FRONT_END_NAME}.npz", model_dir)
     if info.get("audio") != audio_settings():
@@ -95,7 +104,14 @@ def load_front_end(model_dir: Path | None = None) -> FrontEnd:
         network.load_state_dict(state)
     except (OSError, KeyError, RuntimeError, ValueError) as exc:
         raise ModelError(f"{weights} does not fit the musicnn network: {exc}") from exc
-    return FrontEnd(network.eval(), basis, torch.hann_window(N_FFT))
+    return network.eval(), basis
+
+
+@lru_cache(maxsize=2)
+def load_front_end(model_dir: Path | None = None) -> FrontEnd:
+    """The converted musicnn, compacted for analysis (see ``CompactMusicnn``), in eval mode."""
+    network, basis = load_full_network(model_dir)
+    return FrontEnd(CompactMusicnn(network).eval(), basis, torch.hann_window(N_FFT))
 
 
 def mel_power(front: FrontEnd, samples: torch.Tensor) -> torch.Tensor:
@@ -146,7 +162,7 @@ def patch_starts(n_windows: int, n_frames: int) -> np.ndarray:
     return np.clip(starts, 0, max(n_frames - PATCH_FRAMES, 0))
 
 
-def _embed_windows(network: Musicnn, power: torch.Tensor, base: int, starts: np.ndarray,
+def _embed_windows(network: Musicnn | CompactMusicnn, power: torch.Tensor, base: int, starts: np.ndarray,
                    length: int, n_frames: int) -> torch.Tensor:
     """Embeddings of the patches at global frames ``starts`` from mel frames ``base`` … onwards."""
     lo = max(0, int(starts[0]) - RECEPTIVE_MARGIN)
@@ -156,7 +172,7 @@ def _embed_windows(network: Musicnn, power: torch.Tensor, base: int, starts: np.
     return network.embed_pooled(patches.amax(dim=1), patches.mean(dim=1))
 
 
-def embed_mel(network: Musicnn, power: torch.Tensor, n_windows: int,
+def embed_mel(network: Musicnn | CompactMusicnn, power: torch.Tensor, n_windows: int,
               chunk_windows: int = CHUNK_WINDOWS) -> torch.Tensor:
     """(frames, 96) mel power of a whole track → (n_windows, 200) embeddings."""
     n_frames = len(power)
