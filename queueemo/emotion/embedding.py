@@ -37,9 +37,11 @@ N_FFT = 512
 HOP_LENGTH = 256
 FRAMES_PER_WINDOW = WINDOW_SECONDS * SAMPLE_RATE / HOP_LENGTH  # 31.25
 FLOAT16_MAX = 65504.0
-# Windows embedded together: bounds the activations held at once. 24 is as fast per window as 32
-# (measured) and keeps a 2-hour analysis near 500 MB; 16 saves ~35 MB more but is 40 % slower.
-CHUNK_WINDOWS = 24
+# Windows embedded together (one pass over 64 s of frames): each pass recomputes its 3-s patch and
+# 2 × 73 frames of context, 7 % more frames at 128 windows against 40 % at 24. Activations of a pass
+# take ~60 MB with the compact network. Measured per audio-hour: 24 → 31 s, 64 → 38 s, 128 → 23 s,
+# 256 → 30 s (bench/analyze.py's machine, loaded).
+CHUNK_WINDOWS = 128
 
 
 def audio_settings() -> dict[str, float | int | str]:
@@ -167,9 +169,11 @@ def _embed_windows(network: Musicnn | CompactMusicnn, power: torch.Tensor, base:
     """Embeddings of the patches at global frames ``starts`` from mel frames ``base`` … onwards."""
     lo = max(0, int(starts[0]) - RECEPTIVE_MARGIN)
     hi = min(n_frames, int(starts[-1]) + length + RECEPTIVE_MARGIN)
-    features = network.frame_features(log_compress(power[lo - base : hi - base])[None])[0].T
-    patches = features[torch.from_numpy(starts - lo)[:, None] + torch.arange(length)]  # (k, length, 753)
-    return network.embed_pooled(patches.amax(dim=1), patches.mean(dim=1))
+    features = network.frame_features(log_compress(power[lo - base : hi - base])[None])[0]  # (753, frames)
+    patches = [features[:, start : start + length] for start in (starts - lo).tolist()]
+    maximum = torch.stack([patch.amax(dim=1) for patch in patches])
+    mean = torch.stack([patch.mean(dim=1) for patch in patches])
+    return network.embed_pooled(maximum, mean)
 
 
 def embed_mel(network: Musicnn | CompactMusicnn, power: torch.Tensor, n_windows: int,

@@ -157,9 +157,18 @@ class CompactMusicnn(nn.Module):
         live = torch.cat([b.rows + o for b, o in zip(self.branches, offsets, strict=False)])
         dead = torch.cat([b.dead_rows + o for b, o in zip(self.branches, offsets, strict=False)])
         # Front channels are computed live-first; ``order`` maps them back to the original layout.
-        self.register_buffer("front_constants", torch.cat([b.dead_values for b in self.branches]))
+        constants = torch.cat([b.dead_values for b in self.branches])
+        self.register_buffer("front_constants", constants)
         self.register_buffer("order", torch.argsort(torch.cat([live, dead])))
-        self.mid = full.mid
+        # The first mid-end convolution reads the live front channels; the constant ones add a fixed
+        # kernel, applied to a ones signal so the zero padding at either end of a track stays exact.
+        first = full.mid[0]
+        self.mid_first = nn.Conv1d(len(live), first.out_channels, first.kernel_size[0])
+        self.mid_first.weight.data = first.weight.detach()[:, live]
+        self.mid_first.bias.data = first.bias.detach()
+        self.register_buffer("mid_first_constant", torch.einsum("oik,i->ok", first.weight.detach()[:, dead],
+                                                                constants)[:, None])
+        self.mid = full.mid[1:]
         self.mid_bn = full.mid_bn
         self.pool_bn = full.pool_bn
         self.dense = full.dense
@@ -169,14 +178,15 @@ class CompactMusicnn(nn.Module):
         """(batch, frames, 96) → (batch, 753, frames), as ``Musicnn.frame_features``."""
         x = self.bn_input(mel.unsqueeze(1))
         batch, frames = x.shape[0], x.shape[2]
-        parts = [branch(x) for branch in self.branches]
-        parts.append(self.front_constants[None, :, None].expand(batch, -1, frames))
-        front = torch.cat(parts, dim=1)[:, self.order]
-        outputs = [front]
-        previous = None
-        for conv, bn in zip(self.mid, self.mid_bn, strict=True):
-            y = bn(F.relu(conv(F.pad(outputs[-1], (3, 3)))))
-            previous = y if previous is None else y + previous
+        live = torch.cat([branch(x) for branch in self.branches], dim=1)
+        constants = self.front_constants[None, :, None].expand(batch, -1, frames)
+        front = torch.cat([live, constants], dim=1)[:, self.order]
+        ones = F.pad(x.new_ones((1, 1, frames)), (3, 3))
+        first = self.mid_first(F.pad(live, (3, 3))) + F.conv1d(ones, self.mid_first_constant)
+        previous = self.mid_bn[0](F.relu(first))
+        outputs = [front, previous]
+        for conv, bn in zip(self.mid, self.mid_bn[1:], strict=True):
+            previous = bn(F.relu(conv(F.pad(previous, (3, 3))))) + previous
             outputs.append(previous)
         return torch.cat(outputs, dim=1)
 
