@@ -71,7 +71,7 @@ def file_sha256(path: Path) -> str:
 class FrontEnd:
     """The loaded network (dead filters folded into constants) and its mel filter bank."""
 
-    network: CompactMusicnn
+    network: CompactMusicnn | Musicnn
     mel_basis: torch.Tensor  # (96, 257)
     window: torch.Tensor  # Hann, periodic, 512
 
