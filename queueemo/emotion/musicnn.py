@@ -132,10 +132,43 @@ class _FrontBranch(nn.Module):
         self.register_buffer("dead_rows", torch.nonzero(dead)[:, 0])
         self.register_buffer("dead_values", F.relu(conv.bias.detach()[dead]) * scale[dead] + shift[dead])
 
+    def extreme(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, 1, frames, 96) → (batch, live filters, frames): max over frequency of the conv."""
+        return self.conv(F.pad(x, (0, 0, *self.pad))).amax(dim=3)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, 1, frames, 96) normalised input → (batch, live filters, frames)."""
-        extreme = self.conv(F.pad(x, (0, 0, *self.pad))).amax(dim=3)
-        return F.relu_(extreme * self.sign) * self.scale + self.shift
+        return F.relu_(self.extreme(x) * self.sign) * self.scale + self.shift
+
+
+class _TemporalBranch(_FrontBranch):
+    """A temporal (k frames × 1 band) branch as one matrix product per block of k frames.
+
+    Output frames ``qk … qk + k − 1`` of every band depend on input frames ``qk … qk + 2k − 1``, so
+    they are a product of those 2k samples with a (2k, k · filters) banded matrix of the kernels:
+    twice the multiply-adds of the convolution, but one large product instead of a thin
+    convolution, half the time of ``conv2d`` for these shapes (measured on one AVX2 core).
+    """
+
+    def __init__(self, conv: nn.Conv2d, bn: nn.BatchNorm2d, pad: tuple[int, int]) -> None:
+        super().__init__(conv, bn, pad)
+        kernels = self.conv.weight.detach()[:, 0, :, 0]  # (filters, k)
+        k = kernels.shape[1]
+        lag = torch.arange(2 * k)[:, None] - torch.arange(k)[None, :]  # input − output frame
+        banded = kernels.T[lag.clamp(0, k - 1)] * ((lag >= 0) & (lag < k))[..., None]
+        self.register_buffer("banded", banded.reshape(2 * k, -1))  # (2k, k · filters)
+
+    def extreme(self, x: torch.Tensor) -> torch.Tensor:
+        batch, _, frames, bands = x.shape
+        k = self.banded.shape[0] // 2
+        filters = self.banded.shape[1] // k
+        blocks = -(-frames // k)
+        padded = F.pad(x[:, 0], (0, 0, self.pad[0], (blocks + 1) * k - frames - self.pad[0]))
+        pieces = padded.view(batch, blocks + 1, k, bands)
+        pairs = torch.cat([pieces[:, :-1], pieces[:, 1:]], dim=2).transpose(2, 3)  # (B, Q, 96, 2k)
+        out = (pairs @ self.banded).view(batch, blocks, bands, k, filters).amax(dim=2)
+        out = out.reshape(batch, blocks * k, filters)[:, :frames]
+        return out.transpose(1, 2) + self.conv.bias[:, None]
 
 
 class CompactMusicnn(nn.Module):
@@ -152,7 +185,9 @@ class CompactMusicnn(nn.Module):
         pads = [(3, 3)] * len(TIMBRAL_KERNELS) + [((k - 1) // 2, k // 2) for k in TEMPORAL_KERNELS]
         convs = [*full.timbral, *full.temporal]
         bns = [*full.timbral_bn, *full.temporal_bn]
-        self.branches = nn.ModuleList(_FrontBranch(c, b, p) for c, b, p in zip(convs, bns, pads, strict=True))
+        kinds = [_FrontBranch] * len(TIMBRAL_KERNELS) + [_TemporalBranch] * len(TEMPORAL_KERNELS)
+        self.branches = nn.ModuleList(kind(conv, bn, pad)
+                                      for kind, conv, bn, pad in zip(kinds, convs, bns, pads, strict=True))
         offsets = torch.cumsum(torch.tensor([0] + [c.out_channels for c in convs]), 0)
         live = torch.cat([b.rows + o for b, o in zip(self.branches, offsets, strict=False)])
         dead = torch.cat([b.dead_rows + o for b, o in zip(self.branches, offsets, strict=False)])
