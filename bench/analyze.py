@@ -16,7 +16,6 @@ if either exceeds the tolerance the analysis promises (``CHECK_TOLERANCE``).
 from __future__ import annotations
 
 import argparse
-import resource
 import statistics
 import subprocess
 import sys
@@ -85,10 +84,14 @@ def long_file_peak_rss(hours: float, workdir: Path, model: str) -> float:
          "-b:a", "24k", str(path)],
         check=True,
     )
-    code = ("import sys, torch, queueemo; torch.set_num_threads(1); "
-            "t = queueemo.analyze(sys.argv[1], sys.argv[2]); print(len(t), 'windows', file=sys.stderr)")
-    subprocess.run([sys.executable, "-c", code, str(path), model], check=True)
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    # The child reports its own peak: RUSAGE_CHILDREN would also count children forked from this
+    # (by then large) process before they exec ffmpeg.
+    code = ("import resource, sys, torch, queueemo; torch.set_num_threads(1); "
+            "t = queueemo.analyze(sys.argv[1], sys.argv[2]); print(len(t), 'windows', file=sys.stderr); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    child = subprocess.run([sys.executable, "-c", code, str(path), model], check=True, capture_output=True,
+                           text=True)
+    return int(child.stdout.split()[-1]) / 1024
 
 
 def main() -> None:
