@@ -39,8 +39,8 @@ FRAMES_PER_WINDOW = WINDOW_SECONDS * SAMPLE_RATE / HOP_LENGTH  # 31.25
 FLOAT16_MAX = 65504.0
 # Windows embedded together (one pass over 64 s of frames): each pass recomputes its 3-s patch and
 # 2 × 73 frames of context, 7 % more frames at 128 windows against 40 % at 24. Activations of a pass
-# take ~60 MB with the compact network. Measured per audio-hour: 24 → 31 s, 64 → 38 s, 128 → 23 s,
-# 256 → 30 s (bench/analyze.py's machine, loaded).
+# take ~60 MB with the compact network. ``embed_mel`` per audio-hour (one core, machine loaded, noisy):
+# 24 → 31–48 s, 64 → 38 s, 128 → 23–24 s, 256 → 30 s.
 CHUNK_WINDOWS = 128
 
 

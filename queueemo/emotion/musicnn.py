@@ -9,6 +9,8 @@ The front and mid end are convolutional in time, so they run once over a long st
 (``frame_features``) and any number of 3-s patches are then pooled from the result
 (``embed_pooled``): one embedding per 0.5-s window costs one pass over the track, not six.
 ``forward`` is the original patch-by-patch model, used to check the port against TensorFlow.
+``CompactMusicnn`` is the same network with its dead filters folded into constants, built at load time
+for analysis.
 """
 
 from __future__ import annotations
