@@ -1,6 +1,6 @@
 """Analysis speed against the decode floor, and peak memory on a 2-hour file.
 
-    python bench/analyze.py DIR [--model v2|seed] [--repeat 3] [--long-hours 2]
+    python bench/analyze.py DIR [--model v2|seed] [--repeat 3] [--long-hours 2] [--check]
 
 For the same audio files, single process:
   * decode floor: ffmpeg decoding every file to mono float at the model's sample rate (16 kHz for v2,
@@ -8,12 +8,14 @@ For the same audio files, single process:
   * queueemo: `queueemo.analyze` on every file (decode + front end + clip model), torch on one thread;
 and their ratio (targets: v2 ≤ 3, seed ≤ 1.5). Medians of --repeat runs. With --long-hours, a synthetic
 file of that length is analysed in a child process and its peak RSS reported (target ≤ 500 MB for 2 hours).
+With --check (v2), every file is also embedded with musicnn exactly as converted (no compaction) and
+the largest differences of the embeddings and of clip_v2's arousal/valence are printed; the run fails
+if either exceeds the tolerance the analysis promises (``CHECK_TOLERANCE``).
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
 import statistics
 import subprocess
 import sys
@@ -21,9 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from queueemo.audio import is_audio_path
+from queueemo.audio import decode_windows, is_audio_path
 
 SAMPLE_RATES = {"v2": 16_000, "seed": 44_100}
+# Largest |Δ| allowed between the analysed and the as-converted network, on embeddings and on outputs.
+CHECK_TOLERANCE = 0.01
 
 
 def decode_floor(files: list[Path], sample_rate: int) -> float:
@@ -48,6 +52,29 @@ def analysis(files: list[Path], model: str) -> tuple[float, float]:
     return time.perf_counter() - started, audio_seconds
 
 
+def equality_check(files: list[Path]) -> tuple[float, float]:
+    """Largest |Δ embedding| and |Δ arousal/valence| of the analysed network against the full one."""
+    import numpy as np
+    import torch
+
+    from queueemo.emotion.embedding import FrontEnd, embed_stream, load_front_end, load_full_network
+    from queueemo.emotion.inference import predict_features
+    from queueemo.emotion.inference_v2 import load_clip_v2
+
+    compact = load_front_end()
+    full = FrontEnd(load_full_network()[0], compact.mel_basis, compact.window)
+    model, _ = load_clip_v2()
+    worst_embedding = worst_output = 0.0
+    for path in files:
+        with torch.inference_mode():
+            ours, exact = (embed_stream(front, decode_windows(path, sample_rate=SAMPLE_RATES["v2"])).numpy()
+                           for front in (compact, full))
+        worst_embedding = max(worst_embedding, float(np.abs(ours - exact).max()))
+        outputs = predict_features(model, ours) - predict_features(model, exact)
+        worst_output = max(worst_output, float(np.abs(outputs).max()))
+    return worst_embedding, worst_output
+
+
 def long_file_peak_rss(hours: float, workdir: Path, model: str) -> float:
     """Peak RSS (MB) of a child process analysing a synthetic file of ``hours``."""
     path = workdir / "long.opus"
@@ -57,10 +84,14 @@ def long_file_peak_rss(hours: float, workdir: Path, model: str) -> float:
          "-b:a", "24k", str(path)],
         check=True,
     )
-    code = ("import sys, torch, queueemo; torch.set_num_threads(1); "
-            "t = queueemo.analyze(sys.argv[1], sys.argv[2]); print(len(t), 'windows', file=sys.stderr)")
-    subprocess.run([sys.executable, "-c", code, str(path), model], check=True)
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    # The child reports its own peak: RUSAGE_CHILDREN would also count children forked from this
+    # (by then large) process before they exec ffmpeg.
+    code = ("import resource, sys, torch, queueemo; torch.set_num_threads(1); "
+            "t = queueemo.analyze(sys.argv[1], sys.argv[2]); print(len(t), 'windows', file=sys.stderr); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    child = subprocess.run([sys.executable, "-c", code, str(path), model], check=True, capture_output=True,
+                           text=True)
+    return int(child.stdout.split()[-1]) / 1024
 
 
 def main() -> None:
@@ -71,6 +102,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--long-hours", type=float, default=0.0)
     parser.add_argument("--model", choices=sorted(SAMPLE_RATES), default="v2")
+    parser.add_argument("--check", action="store_true", help="v2: compare with the uncompacted network")
     args = parser.parse_args()
     import torch
 
@@ -93,6 +125,12 @@ def main() -> None:
         print(f"{label:<42} {seconds:7.2f} s  = {seconds / hours:5.1f} s per audio-hour")
     target = 3.0 if args.model == "v2" else 1.5
     print(f"ratio analysis / decode floor: {full / floor:.2f}  (target ≤ {target:g})")
+    if args.check and args.model == "v2":
+        embedding, output = equality_check(files)
+        print(f"max |Δ embedding| {embedding:.2g}, max |Δ arousal/valence| {output:.2g} against the "
+              f"network as converted (tolerance {CHECK_TOLERANCE:g})")
+        if max(embedding, output) > CHECK_TOLERANCE:
+            sys.exit("analysis differs from the converted network beyond the tolerance")
     if args.long_hours:
         with tempfile.TemporaryDirectory() as workdir:
             peak = long_file_peak_rss(args.long_hours, Path(workdir), args.model)

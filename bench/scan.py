@@ -11,6 +11,7 @@ On the audio files under DIR, with N parallel processes (default: all cores), ea
   (start-up, model loading and storing included), with the peak memory of its whole process tree,
   sampled every 0.1 s: RSS summed (counts shared libraries once per process) and PSS summed (shares
   them out: the memory the scan really takes);
+- **worker start-up**: a fresh interpreter importing torch and loading the model, as each worker does;
 - **bliss-rs** (PyPI ``bliss-audio``), if importable: ``bliss_audio.Song(path)`` on every file, in N
   worker processes that are restarted when bliss crashes on a file (crashes are counted).
 
@@ -142,6 +143,15 @@ def bliss(files: list[str], jobs: int) -> tuple[float, int]:
     return time.monotonic() - started, crashes
 
 
+def worker_start_up(model: str) -> float:
+    """Wall time of a fresh interpreter importing torch and warming up the backend, as a worker does."""
+    code = ("from queueemo.library.analysis import ModelAnalyser; "
+            f"ModelAnalyser({model!r}).warm_up()")
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return time.monotonic() - started
+
+
 def _median(runs: list[float]) -> float:
     return statistics.median(runs)
 
@@ -170,6 +180,9 @@ def main() -> None:
           f"{len(files) / wall:.1f} tracks/s)  {scans[-1][2]}")
     target = 2.0 if args.model == "v2" else 1.3
     print(f"ratio          {wall / floor:7.2f} × decode floor, {args.model} (target ≤ {target:g})")
+    start_up = _median([worker_start_up(args.model) for _ in range(args.repeat)])
+    print(f"worker start   {start_up:7.1f} s  (one fresh process: interpreter, torch import, model load; "
+          f"{jobs} start in parallel)")
     print(f"peak memory    {rss / 2**20:7.0f} MB RSS, {pss / 2**20:.0f} MB PSS, summed over the scan's "
           "process tree (target ≤ 1024)")
 

@@ -116,3 +116,17 @@ def test_streaming_equals_the_whole_track_pass():
         streamed = embedding.embed_stream(front, blocks, chunk_windows=4)
     assert streamed.shape == (37, 200)
     np.testing.assert_allclose(streamed.numpy(), whole.numpy(), atol=1e-4)
+
+
+def test_compact_network_equals_the_network_as_converted():
+    signal = np.concatenate([golden_signal(), 0.3 * golden_signal()[::-1]])[: 24 * 8000]
+    front = embedding.load_front_end()
+    full, _ = embedding.load_full_network()
+    with torch.inference_mode():
+        power, n_windows = embedding.stream_mel(front, iter([signal.reshape(24, 8000)]))
+        mel = embedding.log_compress(power)[None]
+        np.testing.assert_allclose(front.network.frame_features(mel).numpy(),
+                                   full.frame_features(mel).numpy(), atol=1e-3, rtol=1e-5)
+        compact = embedding.embed_mel(front.network, power, n_windows)
+        exact = embedding.embed_mel(full, power, n_windows)
+    np.testing.assert_allclose(compact.numpy(), exact.numpy(), atol=1e-4)
