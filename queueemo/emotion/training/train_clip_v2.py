@@ -24,7 +24,7 @@ from queueemo.emotion.network import ClipModelV2, ClipV2Config
 from queueemo.emotion.training.assets import save_asset
 from queueemo.emotion.training.datasets import QUADRANT_SIGNS, Track
 from queueemo.emotion.training.early_stopping import EarlyStopping
-from queueemo.emotion.training.train_clip import _ccc_loss, score, validate
+from queueemo.emotion.training.train_clip import _ccc_loss, validate
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,14 @@ def within_loss(predicted: torch.Tensor, target: torch.Tensor, min_std: float = 
     r = (p * t).sum(1) / (p.norm(dim=1) * t.norm(dim=1) + 1e-6)
     moving = target.std(dim=1) >= min_std
     return (1 - r[moving]).mean() if moving.any() else predicted.sum() * 0.0
+
+
+def score(report: dict) -> float:
+    """One number for early stopping, one term per missed or tight target: 4q quadrant accuracy and
+    arousal sign accuracy, vgmidi arousal r and the mean within-piece arousal r."""
+    q4, vg = report["4q"], report["vgmidi"]
+    return (q4["quadrant_accuracy"] + q4["arousal_sign_accuracy"] + vg["arousal"]["r"]
+            + report["vgmidi_within"]["arousal"])
 
 
 def _normalisation(tracks: list[Track]) -> tuple[torch.Tensor, torch.Tensor]:
