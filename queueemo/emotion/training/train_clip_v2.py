@@ -49,7 +49,7 @@ class ClipV2Training:
     noise: float = 0.5  # Gaussian noise on the embeddings (× their std), a regulariser
     window_weight: float = 0.0  # per-window squared error of quadrant crops to ±centroid (as the ridge)
     centroid: float = 0.5
-    within_weight: float = 0.0  # 1 − Pearson r of each curve crop's own course (its mean removed)
+    within_weight: float = 0.5  # 1 − Pearson r of each curve crop's own course (its mean removed)
 
 
 def _crops(tracks: list[Track], count: int, length: int, rng: np.random.Generator):

@@ -38,6 +38,9 @@ class ForecasterTraining:
     patience: int = 20
     learning_rate: float = 3e-3
     mirror: bool = True
+    # Errors measured in each history's own step size (``Forecaster.unit``), so that jumpy clip-model
+    # trajectories do not drown the smooth human curves in the loss.
+    relative_loss: bool = False
 
 
 def examples(curves: list[Curve], context: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
@@ -105,7 +108,10 @@ def train_forecaster(
                 sign = torch.from_numpy(rng.choice([-1.0, 1.0], size=(len(index), 1, 2)).astype(np.float32))
                 history, future = last + sign * (history - last), last + sign * (future - last)
             predicted = model.rollout(history.clamp(-1, 1), settings.rollout_steps)
-            loss = torch.mean((predicted - future.clamp(-1, 1)) ** 2)
+            error = predicted - future.clamp(-1, 1)
+            if settings.relative_loss:
+                error = error / model.unit(history.clamp(-1, 1))
+            loss = torch.mean(error**2)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
