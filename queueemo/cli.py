@@ -253,8 +253,9 @@ def train_clip_command(
 @_data_options
 @click.option("--out", "out_dir", default="models", show_default=True, type=click.Path(file_okay=False))
 @click.option("--seed", default=1234, show_default=True)
-@click.option("--trajectories/--no-trajectories", default=True, show_default=True,
-              help="Also train on the v2 clip model's trajectories of the training audio.")
+@click.option("--trajectories/--no-trajectories", default=False, show_default=True,
+              help="Also train on the v2 clip model's trajectories of the training audio (per-history "
+                   "scale; not the shipped weights, see models/README.md).")
 @click.option("--clip-models", "clip_dir", default=None, type=click.Path(file_okay=False, exists=True),
               help="Where the v2 clip model for --trajectories is (default: the installed one).")
 def train_forecaster_command(data_dir: str, cache_dir: str, out_dir: str, seed: int, trajectories: bool,
@@ -273,7 +274,8 @@ def train_forecaster_command(data_dir: str, cache_dir: str, out_dir: str, seed: 
         paths = {split: model_trajectories(audio_curves[split] + clips[split], weights)
                  for split in ("train", "val")}
     info = train_forecaster(
-        curves=curves, out_dir=Path(out_dir), trajectories=paths, settings=ForecasterTraining(seed=seed),
+        curves=curves, out_dir=Path(out_dir), trajectories=paths,
+        settings=ForecasterTraining(seed=seed, relative_loss=trajectories),
         network=ForecasterConfig(normalise=trajectories), report=_echo_err,
     )
     click.echo(f"wrote {out_dir}/forecaster.npz ({info['version']})")
