@@ -251,18 +251,33 @@ def train_clip_command(
 
 
 @train.command("forecaster")
-@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, exists=True),
-              help="The shared data folder (emomusic/ is used).")
+@_data_options
 @click.option("--out", "out_dir", default="models", show_default=True, type=click.Path(file_okay=False))
 @click.option("--seed", default=1234, show_default=True)
-def train_forecaster_command(data_dir: str, out_dir: str, seed: int) -> None:
-    """Train the next-value LSTM on emomusic curves; writes forecaster.npz and .json."""
+@click.option("--trajectories/--no-trajectories", default=False, show_default=True,
+              help="Also train on the v2 clip model's trajectories of the training audio (per-history "
+                   "scale; not the shipped weights, see models/README.md).")
+@click.option("--clip-models", "clip_dir", default=None, type=click.Path(file_okay=False, exists=True),
+              help="Where the v2 clip model for --trajectories is (default: the installed one).")
+def train_forecaster_command(data_dir: str, cache_dir: str, out_dir: str, seed: int, trajectories: bool,
+                             clip_dir: str | None) -> None:
+    """Train the next-value LSTM on emomusic curves (and v2 trajectories); writes forecaster.npz and .json."""
+    from queueemo.emotion.network import ForecasterConfig
     from queueemo.emotion.training import datasets
+    from queueemo.emotion.training.evaluate import model_trajectories
     from queueemo.emotion.training.train_forecaster import ForecasterTraining, train_forecaster
 
     curves = datasets.splits(datasets.load_emomusic(datasets.require_data(Path(data_dir))))
+    paths = None
+    if trajectories:
+        audio_curves, clips = _load_audio_sets(data_dir, cache_dir, "v2")
+        weights = Path(clip_dir) if clip_dir else None
+        paths = {split: model_trajectories(audio_curves[split] + clips[split], weights)
+                 for split in ("train", "val")}
     info = train_forecaster(
-        curves=curves, out_dir=Path(out_dir), settings=ForecasterTraining(seed=seed), report=_echo_err
+        curves=curves, out_dir=Path(out_dir), trajectories=paths,
+        settings=ForecasterTraining(seed=seed, relative_loss=trajectories),
+        network=ForecasterConfig(normalise=trajectories), report=_echo_err,
     )
     click.echo(f"wrote {out_dir}/forecaster.npz ({info['version']})")
 

@@ -39,10 +39,18 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
-def step(weights: dict[str, np.ndarray], history: np.ndarray, scale: float) -> np.ndarray:
+def unit(history: np.ndarray, config: dict) -> np.ndarray:
+    """(batch, 1, 2) step size a history is measured in (``Forecaster.unit``)."""
+    if not config.get("normalise", False):
+        return np.full_like(history[:, :1], 1.0 / float(config["scale"]))
+    steps = np.abs(np.diff(history, axis=1)).mean(axis=1, keepdims=True)
+    return np.maximum(steps, float(config["floor"]))
+
+
+def step(weights: dict[str, np.ndarray], history: np.ndarray, config: dict) -> np.ndarray:
     """Next point from (batch, context, 2) histories: the torch ``Forecaster.forward`` in numpy."""
-    last = history[:, -1]
-    inputs = (history - last[:, None]) * scale
+    last, scale = history[:, -1], unit(history, config)
+    inputs = (history - last[:, None]) / scale
     hidden_size = weights["lstm.weight_hh_l0"].shape[1]
     h = np.zeros((len(history), hidden_size))
     c = np.zeros_like(h)
@@ -53,7 +61,7 @@ def step(weights: dict[str, np.ndarray], history: np.ndarray, scale: float) -> n
         c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
         h = _sigmoid(o) * np.tanh(c)
     delta = h @ weights["head.weight"].T + weights["head.bias"]
-    return np.clip(last + delta / scale, -1.0, 1.0)
+    return np.clip(last + delta * scale[:, 0], -1.0, 1.0)
 
 
 def forecast_points(history: np.ndarray, steps: int = 1, folder: Path | None = None) -> np.ndarray:
@@ -72,11 +80,10 @@ def forecast_points(history: np.ndarray, steps: int = 1, folder: Path | None = N
 def rollout(history: np.ndarray, steps: int, folder: Path | None = None) -> np.ndarray:
     """Batched multi-step forecast for evaluation: (m, context, 2) → (m, steps, 2)."""
     weights, info = load_weights(folder)
-    scale = float(info["config"]["scale"])
     window = np.asarray(history, dtype=np.float64)
     out = []
     for _ in range(steps):
-        nxt = step(weights, window, scale)
+        nxt = step(weights, window, info["config"])
         out.append(nxt)
         window = np.concatenate([window[:, 1:], nxt[:, None]], axis=1)
     return np.stack(out, axis=1)

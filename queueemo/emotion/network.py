@@ -8,7 +8,8 @@ Both follow arXiv 2403.17379, with the improvements the model card justifies:
   (arousal, valence) in −1..1 for every window.
 * ``Forecaster``: an LSTM over the last 10 (arousal, valence) points and a linear layer (the paper's
   network), read as a residual: it sees the history relative to its last point, scaled up (annotated
-  curves move by ~0.01 per step, far below the LSTM's working range), and predicts the scaled change.
+  curves move by ~0.01 per step, far below the LSTM's working range) by a fixed factor or by the
+  history's own mean step, and predicts the scaled change.
 """
 
 from __future__ import annotations
@@ -81,6 +82,10 @@ class ForecasterConfig:
     hidden: int = 32
     context: int = 10
     scale: float = 20.0
+    # Per-sequence scale instead of the fixed one: the history's mean absolute step (at least
+    # ``floor``), so smooth human curves and jumpier clip-model trajectories look alike to the LSTM.
+    normalise: bool = False
+    floor: float = 0.005
 
     def to_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -96,10 +101,17 @@ class Forecaster(nn.Module):
         self.lstm = nn.LSTM(2, config.hidden, batch_first=True)
         self.head = nn.Linear(config.hidden, 2)
 
+    def unit(self, history: torch.Tensor) -> torch.Tensor:
+        """(batch, 1, 2) step size the history is measured in."""
+        if not self.config.normalise:
+            return torch.full_like(history[:, :1], 1.0 / self.config.scale)
+        steps = (history[:, 1:] - history[:, :-1]).abs().mean(dim=1, keepdim=True)
+        return steps.clamp_min(self.config.floor)
+
     def forward(self, history: torch.Tensor) -> torch.Tensor:
-        last = history[:, -1]
-        out, _ = self.lstm((history - last[:, None]) * self.config.scale)
-        return torch.clamp(last + self.head(out[:, -1]) / self.config.scale, -1.0, 1.0)
+        last, unit = history[:, -1], self.unit(history)
+        out, _ = self.lstm((history - last[:, None]) / unit)
+        return torch.clamp(last + self.head(out[:, -1]) * unit[:, 0], -1.0, 1.0)
 
     def rollout(self, history: torch.Tensor, steps: int) -> torch.Tensor:
         """Multi-step forecast by feeding predictions back: (batch, steps, 2)."""
@@ -120,6 +132,7 @@ class ClipV2Config:
     projection: int = 32
     context_hidden: int = 16
     dropout: float = 0.5
+    linear: bool = False  # a linear read-out of each window, the LSTM path added as a residual
 
     def to_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -130,7 +143,10 @@ class ClipModelV2(nn.Module):
 
     Each window's embedding is normalised and projected on its own; a bidirectional LSTM across
     windows adds context, and the head reads both the window itself (a skip connection: most of the
-    signal is in the window's own embedding) and its context (how the music moves around it).
+    signal is in the window's own embedding) and its context (how the music moves around it). With
+    ``linear``, a linear read-out of the normalised embedding gives each window's base value (what a
+    ridge regression does well) and the LSTM path is added to it before ``tanh``, as a residual that
+    carries the dynamics.
     """
 
     def __init__(self, config: ClipV2Config | None = None) -> None:
@@ -146,16 +162,24 @@ class ClipModelV2(nn.Module):
             config.projection, config.context_hidden, batch_first=True, bidirectional=True
         )
         self.head = nn.Linear(config.projection + 2 * config.context_hidden, 2)
+        self.read_out = nn.Linear(config.input_size, 2) if config.linear else None
 
     def embed_windows(self, windows: torch.Tensor) -> torch.Tensor:
-        """(..., 200) embeddings → (..., projection), each window on its own."""
-        x = (windows.float() - self.input_mean) / self.input_std
-        return torch.nn.functional.gelu(self.project(self.dropout(x)))
+        """(..., 200) embeddings → (..., projection [+ 2 linear read-outs]), each window on its own."""
+        x = self.dropout((windows.float() - self.input_mean) / self.input_std)
+        projected = torch.nn.functional.gelu(self.project(x))
+        if self.read_out is None:
+            return projected
+        return torch.cat([projected, self.read_out(x)], dim=-1)
 
     def from_embeddings(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """(batch, windows, projection) → (batch, windows, 2) with context across windows."""
-        context, _ = self.context_lstm(self.dropout(embeddings))
-        return torch.tanh(self.head(self.dropout(torch.cat([embeddings, context], dim=-1))))
+        """(batch, windows, embed_windows' width) → (batch, windows, 2) with context across windows."""
+        projected = embeddings[..., : self.config.projection]
+        context, _ = self.context_lstm(self.dropout(projected))
+        out = self.head(self.dropout(torch.cat([projected, context], dim=-1)))
+        if self.read_out is not None:
+            out = out + embeddings[..., self.config.projection :]
+        return torch.tanh(out)
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
         return self.from_embeddings(self.embed_windows(windows))

@@ -24,7 +24,7 @@ from queueemo.emotion.training.assets import save_asset
 from queueemo.emotion.training.augment import augment
 from queueemo.emotion.training.datasets import QUADRANT_SIGNS, Track
 from queueemo.emotion.training.early_stopping import EarlyStopping
-from queueemo.emotion.training.metrics import quadrant_report, regression_report
+from queueemo.emotion.training.metrics import quadrant_report, regression_report, within_song_r
 
 
 @dataclass(frozen=True)
@@ -82,8 +82,10 @@ def validate(model: ClipModel, curves: list[Track], clips: list[Track]) -> dict:
     model.eval()
     report: dict = {}
     if curves:
-        predicted = np.concatenate([predict_features(model, t.features) for t in curves])
-        report["vgmidi"] = regression_report(predicted, np.concatenate([t.targets for t in curves]))
+        per_piece = [predict_features(model, t.features) for t in curves]
+        targets = [t.targets for t in curves]
+        report["vgmidi"] = regression_report(np.concatenate(per_piece), np.concatenate(targets))
+        report["vgmidi_within"] = within_song_r(per_piece, targets)
     if clips:
         means = np.stack([predict_features(model, t.features).mean(0) for t in clips])
         report["4q"] = quadrant_report(means, [t.quadrant for t in clips])

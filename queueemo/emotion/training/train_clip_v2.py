@@ -24,7 +24,7 @@ from queueemo.emotion.network import ClipModelV2, ClipV2Config
 from queueemo.emotion.training.assets import save_asset
 from queueemo.emotion.training.datasets import QUADRANT_SIGNS, Track
 from queueemo.emotion.training.early_stopping import EarlyStopping
-from queueemo.emotion.training.train_clip import _ccc_loss, score, validate
+from queueemo.emotion.training.train_clip import _ccc_loss, validate
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,9 @@ class ClipV2Training:
     mix_weight: float = 0.5
     ccc_weight: float = 0.5
     noise: float = 0.5  # Gaussian noise on the embeddings (× their std), a regulariser
+    window_weight: float = 0.0  # per-window squared error of quadrant crops to ±centroid (as the ridge)
+    centroid: float = 0.5
+    within_weight: float = 0.5  # 1 − Pearson r of each curve crop's own course (its mean removed)
 
 
 def _crops(tracks: list[Track], count: int, length: int, rng: np.random.Generator):
@@ -82,6 +85,24 @@ def _mixes(tracks: list[Track], count: int, length: int, rng: np.random.Generato
         features.append(x)
         signs.append(y)
     return torch.from_numpy(np.stack(features)), torch.from_numpy(np.stack(signs))
+
+
+def within_loss(predicted: torch.Tensor, target: torch.Tensor, min_std: float = 0.02) -> torch.Tensor:
+    """1 − Pearson r between each crop's predicted and annotated course, over the crops (per dimension)
+    whose annotation moves at all (std ≥ ``min_std``); 0 if none does."""
+    p = predicted - predicted.mean(dim=1, keepdim=True)
+    t = target - target.mean(dim=1, keepdim=True)
+    r = (p * t).sum(1) / (p.norm(dim=1) * t.norm(dim=1) + 1e-6)
+    moving = target.std(dim=1) >= min_std
+    return (1 - r[moving]).mean() if moving.any() else predicted.sum() * 0.0
+
+
+def score(report: dict) -> float:
+    """One number for early stopping, one term per missed or tight target: 4q quadrant accuracy and
+    arousal sign accuracy, vgmidi arousal r and the mean within-piece arousal r."""
+    q4, vg = report["4q"], report["vgmidi"]
+    return (q4["quadrant_accuracy"] + q4["arousal_sign_accuracy"] + vg["arousal"]["r"]
+            + report["vgmidi_within"]["arousal"])
 
 
 def _normalisation(tracks: list[Track]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -126,6 +147,8 @@ def train_clip_v2(
             x, y = _crops(train_curves, settings.curve_crops, settings.curve_windows, rng)
             predicted = model(noisy(x))
             loss = torch.mean((predicted - y) ** 2) + settings.ccc_weight * _ccc_loss(predicted, y)
+            if settings.within_weight:
+                loss = loss + settings.within_weight * within_loss(predicted, y)
             # Quadrant-labelled crops of every domain and the mixes go through one forward pass.
             labelled = [_crops(domain, settings.clip_crops, settings.clip_windows, rng) for domain in domains]
             x_mix, y_mix = _mixes(domains[0], settings.mix_crops, settings.clip_windows, rng)
@@ -134,10 +157,12 @@ def train_clip_v2(
             n_clips = len(x) - len(x_mix)
             signs = torch.cat([y for _, y in labelled])
             hinge = torch.relu(settings.hinge_margin - signs * predicted[:n_clips].mean(dim=1)).mean()
+            window_error = torch.mean((predicted[:n_clips] - settings.centroid * signs[:, None, :]) ** 2)
             halves = predicted[n_clips:].reshape(len(x_mix), 2, -1, 2).mean(dim=2)
             mix_signs = y_mix.reshape(len(x_mix), 2, -1, 2)[:, :, 0]
             mix_hinge = torch.relu(settings.hinge_margin - mix_signs * halves).mean()
-            loss = loss + settings.quadrant_weight * hinge + settings.mix_weight * mix_hinge
+            loss = (loss + settings.quadrant_weight * hinge + settings.mix_weight * mix_hinge
+                    + settings.window_weight * window_error)
             optimiser.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -147,8 +172,10 @@ def train_clip_v2(
         current = score(metrics)
         history.append({"epoch": epoch, "loss": float(np.mean(losses)), "score": current})
         vg, q4 = metrics["vgmidi"], metrics["4q"]
+        within = metrics["vgmidi_within"]
         report(f"epoch {epoch:2d}  loss {np.mean(losses):.4f}  val r(a) {vg['arousal']['r']:.3f} "
-               f"r(v) {vg['valence']['r']:.3f}  4q acc {q4['quadrant_accuracy']:.3f}  "
+               f"r(v) {vg['valence']['r']:.3f}  within(a) {within['arousal']:.3f}  "
+               f"4q acc {q4['quadrant_accuracy']:.3f} sign(a) {q4['arousal_sign_accuracy']:.3f}  "
                f"score {current:.3f}  ({time.monotonic() - started:.1f} s)")
         if stopper.update(-current, model, metrics):
             report(f"early stop: no improvement for {settings.patience} epochs")

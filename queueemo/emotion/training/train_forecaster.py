@@ -1,4 +1,5 @@
-"""Train the next-value forecaster on emomusic's continuous 2 Hz curves, split by artist.
+"""Train the next-value forecaster on emomusic's continuous 2 Hz curves, split by artist, and (if given)
+on a clip model's trajectories of the training audio: what it reads at pick time.
 
 Each training example is 10 consecutive points and the ``rollout_steps`` points after them; the loss is
 the mean squared error of the model's own multi-step rollout, so errors that compound when predictions
@@ -37,6 +38,9 @@ class ForecasterTraining:
     patience: int = 20
     learning_rate: float = 3e-3
     mirror: bool = True
+    # Errors measured in each history's own step size (``Forecaster.unit``), so that jumpy clip-model
+    # trajectories do not drown the smooth human curves in the loss.
+    relative_loss: bool = False
 
 
 def examples(curves: list[Curve], context: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
@@ -55,20 +59,40 @@ def horizon_mse(predicted: np.ndarray, future: np.ndarray) -> dict[str, float]:
     return {f"h{h}": float(np.mean((predicted[:, h - 1] - future[:, h - 1]) ** 2)) for h in HORIZONS}
 
 
+def persistence_ratio(predicted: np.ndarray, history: np.ndarray, future: np.ndarray,
+                      steps: int = 4) -> float:
+    """MSE / persistence's MSE at ``steps`` ahead (below 1: better than persistence)."""
+    still = np.repeat(history[:, -1:], future.shape[1], 1)
+    return float(np.mean((predicted[:, steps - 1] - future[:, steps - 1]) ** 2)
+                 / np.mean((still[:, steps - 1] - future[:, steps - 1]) ** 2))
+
+
 def train_forecaster(
     *,
     curves: dict[str, list[Curve]],
     out_dir: Path,
+    trajectories: dict[str, list[Curve]] | None = None,
     settings: ForecasterTraining | None = None,
     network: ForecasterConfig | None = None,
     report: Callable[[str], None] = lambda _: None,
 ) -> dict:
-    """Train, early-stop on validation 4-step MSE, write ``forecaster.npz`` + ``.json``; return metrics."""
+    """Train, early-stop on validation, write ``forecaster.npz`` + ``.json``; return metrics.
+
+    ``curves`` are human annotations; ``trajectories`` (optional) a clip model's outputs on the same
+    splits of audio, which is what the forecaster reads at pick time. Training uses both; early
+    stopping uses the mean over both kinds of the 4-step MSE relative to persistence
+    (``persistence_ratio``), so neither kind can be traded away for the other unnoticed (with human
+    curves alone this is the 4-step MSE, scaled).
+    """
     settings, network = settings or ForecasterTraining(), network or ForecasterConfig()
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
-    x_train, y_train = examples(curves["train"], network.context, settings.rollout_steps)
-    x_val, y_val = examples(curves["val"], network.context, max(HORIZONS))
+    kinds = {"human": curves, **({"model": trajectories} if trajectories else {})}
+    train_parts = [examples(kind["train"], network.context, settings.rollout_steps)
+                   for kind in kinds.values()]
+    x_train = np.concatenate([x for x, _ in train_parts])
+    y_train = np.concatenate([y for _, y in train_parts])
+    validation = {name: examples(kind["val"], network.context, max(HORIZONS)) for name, kind in kinds.items()}
     model = Forecaster(network)
     optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
     # Halve the step size when validation stalls: the last gains over persistence are small and slow.
@@ -86,21 +110,27 @@ def train_forecaster(
                 sign = torch.from_numpy(rng.choice([-1.0, 1.0], size=(len(index), 1, 2)).astype(np.float32))
                 history, future = last + sign * (history - last), last + sign * (future - last)
             predicted = model.rollout(history.clamp(-1, 1), settings.rollout_steps)
-            loss = torch.mean((predicted - future.clamp(-1, 1)) ** 2)
+            error = predicted - future.clamp(-1, 1)
+            if settings.relative_loss:
+                error = error / model.unit(history.clamp(-1, 1))
+            loss = torch.mean(error**2)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
         model.eval()
+        metrics: dict = {}
         with torch.inference_mode():
-            predicted = model.rollout(torch.from_numpy(x_val), max(HORIZONS)).numpy()
-        metrics = horizon_mse(predicted, y_val)
-        scheduler.step(metrics["h4"])
-        report(
-            f"epoch {epoch:3d}  val MSE h1 {metrics['h1']:.6f}  h4 {metrics['h4']:.6f}  "
-            f"h10 {metrics['h10']:.6f}  ({time.monotonic() - started:.1f} s)"
-        )
-        if stopper.update(metrics["h4"], model, metrics):
-            report(f"early stop at epoch {epoch}: best validation h4 MSE {stopper.best:.5f}")
+            for name, (x_val, y_val) in validation.items():
+                predicted = model.rollout(torch.from_numpy(x_val), max(HORIZONS)).numpy()
+                metrics[name] = {**horizon_mse(predicted, y_val),
+                                 "vs_persistence": persistence_ratio(predicted, x_val, y_val)}
+        value = float(np.mean([m["vs_persistence"] for m in metrics.values()]))
+        scheduler.step(value)
+        report(f"epoch {epoch:3d}  val MSE / persistence "
+               + "  ".join(f"{name} {m['vs_persistence']:.4f}" for name, m in metrics.items())
+               + f"  ({time.monotonic() - started:.1f} s)")
+        if stopper.update(value, model, metrics):
+            report(f"early stop at epoch {epoch}: best validation MSE / persistence {stopper.best:.4f}")
             break
     assert stopper.best_state is not None
     return save_asset(out_dir, FORECASTER_NAME, stopper.best_state, {

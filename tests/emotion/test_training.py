@@ -1,0 +1,66 @@
+"""The v2 network's linear read-out, the within-piece loss and the scale-normalised forecaster."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from queueemo.emotion import forecast
+from queueemo.emotion.network import ClipModelV2, ClipV2Config, Forecaster, ForecasterConfig
+from queueemo.emotion.training.train_clip_v2 import within_loss
+from queueemo.emotion.training.train_forecaster import persistence_ratio
+
+
+def test_linear_read_out_is_the_base_the_lstm_path_is_added_to():
+    torch.manual_seed(0)
+    model = ClipModelV2(ClipV2Config(linear=True)).eval()
+    x = torch.randn(3, 20, 200)
+    with torch.inference_mode():
+        full = model(x)
+        torch.nn.init.zeros_(model.head.weight)
+        torch.nn.init.zeros_(model.head.bias)
+        linear_only = model(x)
+        expected = torch.tanh(model.read_out(x))  # input mean 0, std 1: normalisation is the identity
+    assert full.shape == (3, 20, 2) and torch.all(full.abs() <= 1)
+    torch.testing.assert_close(linear_only, expected)
+    assert not torch.allclose(full, linear_only), "the LSTM path contributes"
+
+
+def test_v2_without_read_out_keeps_the_projection_as_its_window_embedding():
+    model = ClipModelV2(ClipV2Config(linear=False, projection=16)).eval()
+    assert model.embed_windows(torch.zeros(5, 200)).shape == (5, 16)
+    with_read_out = ClipModelV2(ClipV2Config(linear=True, projection=16)).eval()
+    assert with_read_out.embed_windows(torch.zeros(5, 200)).shape == (5, 18)
+
+
+def test_within_loss_scores_the_course_not_the_level():
+    t = torch.linspace(0, 1, 32)
+    target = torch.stack([torch.sin(6 * t), torch.full_like(t, 0.3)], dim=-1)[None]  # valence flat
+    shifted = target + 0.5  # same course, another level and (for valence) no target movement
+    assert within_loss(shifted, target).item() == pytest.approx(0.0, abs=1e-5)
+    assert within_loss(-target, target).item() == pytest.approx(2.0, abs=1e-5)
+    assert within_loss(target, torch.zeros_like(target)).item() == 0.0  # nothing moves: nothing to follow
+
+
+def test_normalised_forecaster_scales_with_its_history_and_numpy_equals_torch():
+    torch.manual_seed(0)
+    config = ForecasterConfig(normalise=True, floor=0.001)
+    network = Forecaster(config).eval()
+    rng = np.random.default_rng(1)
+    history = np.cumsum(rng.normal(0, 0.02, size=(8, 10, 2)), axis=1) + rng.uniform(-0.3, 0.3, (8, 1, 2))
+    weights = {key: value.double().numpy() for key, value in network.state_dict().items()}
+    last = history[:, -1:]
+    with torch.inference_mode():
+        step = network(torch.from_numpy(history).float()).numpy()
+        doubled = network(torch.from_numpy(last + 2 * (history - last)).float()).numpy()
+    np.testing.assert_allclose(forecast.step(weights, history, config.to_dict()), step, atol=1e-5)
+    # Measured in its own step size, a history twice as jumpy predicts a change twice as large.
+    np.testing.assert_allclose(doubled - last[:, 0], 2 * (step - last[:, 0]), atol=1e-5)
+
+
+def test_persistence_is_the_unit_of_the_forecaster_selection_score():
+    rng = np.random.default_rng(0)
+    history, future = rng.normal(size=(50, 10, 2)), rng.normal(size=(50, 10, 2))
+    assert persistence_ratio(np.repeat(history[:, -1:], 10, 1), history, future) == pytest.approx(1.0)
+    assert persistence_ratio(future, history, future) == 0.0
