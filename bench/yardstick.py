@@ -3,8 +3,8 @@
     python bench/yardstick.py [--data ../shared/data] [--cache /tmp/qe-yardstick.json]
 
 It shares no code, weights or features with queueemo's model (no log-mel, no network): each 10-s
-excerpt is described by ~25 classic descriptors (librosa): tempo, beat strength, onset rate, major/minor
-key correlation (mode) and key clarity, harmonic/percussive balance, RMS level and dynamics, spectral
+excerpt is described by 22 classic descriptors (librosa): tempo, beat strength, onset rate, major/minor
+key correlation (mode) and key clarity, RMS level and dynamics, spectral
 centroid, spread, roll-off, flatness and contrast (7 bands), zero-crossing rate. Arousal and valence
 are regressed separately on human labels:
 
@@ -57,7 +57,6 @@ def descriptors(y: np.ndarray, sr: int) -> dict[str, float]:
                      if len(beats) else 0.0)
     chroma = librosa.feature.chroma_stft(S=stft**2, sr=sr).mean(axis=1)
     major, minor = ([np.corrcoef(chroma, np.roll(p, k))[0, 1] for k in range(12)] for p in (MAJOR, MINOR))
-    harmonic, percussive = librosa.decompose.hpss(stft, kernel_size=9)
     contrast = librosa.feature.spectral_contrast(S=stft, sr=sr).mean(axis=1)
     out = {
         "tempo": float(np.atleast_1d(tempo)[0]),
@@ -66,7 +65,6 @@ def descriptors(y: np.ndarray, sr: int) -> dict[str, float]:
         "onset_strength": float(onset_env.mean()),
         "mode": float(np.nanmax(major) - np.nanmax(minor)),
         "key_clarity": float(np.nanmax(major + minor)),
-        "percussive_share": float((percussive**2).sum() / max((harmonic**2 + percussive**2).sum(), 1e-12)),
         "rms_db": float(rms_db.mean()),
         "rms_std_db": float(rms_db.std()),
         "low_energy": float((rms < rms.mean()).mean()),
@@ -85,7 +83,7 @@ def descriptors(y: np.ndarray, sr: int) -> dict[str, float]:
 
 
 FEATURES = ("tempo", "beat_strength", "onset_rate", "onset_strength", "mode", "key_clarity",
-            "percussive_share", "rms_db", "rms_std_db", "low_energy", "centroid", "centroid_std",
+            "rms_db", "rms_std_db", "low_energy", "centroid", "centroid_std",
             "bandwidth", "rolloff", "flatness", "zcr", *(f"contrast{i}" for i in range(7)))
 
 
@@ -158,7 +156,7 @@ def describe_clips(clips: list[Clip], cache: Path, jobs: int) -> dict[str, list[
         for number, (clip, rows) in enumerate(zip(todo, pool.map(_describe_clip, todo, chunksize=4),
                                                   strict=True)):
             done[clip.path] = rows
-            if number % 50 == 49 or number == len(todo) - 1:
+            if number % 20 == 19 or number == len(todo) - 1:
                 cache.write_text(json.dumps(done))
     return done
 
