@@ -6,12 +6,11 @@ Two disjoint libraries (``dpkg -L``; install the packages with apt first):
 
 - ``first`` (59 tracks): asc-music, drascula-music, freedroidrpg-data, megaglest-data
   (fb-music-high's one tracker module is skipped: MPD and ffmpeg read it differently);
-- ``second`` (70 tracks): wesnoth-1.16-music, warzone2100-music (three albums: its folders),
-  lincity-ng-data.
+- ``second`` (61 tracks): wesnoth-1.16-music, pingus-data (tracker modules, rendered by ffmpeg),
+  lincity-ng-data, frozen-bubble-data.
 
-Music files only (folders named ``music``, drascula's ``audio``; no sound effects), at least
-``--min-seconds`` long. Each game is one artist and one album (warzone2100: one album per folder);
-files are written in rotating formats (ogg copy, mp3, flac, opus, m4a) with ffmpeg, tagged
+Music files only (folders named ``music``, drascula's ``audio``, frozen-bubble's ``*zik*``; no sound
+effects), at least ``--min-seconds`` long. Each game is one artist and one album; files are written in rotating formats (ogg copy, mp3, flac, opus, m4a) with ffmpeg, tagged
 artist/album/title. OUT must be outside the repo: the audio stays out of it.
 """
 
@@ -30,11 +29,11 @@ LIBRARIES = {
     },
     "second": {
         "wesnoth-1.16-music": "Battle for Wesnoth",
-        "warzone2100-music": "Warzone 2100",
+        "pingus-data": "Pingus",
         "lincity-ng-data": "LinCity-NG",
+        "frozen-bubble-data": "Frozen Bubble",
     },
 }
-ALBUM_FOLDERS = {"warzone2100-music"}  # packages whose folders are albums
 FORMATS = [
     (".ogg", ["-c:a", "copy"]),
     (".mp3", ["-c:a", "libmp3lame", "-q:a", "4"]),
@@ -51,9 +50,9 @@ def music_files(package: str) -> list[Path]:
     for line in listing.splitlines():
         path = Path(line)
         parts = {p.casefold() for p in path.parts}
-        if path.suffix.lower() not in {".ogg", ".mp3", ".opus"}:
+        if path.suffix.lower() not in {".ogg", ".mp3", ".it", ".s3m"}:
             continue
-        if "music" in parts or path.parent.name == "audio" or "titles" in parts:
+        if "music" in parts or path.parent.name == "audio" or "titles" in parts or "zik" in path.stem:
             found.append(path)
     return sorted(set(found))
 
@@ -80,18 +79,13 @@ def build(out: Path, min_seconds: float, library: str = "first") -> int:
             suffix, codec = FORMATS[count % len(FORMATS)]
             if suffix == ".ogg" and source.suffix.lower() != ".ogg":
                 suffix, codec = FORMATS[1]
-            album = f"{game} (soundtrack)"
             target = folder / f"{source.stem}{suffix}"
-            if package in ALBUM_FOLDERS and source.parent.name != "music":
-                album = f"{game}: {source.parent.name.replace('_', ' ')}"
-                target = folder / source.parent.name / f"{source.stem}{suffix}"
-                target.parent.mkdir(exist_ok=True)
             count += 1
             if target.exists():
                 continue
             subprocess.run(
                 ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(source), "-map", "0:a:0", *codec,
-                 "-metadata", f"artist={game}", "-metadata", f"album={album}",
+                 "-metadata", f"artist={game}", "-metadata", f"album={game} (soundtrack)",
                  "-metadata", f"title={source.stem}", str(target)],
                 check=True,
             )

@@ -284,11 +284,32 @@ def load_judge(work: Path, url: str, fitted: yardstick.Yardstick) -> Judge:
     return Judge(uris, artists, albums, {u: described[u] for u in uris}, yard, shipped)
 
 
-def bench_library(library: str, work: Path, fitted: yardstick.Yardstick,
-                  weights: list[tuple[float, float]], runs: int) -> list[str]:
-    """Run and print one library's trade-off curve; returns its markdown table rows."""
+def collect(library: str, work: Path, weights: list[tuple[float, float]], runs: int, reuse: bool,
+            ) -> tuple[str, dict[tuple[float, float], list[list[str]]]]:
+    """Build and scan the library, then the runs of every weight pair (kept in WORK/runs.json;
+    ``reuse``: take the stored runs of a weight pair instead of running it again)."""
     work.mkdir(parents=True, exist_ok=True)
     url = ensure_index(work, library)
+    store = work / "runs.json"
+    stored = json.loads(store.read_text()) if reuse and store.exists() else {}
+    out = {}
+    process, sock = start_mpd(work)
+    try:
+        for pair in weights:
+            key = f"{pair[0]:g}:{pair[1]:g}"
+            if len(stored.get(key, [])) < runs:
+                stored[key] = run_next(sock, url, work, pair, runs)
+                store.write_text(json.dumps(stored))
+            out[pair] = stored[key][:runs]
+    finally:
+        process.terminate()
+        process.wait()
+    return url, out
+
+
+def judge_library(library: str, work: Path, url: str, fitted: yardstick.Yardstick,
+                  runs: dict[tuple[float, float], list[list[str]]]) -> list[str]:
+    """Print one library's trade-off curve and oracles; returns them as markdown table rows."""
     judge = load_judge(work, url, fitted)
     rng = np.random.default_rng(0)
     random = judge.random_pairs()
@@ -300,17 +321,11 @@ def bench_library(library: str, work: Path, fitted: yardstick.Yardstick,
           "± = bootstrap spread over runs):")
     print(line("random pairs", {k: (v, 1.0, 0.0) for k, v in random.items()}))
     rows = []
-    process, sock = start_mpd(work)
-    try:
-        for loud, bright in weights:
-            sequences = run_next(sock, url, work, (loud, bright), runs)
-            result = ratios(judge, sequences, random, rng)
-            count = sum(len(s) - 1 for s in sequences)
-            print(line(f"queueemo L={loud:g} B={bright:g}", result, f"  [{count} transitions]"))
-            rows.append(markdown(f"loudness {loud:g}, brightness {bright:g}", result))
-    finally:
-        process.terminate()
-        process.wait()
+    for (loud, bright), sequences in runs.items():
+        result = ratios(judge, sequences, random, rng)
+        count = sum(len(s) - 1 for s in sequences)
+        print(line(f"queueemo L={loud:g} B={bright:g}", result, f"  [{count} transitions]"))
+        rows.append(markdown(f"loudness {loud:g}, brightness {bright:g}", result))
     emotion = lambda a, b: float(np.linalg.norm(judge.yard[b]["start"] - judge.yard[a]["end"]))  # noqa: E731
     joint = lambda a, b: (judge.acoustic(a, b) / random["acoustic"]  # noqa: E731
                           + emotion(a, b) / random["emotion yardstick"])
@@ -336,6 +351,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=yardstick.DEFAULT_DATA,
                         help="the labelled data for the yardstick (default ../shared/data from the repo)")
     parser.add_argument("--yardstick-cache", type=Path, default=Path("/tmp/qe-yardstick.json"))
+    parser.add_argument("--reuse", action="store_true",
+                        help="judge the runs stored in WORK/runs.json again instead of running them")
     args = parser.parse_args()
     began = time.monotonic()
     libraries = sorted(make_library.LIBRARIES) if args.library == "all" else [args.library]
@@ -344,12 +361,14 @@ def main() -> None:
     works = {name: (args.work or Path(f"/tmp/qe-trans-{name}")).resolve() for name in libraries}
     if any(REPO in w.parents or w == REPO for w in works.values()):
         raise SystemExit("--work must be outside the repository (the audio stays out of it)")
+    weights = parse_weights(args.weights, args.brightness)
+    collected = {name: collect(name, works[name], weights, args.runs, args.reuse) for name in libraries}
     fitted, best, figures = yardstick.build(args.data.resolve(), args.yardstick_cache)
     print("emotion yardstick (bench/yardstick.py), 5-fold CV grouped by artist/piece; 4q: sign accuracy "
           "(chance 0.5, quadrant 0.25), vgmidi: Pearson r; * = chosen by CV:")
     print("\n".join(yardstick.report(best, figures)))
-    tables = {name: bench_library(name, works[name], fitted, parse_weights(args.weights, args.brightness),
-                                  args.runs) for name in libraries}
+    tables = {name: judge_library(name, works[name], url, fitted, runs)
+              for name, (url, runs) in collected.items()}
     print(f"\nmarkdown (per library; columns: acoustic, loudness, brightness, onsets, emotion yardstick, "
           f"emotion shipped), {time.monotonic() - began:.0f} s in all:")
     for name, rows in tables.items():
