@@ -10,8 +10,9 @@ Two disjoint libraries (``dpkg -L``; install the packages with apt first):
   lincity-ng-data, frozen-bubble-data.
 
 Music files only (folders named ``music``, drascula's ``audio``, frozen-bubble's ``*zik*``; no sound
-effects), at least ``--min-seconds`` long. Each game is one artist and one album; files are written in rotating formats (ogg copy, mp3, flac, opus, m4a) with ffmpeg, tagged
-artist/album/title. OUT must be outside the repo: the audio stays out of it.
+effects), at least ``--min-seconds`` long. Each game is one artist and one album; files are written
+in rotating formats (ogg copy, mp3, flac, opus, m4a) with ffmpeg, tagged artist/album/title. OUT
+must be outside the repo: the audio stays out of it.
 """
 
 from __future__ import annotations
