@@ -25,6 +25,7 @@ import argparse
 import csv
 import json
 import os
+import subprocess
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,11 +89,15 @@ FEATURES = ("tempo", "beat_strength", "onset_rate", "onset_strength", "mode", "k
 
 
 def describe_region(path: Path, start: float, seconds: float) -> dict[str, float]:
-    """Descriptors of ``seconds`` of ``path`` from ``start``."""
+    """Descriptors of ``seconds`` of ``path`` from ``start`` (ffmpeg seeks; librosa resamples)."""
     import librosa
 
-    y, sr = librosa.load(str(path), sr=SAMPLE_RATE, mono=True, offset=max(start, 0.0), duration=seconds)
-    return descriptors(y, sr)
+    raw = subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-ss", f"{max(start, 0.0):.3f}", "-t", f"{seconds:.3f}",
+         "-i", str(path), "-ac", "1", "-ar", "44100", "-f", "f32le", "-"],
+        capture_output=True, check=True).stdout
+    y = librosa.resample(np.frombuffer(raw, dtype="<f4"), orig_sr=44_100, target_sr=SAMPLE_RATE)
+    return descriptors(y, SAMPLE_RATE)
 
 
 # --- the labelled excerpts ------------------------------------------------------------------------
