@@ -308,8 +308,10 @@ def collect(library: str, work: Path, weights: list[tuple[float, float]], runs: 
 
 
 def judge_library(library: str, work: Path, url: str, fitted: yardstick.Yardstick,
-                  runs: dict[tuple[float, float], list[list[str]]]) -> list[str]:
-    """Print one library's trade-off curve and oracles; returns them as markdown table rows."""
+                  runs: dict[tuple[float, float], list[list[str]]],
+                  ) -> tuple[list[str], dict[tuple[float, float], float]]:
+    """Print one library's trade-off curve and oracles; returns them as markdown table rows, and the
+    score of each weight pair (see ``score``)."""
     judge = load_judge(work, url, fitted)
     rng = np.random.default_rng(0)
     random = judge.random_pairs()
@@ -320,9 +322,10 @@ def judge_library(library: str, work: Path, url: str, fitted: yardstick.Yardstic
     print("mean jump per transition (× = random pairs' mean / this mean, higher is smoother; "
           "± = bootstrap spread over runs):")
     print(line("random pairs", {k: (v, 1.0, 0.0) for k, v in random.items()}))
-    rows = []
+    rows, scores = [], {}
     for (loud, bright), sequences in runs.items():
         result = ratios(judge, sequences, random, rng)
+        scores[loud, bright] = score(result)
         count = sum(len(s) - 1 for s in sequences)
         print(line(f"queueemo L={loud:g} B={bright:g}", result, f"  [{count} transitions]"))
         rows.append(markdown(f"loudness {loud:g}, brightness {bright:g}", result))
@@ -335,7 +338,13 @@ def judge_library(library: str, work: Path, url: str, fitted: yardstick.Yardstic
         result = ratios(judge, sequences, random, rng)
         print(line(f"greedy {name} oracle", result, "  [rules on, every track as seed]"))
         rows.append(markdown(f"greedy {name} oracle (rules on)", result))
-    return rows
+    return rows, scores
+
+
+def score(result: dict[str, tuple[float, float, float]]) -> float:
+    """How a weight pair does on one library: the geometric mean of its acoustic and yardstick-emotion
+    ratios (both independent of queueemo; one cannot be bought by giving up the other)."""
+    return math.sqrt(result["acoustic"][1] * result["emotion yardstick"][1])
 
 
 def main() -> None:
@@ -367,8 +376,14 @@ def main() -> None:
     print("emotion yardstick (bench/yardstick.py), 5-fold CV grouped by artist/piece; 4q: sign accuracy "
           "(chance 0.5, quadrant 0.25), vgmidi: Pearson r; * = chosen by CV:")
     print("\n".join(yardstick.report(best, figures)))
-    tables = {name: judge_library(name, works[name], url, fitted, runs)
+    judged = {name: judge_library(name, works[name], url, fitted, runs)
               for name, (url, runs) in collected.items()}
+    worst = {pair: min(scores[pair] for _, scores in judged.values()) for pair in weights}
+    best_pair = max(worst, key=worst.__getitem__)
+    print(f"\nchoice rule: the weight pair whose worse library has the highest √(acoustic× · yardstick×): "
+          f"loudness {best_pair[0]:g}, brightness {best_pair[1]:g} ({worst[best_pair]:.2f}; "
+          + ", ".join(f"{a:g}:{b:g} {v:.2f}" for (a, b), v in worst.items()) + ")")
+    tables = {name: rows for name, (rows, _) in judged.items()}
     print(f"\nmarkdown (per library; columns: acoustic, loudness, brightness, onsets, emotion yardstick, "
           f"emotion shipped), {time.monotonic() - began:.0f} s in all:")
     for name, rows in tables.items():
