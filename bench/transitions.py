@@ -332,8 +332,17 @@ def judge_library(library: str, work: Path, url: str, fitted: yardstick.Yardstic
     emotion = lambda a, b: float(np.linalg.norm(judge.yard[b]["start"] - judge.yard[a]["end"]))  # noqa: E731
     joint = lambda a, b: (judge.acoustic(a, b) / random["acoustic"]  # noqa: E731
                           + emotion(a, b) / random["emotion yardstick"])
+    shipped = lambda a, b: float(np.linalg.norm(judge.shipped[b]["start"] - judge.shipped[a]["end"]))  # noqa: E731
+
+    def picker_like(onsets: float):
+        """Shipped emotion + 0.3 × loudness and brightness jumps (+ ``onsets`` × the onset jump), each
+        in library spreads: what an onset-density term could add to the picker, simulated."""
+        keys = (("lufs", 0.3), ("centroid", 0.3), ("onset_rate", onsets))
+        return lambda a, b: shipped(a, b) + sum(w * judge.jump(a, b, k) / judge.spread[k] for k, w in keys)
+
     for name, cost in (("acoustic", judge.acoustic), ("yardstick emotion", emotion),
-                       ("acoustic + yardstick", joint)):
+                       ("acoustic + yardstick", joint), ("picker-like 0.3", picker_like(0.0)),
+                       ("picker-like 0.3 + onsets 0.3", picker_like(0.3))):
         sequences = [judge.oracle(seed, 10, cost) for seed in judge.uris]
         result = ratios(judge, sequences, random, rng)
         print(line(f"greedy {name} oracle", result, "  [rules on, every track as seed]"))
