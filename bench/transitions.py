@@ -19,8 +19,11 @@
 
 Printed per library: each measure's mean jump and "×" = random pairs' mean / that mean (higher is
 smoother) with its bootstrap spread over runs, for queueemo at each weight, and for greedy oracles
-(acoustic, yardstick emotion, both) that follow the same spacing rules from every track; then the
-rows as markdown. Descriptors are cached in each WORK/descriptors.json, the yardstick's in
+(acoustic, yardstick emotion, both) that follow the same spacing rules from every track, and a
+simulated picker (shipped emotion + 0.3 × loudness and brightness jumps) with and without an onset
+term; then the weight pair chosen by one rule over both libraries (``score``), and the rows as markdown.
+Rerun everything after new weights with the same command (the scan re-analyses what changed).
+Descriptors are cached in each WORK/descriptors.json, the yardstick's in
 /tmp/qe-yardstick.json (both refreshed when the descriptor set changes).
 """
 
