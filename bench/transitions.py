@@ -160,6 +160,7 @@ ACOUSTIC = ("lufs", "centroid", "onset_rate")
 SPACING = 3  # the picker's default artist and album spacing, for the oracles
 MIN_CHOICE_SHARE = 0.3  # the picker's default: spacing relaxes while it leaves less of the pool
 BOOTSTRAP = 1000
+TIE = 0.05  # score differences below this are within the runs' spread (± ~0.1 on each ratio)
 
 
 @dataclass
@@ -312,9 +313,9 @@ def collect(library: str, work: Path, weights: list[tuple[float, float]], runs: 
 
 def judge_library(library: str, work: Path, url: str, fitted: yardstick.Yardstick,
                   runs: dict[tuple[float, float], list[list[str]]],
-                  ) -> tuple[list[str], dict[tuple[float, float], float]]:
-    """Print one library's trade-off curve and oracles; returns them as markdown table rows, and the
-    score of each weight pair (see ``score``)."""
+                  ) -> tuple[list[str], dict[tuple[float, float], tuple[float, float]]]:
+    """Print one library's trade-off curve and oracles; returns them as markdown table rows, and per
+    weight pair its score (see ``score``) and shipped-emotion ratio."""
     judge = load_judge(work, url, fitted)
     rng = np.random.default_rng(0)
     random = judge.random_pairs()
@@ -328,7 +329,7 @@ def judge_library(library: str, work: Path, url: str, fitted: yardstick.Yardstic
     rows, scores = [], {}
     for (loud, bright), sequences in runs.items():
         result = ratios(judge, sequences, random, rng)
-        scores[loud, bright] = score(result)
+        scores[loud, bright] = (score(result), result["emotion shipped"][1])
         count = sum(len(s) - 1 for s in sequences)
         print(line(f"queueemo L={loud:g} B={bright:g}", result, f"  [{count} transitions]"))
         rows.append(markdown(f"loudness {loud:g}, brightness {bright:g}", result))
@@ -390,11 +391,14 @@ def main() -> None:
     print("\n".join(yardstick.report(best, figures)))
     judged = {name: judge_library(name, works[name], url, fitted, runs)
               for name, (url, runs) in collected.items()}
-    worst = {pair: min(scores[pair] for _, scores in judged.values()) for pair in weights}
-    best_pair = max(worst, key=worst.__getitem__)
-    print(f"\nchoice rule: the weight pair whose worse library has the highest √(acoustic× · yardstick×): "
-          f"loudness {best_pair[0]:g}, brightness {best_pair[1]:g} ({worst[best_pair]:.2f}; "
-          + ", ".join(f"{a:g}:{b:g} {v:.2f}" for (a, b), v in worst.items()) + ")")
+    worst = {pair: min(scores[pair][0] for _, scores in judged.values()) for pair in weights}
+    shipped = {pair: min(scores[pair][1] for _, scores in judged.values()) for pair in weights}
+    top = max(worst.values())
+    best_pair = max((p for p in weights if worst[p] >= top - TIE), key=shipped.__getitem__)
+    print(f"\nchoice rule: the highest √(acoustic× · yardstick×) on the worse library; pairs within {TIE} "
+          f"of it are ties, broken by the higher shipped-emotion × on the worse library (emotion stays "
+          f"primary): loudness {best_pair[0]:g}, brightness {best_pair[1]:g}\n  "
+          + ", ".join(f"{a:g}:{b:g} {worst[a, b]:.2f} (shipped {shipped[a, b]:.2f}×)" for a, b in weights))
     tables = {name: rows for name, (rows, _) in judged.items()}
     print(f"\nmarkdown (per library; columns: acoustic, loudness, brightness, onsets, emotion yardstick, "
           f"emotion shipped), {time.monotonic() - began:.0f} s in all:")
