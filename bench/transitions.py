@@ -239,7 +239,7 @@ def ratios(judge: Judge, sequences: list[list[str]], random: dict[str, float],
 
 def line(name: str, result: dict[str, tuple[float, float, float]], note: str = "") -> str:
     cells = "  ".join(f"{k} {m:.3f} ({r:.2f}±{s:.2f}×)" for k, (m, r, s) in result.items())
-    return f"  {name:<24}{cells}{note}"
+    return f"  {name:<36}{cells}{note}"
 
 
 def markdown(name: str, result: dict[str, tuple[float, float, float]]) -> str:
@@ -344,13 +344,15 @@ def judge_library(library: str, work: Path, url: str, fitted: yardstick.Yardstic
         keys = (("lufs", 0.3), ("centroid", 0.3), ("onset_rate", onsets))
         return lambda a, b: shipped(a, b) + sum(w * judge.jump(a, b, k) / judge.spread[k] for k, w in keys)
 
-    for name, cost in (("acoustic", judge.acoustic), ("yardstick emotion", emotion),
-                       ("acoustic + yardstick", joint), ("picker-like 0.3", picker_like(0.0)),
-                       ("picker-like 0.3 + onsets 0.3", picker_like(0.3))):
+    for name, cost in (("greedy acoustic oracle", judge.acoustic),
+                       ("greedy yardstick-emotion oracle", emotion),
+                       ("greedy acoustic + yardstick oracle", joint),
+                       ("simulated picker, 0.3", picker_like(0.0)),
+                       ("simulated picker, 0.3 + onsets 0.3", picker_like(0.3))):
         sequences = [judge.oracle(seed, 10, cost) for seed in judge.uris]
         result = ratios(judge, sequences, random, rng)
-        print(line(f"greedy {name} oracle", result, "  [rules on, every track as seed]"))
-        rows.append(markdown(f"greedy {name} oracle (rules on)", result))
+        print(line(name, result, "  [rules on, every track as seed]"))
+        rows.append(markdown(f"{name} (rules on)", result))
     return rows, scores
 
 
