@@ -259,7 +259,7 @@ def build(data: Path, cache: Path, jobs: int = 2) -> tuple[Yardstick, str, dict[
     return fitted, best, figures
 
 
-def report(best: str, figures: dict[str, dict[str, float]], clips: int | None = None) -> list[str]:
+def report(best: str, figures: dict[str, dict[str, float]]) -> list[str]:
     """Lines describing the cross-validated figures of every kind (the chosen one marked)."""
     lines = []
     for kind, values in figures.items():
