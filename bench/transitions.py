@@ -1,41 +1,52 @@
 """How seamless are queueemo's transitions? Judged by measures that share no code with queueemo.
 
-    python bench/transitions.py [--work /tmp/qe-trans] [--runs 5] [--weights 0,0.1,0.2,0.4]
+    python bench/transitions.py                       # both libraries, the whole trade-off curve
+    python bench/transitions.py --library second --runs 5 --weights 0,0.3:0.1
 
-1. A real library (bench/make_library.py: Debian game-music packages, mixed formats, one artist and
-   album per game) under WORK/music, scanned by ``queueemo scan`` into WORK/index.sqlite3.
-2. The scan stores each track's audible boundaries and boundary acoustics from its own decode.
-3. A real MPD over WORK/music; for each continuity weight w (loudness w, brightness w × --brightness),
-   RUNS runs of ``queueemo next -n 10`` from an empty queue; every transition A → B is judged.
-4. Independent acoustic measure (no queueemo code): EBU R128 momentary loudness (ffmpeg ``ebur128``),
+1. Two real, disjoint libraries (bench/make_library.py: Debian game-music packages, mixed formats,
+   artist and album per game) under /tmp/qe-trans-LIBRARY/music, scanned by ``queueemo scan``
+   (which stores the audible boundaries and boundary acoustics) into index.sqlite3 beside it.
+2. A real MPD over that music; for each (loudness, brightness) weight pair, RUNS runs of
+   ``queueemo next -n 10`` from an empty queue with every rule on; every transition A → B is judged.
+3. Independent acoustic measure (no queueemo code): EBU R128 momentary loudness (ffmpeg ``ebur128``),
    spectral centroid (log2 Hz) and onset density (librosa) over the last 10 s of A's audible part and the
    first 10 s of B's (audible: momentary loudness within 20 LU of the track's integrated loudness); each
    jump is divided by that descriptor's spread (std) over the library, and the three are averaged.
-5. Independent emotion yardstick: ridge regression on classic descriptors (tempo, major/minor chroma
-   correlation, spectral shape, RMS, onset rate) fitted to the human quadrant labels of
-   /work/shared/data/4q; also the shipped model's own jump (closing of A → opening of B, from the index).
+4. Independent emotion yardstick (bench/yardstick.py): arousal and valence regressed separately on
+   classic descriptors of the same regions, fitted to human labels (4q, vgmidi) and chosen only by its
+   own cross-validated agreement with them (printed first); also the shipped model's own jump
+   (closing of A → opening of B, from the index), and how far the two emotions agree on the library.
 
-Printed: each measure's mean jump, and "× smoother" = random-pair mean / mean (higher is smoother), for
-queueemo, random pairs, and a greedy oracle that optimises the acoustic measure from the same seeds.
-Descriptors are cached in WORK/descriptors.json (delete it after changing this file).
+Printed per library: each measure's mean jump and "×" = random pairs' mean / that mean (higher is
+smoother) with its bootstrap spread over runs, for queueemo at each weight, and for greedy oracles
+(acoustic, yardstick emotion, both) that follow the same spacing rules from every track, and a
+simulated picker (shipped emotion + 0.3 × loudness and brightness jumps) with and without an onset
+term; then the weight pair chosen by one rule over both libraries (``score``), and the rows as markdown.
+Rerun everything after new weights with the same command (the scan re-analyses what changed).
+Descriptors are cached in each WORK/descriptors.json, the yardstick's in
+/tmp/qe-yardstick.json (both refreshed when the descriptor set changes).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import subprocess
 import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import make_library
 import numpy as np
-from _queuebench import child_env, wait_for
+import yardstick
+from _queuebench import REPO, child_env, wait_for
 
 REGION_S = 10.0
 AUDIBLE_LU = 20.0
-DATA = Path("/work/shared/data")
 
 
 # --- independent descriptors (ffmpeg + librosa only) ----------------------------------------------
@@ -58,42 +69,8 @@ def power_mean(values: np.ndarray) -> float:
     return float(10 * np.log10(np.mean(10 ** (values / 10)))) if len(values) else -70.0
 
 
-def spectral(path: Path, start: float, seconds: float) -> dict[str, float]:
-    """Centroid, onset density and the yardstick's descriptors of one region."""
-    import librosa
-
-    y, sr = librosa.load(str(path), sr=22_050, mono=True, offset=max(start, 0.0), duration=seconds)
-    if len(y) < sr:
-        y = np.pad(y, (0, sr - len(y)))
-    centroid = librosa.feature.spectral_centroid(y=y, sr=sr)[0]
-    onsets = librosa.onset.onset_detect(y=y, sr=sr, units="time")
-    chroma = librosa.feature.chroma_stft(y=y, sr=sr).mean(axis=1)
-    major = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-    minor = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
-    best = [max(np.corrcoef(chroma, np.roll(profile, k))[0, 1] for k in range(12))
-            for profile in (major, minor)]
-    tempo = float(np.atleast_1d(librosa.beat.beat_track(y=y, sr=sr)[0])[0])
-    rms = librosa.feature.rms(y=y)[0]
-    return {
-        "centroid": float(np.log2(np.maximum(np.median(centroid), 20.0))),
-        "onsets": len(onsets) / (len(y) / sr),
-        "mode": float(best[0] - best[1]),
-        "tempo": tempo,
-        "rolloff": float(np.log2(np.maximum(np.median(
-            librosa.feature.spectral_rolloff(y=y, sr=sr)[0]), 20.0))),
-        "flatness": float(np.median(librosa.feature.spectral_flatness(y=y)[0])),
-        "contrast": float(librosa.feature.spectral_contrast(y=y, sr=sr).mean()),
-        "rms_db": float(20 * np.log10(np.maximum(rms.mean(), 1e-6))),
-        "zcr": float(librosa.feature.zero_crossing_rate(y)[0].mean()),
-    }
-
-
-YARDSTICK_FEATURES = ("centroid", "onsets", "mode", "tempo", "rolloff", "flatness", "contrast",
-                      "rms_db", "zcr")
-
-
 def describe_track(path: Path) -> dict[str, dict[str, float]]:
-    """Descriptors of the audible start and end regions of a track."""
+    """Loudness and the yardstick's descriptors of the audible start and end regions of a track."""
     times, values, integrated = momentary_loudness(path)
     audible = times[values >= max(integrated - AUDIBLE_LU, -70.0)]
     first = float(audible[0]) - 0.4 if len(audible) else 0.0  # momentary windows are 0.4 s long
@@ -103,56 +80,18 @@ def describe_track(path: Path) -> dict[str, dict[str, float]]:
     out = {}
     for name, (lo, hi) in regions.items():
         inside = (times >= lo + 0.4) & (times <= hi)
-        out[name] = {"lufs": power_mean(values[inside]), **spectral(path, lo, max(hi - lo, 1.0))}
+        out[name] = {"lufs": power_mean(values[inside]),
+                     **yardstick.describe_region(path, lo, max(hi - lo, 1.0))}
     return out
 
 
-# --- the emotion yardstick: ridge on classic descriptors, fitted to 4q's human labels ---------------
+# --- the library and its index --------------------------------------------------------------------
 
 
-def fit_yardstick(cache: Path, per_quadrant: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Ridge weights (features → arousal, valence), feature mean/std, and cross-validated quadrant-sign
-    accuracy (share of held-out clips whose predicted arousal and valence signs are both right)."""
-    rows = json.loads(cache.read_text()) if cache.exists() else {}
-    for quadrant in ("Q1", "Q2", "Q3", "Q4"):
-        for path in sorted((DATA / "4q" / "audio" / quadrant).glob("*.opus"))[:per_quadrant]:
-            if str(path) not in rows:
-                rows[str(path)] = {"q": quadrant, **spectral(path, 0.0, 30.0)}
-        cache.write_text(json.dumps(rows))
-    keys = sorted(rows)
-    x = np.array([[rows[k][f] for f in YARDSTICK_FEATURES] for k in keys])
-    signs = {"Q1": (1, 1), "Q2": (1, -1), "Q3": (-1, -1), "Q4": (-1, 1)}
-    y = np.array([signs[rows[k]["q"]] for k in keys], dtype=float) * 0.5
-    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-9
-
-    def ridge(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-        design = np.column_stack([(xs - mean) / std, np.ones(len(xs))])
-        return np.linalg.solve(design.T @ design + 1.0 * np.eye(design.shape[1]), design.T @ ys)
-
-    order = np.random.default_rng(0).permutation(len(x))
-    hits = 0
-    for fold in np.array_split(order, 5):
-        train = np.setdiff1d(order, fold)
-        w = ridge(x[train], y[train])
-        pred = np.column_stack([(x[fold] - mean) / std, np.ones(len(fold))]) @ w
-        hits += int((np.sign(pred) == np.sign(y[fold])).all(axis=1).sum())
-    return ridge(x, y), mean, std, hits / len(x)
-
-
-def yardstick(weights: np.ndarray, mean: np.ndarray, std: np.ndarray, region: dict) -> np.ndarray:
-    features = np.array([region[f] for f in YARDSTICK_FEATURES])
-    return np.append((features - mean) / std, 1.0) @ weights
-
-
-# --- the library, its index and the boundary columns -----------------------------------------------
-
-
-def ensure_index(work: Path) -> str:
-    sys.path.insert(0, str(Path(__file__).parent))
-    import make_library
-
+def ensure_index(work: Path, library: str) -> str:
+    """Build the library under WORK/music and scan it (unchanged files are not analysed again)."""
     url = f"sqlite:///{work / 'index.sqlite3'}"
-    make_library.build(work / "music", 20.0)
+    make_library.build(work / "music", 20.0, library)
     env = child_env(QUEUEEMO_DB=url, XDG_CONFIG_HOME=str(work))
     subprocess.run([sys.executable, "-c", "from queueemo.cli import main; main()", "scan", "-j", "2",
                     str(work / "music")], check=True, env=env)
@@ -190,14 +129,15 @@ def start_mpd(work: Path) -> tuple[subprocess.Popen, str]:
     return process, sock
 
 
-def run_next(sock: str, url: str, work: Path, weight: float, runs: int, brightness: float,
+def run_next(sock: str, url: str, work: Path, weights: tuple[float, float], runs: int,
              ) -> list[list[str]]:
-    """``runs`` sequences of ``queueemo next -n 10`` from an empty queue."""
+    """``runs`` sequences of ``queueemo next -n 10`` from an empty queue, all rules on, with the
+    given (loudness, brightness) weights."""
     import mpd
 
     env = child_env(MPD_HOST=sock, QUEUEEMO_DB=url, XDG_CONFIG_HOME=str(work),
-                    QUEUEEMO_PICKER_LOUDNESS_WEIGHT=str(weight),
-                    QUEUEEMO_PICKER_BRIGHTNESS_WEIGHT=str(weight * brightness))
+                    QUEUEEMO_PICKER_LOUDNESS_WEIGHT=str(weights[0]),
+                    QUEUEEMO_PICKER_BRIGHTNESS_WEIGHT=str(weights[1]))
     sequences = []
     for _ in range(runs):
         client = mpd.MPDClient()
@@ -216,103 +156,256 @@ def run_next(sock: str, url: str, work: Path, weight: float, runs: int, brightne
 # --- judging --------------------------------------------------------------------------------------
 
 
-ACOUSTIC = ("lufs", "centroid", "onsets")
+ACOUSTIC = ("lufs", "centroid", "onset_rate")
+SPACING = 3  # the picker's default artist and album spacing, for the oracles
+MIN_CHOICE_SHARE = 0.3  # the picker's default: spacing relaxes while it leaves less of the pool
+BOOTSTRAP = 1000
+TIE = 0.05  # score differences below this are within the runs' spread (± ~0.1 on each ratio)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", type=Path, default=Path("/tmp/qe-trans"))
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--weights", default="0,0.1,0.2,0.3,0.5,0.8",
-                        help="loudness weights to try (the trade-off curve)")
-    parser.add_argument("--brightness", type=float, default=1.0,
-                        help="brightness weight as a share of the loudness weight")
-    parser.add_argument("--per-quadrant", type=int, default=60,
-                        help="4q clips per quadrant for the yardstick")
-    args = parser.parse_args()
-    work = args.work.resolve()
-    if Path(__file__).resolve().parents[1] in work.parents:
-        raise SystemExit("--work must be outside the repository (the audio stays out of it)")
-    work.mkdir(parents=True, exist_ok=True)
-    url = ensure_index(work)
+@dataclass
+class Judge:
+    """One library's tracks, their independent descriptors and both emotions; judges transitions."""
 
+    uris: list[str]
+    artists: dict[str, str]
+    albums: dict[str, str]
+    described: dict[str, dict[str, dict[str, float]]]
+    yard: dict[str, dict[str, np.ndarray]]  # uri → {"start", "end"} → (arousal, valence)
+    shipped: dict[str, dict[str, np.ndarray]]  # uri → {"start", "end"}: opening, closing
+    spread: dict[str, float] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.spread = {k: float(np.std([self.described[u][r][k] for u in self.uris
+                                        for r in ("start", "end")])) for k in ACOUSTIC}
+
+    def jump(self, a: str, b: str, key: str) -> float:
+        return abs(self.described[b]["start"][key] - self.described[a]["end"][key])
+
+    def acoustic(self, a: str, b: str) -> float:
+        return float(np.mean([self.jump(a, b, k) / self.spread[k] for k in ACOUSTIC]))
+
+    def measures(self, a: str, b: str) -> dict[str, float]:
+        return {
+            "acoustic": self.acoustic(a, b),
+            "loudness LU": self.jump(a, b, "lufs"),
+            "brightness oct": self.jump(a, b, "centroid"),
+            "onsets/s": self.jump(a, b, "onset_rate"),
+            "emotion yardstick": float(np.linalg.norm(self.yard[b]["start"] - self.yard[a]["end"])),
+            "emotion shipped": float(np.linalg.norm(self.shipped[b]["start"] - self.shipped[a]["end"])),
+        }
+
+    def random_pairs(self) -> dict[str, float]:
+        rows = [self.measures(a, b) for a in self.uris for b in self.uris if a != b]
+        return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+
+    def agreement(self) -> tuple[float, float]:
+        """Pearson r of yardstick and shipped arousal, and of valence, over all openings and endings."""
+        pairs = [(self.yard[u][r], self.shipped[u][r]) for u in self.uris for r in ("start", "end")]
+        y, s = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+        return float(np.corrcoef(y[:, 0], s[:, 0])[0, 1]), float(np.corrcoef(y[:, 1], s[:, 1])[0, 1])
+
+    def oracle(self, seed: str, length: int, cost) -> list[str]:
+        """Greedy sequence from ``seed`` minimising ``cost(a, b)`` under the picker's spacing rules
+        (artist and album spacing 3, relaxed together while they leave < 30 % of the pool)."""
+        sequence = [seed]
+        while len(sequence) < length:
+            rest = [u for u in self.uris if u not in sequence]
+            for spacing in range(SPACING, -1, -1):
+                artists = {self.artists[u] for u in sequence[-spacing:]} if spacing else set()
+                albums = {self.albums[u] for u in sequence[-spacing:]} if spacing else set()
+                allowed = [u for u in rest if self.artists[u] not in artists
+                           and self.albums[u] not in albums]
+                if len(allowed) >= max(1, math.ceil(MIN_CHOICE_SHARE * len(rest))):
+                    break
+            sequence.append(min(allowed, key=lambda u: cost(sequence[-1], u)))
+        return sequence
+
+
+def ratios(judge: Judge, sequences: list[list[str]], random: dict[str, float],
+           rng: np.random.Generator) -> dict[str, tuple[float, float, float]]:
+    """Per measure: mean jump, × smoother than random pairs, and that ratio's bootstrap spread (std)
+    over runs (each run resampled as a whole)."""
+    per_run = [[judge.measures(s[i], s[i + 1]) for i in range(len(s) - 1)] for s in sequences]
+    out = {}
+    for key in random:
+        runs = [np.array([t[key] for t in run]) for run in per_run]
+        mean = float(np.concatenate(runs).mean())
+        boot = [random[key] / max(np.concatenate([runs[i] for i in rng.integers(len(runs), size=len(runs))])
+                                  .mean(), 1e-9) for _ in range(BOOTSTRAP)]
+        out[key] = (mean, random[key] / max(mean, 1e-9), float(np.std(boot)))
+    return out
+
+
+def line(name: str, result: dict[str, tuple[float, float, float]], note: str = "") -> str:
+    cells = "  ".join(f"{k} {m:.3f} ({r:.2f}±{s:.2f}×)" for k, (m, r, s) in result.items())
+    return f"  {name:<36}{cells}{note}"
+
+
+def markdown(name: str, result: dict[str, tuple[float, float, float]]) -> str:
+    def cell(key: str, unit: str = "") -> str:
+        m, r, s = result[key]
+        return f"{r:.2f}× ±{s:.2f}" + (f" ({m:.1f} {unit})" if unit else "")
+
+    return (f"| {name} | {cell('acoustic')} | {cell('loudness LU', 'LU')} | {cell('brightness oct')} "
+            f"| {cell('onsets/s')} | {cell('emotion yardstick')} | {cell('emotion shipped')} |")
+
+
+def parse_weights(text: str, brightness: float) -> list[tuple[float, float]]:
+    """"0.3" → (0.3, 0.3 × brightness); "0.3:0.1" → (0.3, 0.1)."""
+    out = []
+    for item in text.split(","):
+        loud, _, bright = item.partition(":")
+        out.append((float(loud), float(bright) if bright else float(loud) * brightness))
+    return out
+
+
+def load_judge(work: Path, url: str, fitted: yardstick.Yardstick) -> Judge:
+    """The analysed tracks of the index with their descriptors (cached in WORK/descriptors.json)."""
     import sqlalchemy as sa
 
     from queueemo.library.db import STATUS_OK, Track, open_library
 
     music = work / "music"
     with open_library(url) as library, library.session() as session:
-        index = {os.path.relpath(t.path, music): t for t in
-                 session.scalars(sa.select(Track).where(Track.status == STATUS_OK))}
-        shipped = {uri: (np.array([t.opening_arousal, t.opening_valence]),
-                         np.array([t.closing_arousal, t.closing_valence]), t.artist)
-                   for uri, t in index.items()}
+        tracks = {os.path.relpath(t.path, music): t for t in
+                  session.scalars(sa.select(Track).where(Track.status == STATUS_OK))}
+        shipped = {u: {"start": np.array([t.opening_arousal, t.opening_valence]),
+                       "end": np.array([t.closing_arousal, t.closing_valence])} for u, t in tracks.items()}
+        artists = {u: (t.artist or "").casefold() for u, t in tracks.items()}
+        albums = {u: (t.album or u).casefold() for u, t in tracks.items()}
     cache = work / "descriptors.json"
     described = json.loads(cache.read_text()) if cache.exists() else {}
-    for uri in sorted(shipped):
-        if uri not in described:
+    for uri in sorted(tracks):
+        if uri not in described or set(yardstick.FEATURES) - set(described[uri]["start"]):
             described[uri] = describe_track(music / uri)
             cache.write_text(json.dumps(described))
-    uris = sorted(shipped)
-    print(f"library: {len(uris)} analysed tracks by {len({s[2] for s in shipped.values()})} artists "
-          f"from {music}")
+    uris = sorted(tracks)
+    yard = {}
+    for u in uris:
+        start, end = fitted.predict([described[u]["start"], described[u]["end"]])
+        yard[u] = {"start": start, "end": end}
+    return Judge(uris, artists, albums, {u: described[u] for u in uris}, yard, shipped)
 
-    weights_, mean, std, accuracy = fit_yardstick(work / "yardstick.json", args.per_quadrant)
-    print(f"emotion yardstick: ridge on {len(YARDSTICK_FEATURES)} classic descriptors fitted to "
-          f"{4 * args.per_quadrant} 4q clips; cross-validated quadrant accuracy {accuracy:.2f} "
-          "(chance 0.25)")
-    spread = {k: float(np.std([described[u][r][k] for u in uris for r in ("start", "end")]))
-              for k in ACOUSTIC}
-    yard = {u: {r: yardstick(weights_, mean, std, described[u][r]) for r in ("start", "end")}
-            for u in uris}
 
-    def acoustic(a: str, b: str) -> float:
-        return float(np.mean([abs(described[b]["start"][k] - described[a]["end"][k]) / spread[k]
-                              for k in ACOUSTIC]))
-
-    def measures(a: str, b: str) -> dict[str, float]:
-        return {
-            "acoustic": acoustic(a, b),
-            "loudness LU": abs(described[b]["start"]["lufs"] - described[a]["end"]["lufs"]),
-            "brightness oct": abs(described[b]["start"]["centroid"] - described[a]["end"]["centroid"]),
-            "onsets/s": abs(described[b]["start"]["onsets"] - described[a]["end"]["onsets"]),
-            "emotion (yardstick)": float(np.linalg.norm(yard[b]["start"] - yard[a]["end"])),
-            "emotion (shipped)": float(np.linalg.norm(shipped[b][0] - shipped[a][1])),
-        }
-
-    def mean_of(pairs: list[tuple[str, str]]) -> dict[str, float]:
-        rows = [measures(a, b) for a, b in pairs]
-        return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
-
-    random_pairs = mean_of([(a, b) for a in uris for b in uris if a != b])
-
-    def oracle(seed: str, length: int) -> list[str]:
-        sequence = [seed]
-        while len(sequence) < length:
-            rest = [u for u in uris if u not in sequence]
-            sequence.append(min(rest, key=lambda u: acoustic(sequence[-1], u)))
-        return sequence
-
-    def line(name: str, result: dict[str, float]) -> str:
-        cells = "  ".join(f"{k} {v:.3f} ({random_pairs[k] / max(v, 1e-9):.2f}×)" for k, v in result.items())
-        return f"  {name:<22}{cells}"
-
+def collect(library: str, work: Path, weights: list[tuple[float, float]], runs: int, reuse: bool,
+            ) -> tuple[str, dict[tuple[float, float], list[list[str]]]]:
+    """Build and scan the library, then the runs of every weight pair (kept in WORK/runs.json;
+    ``reuse``: take the stored runs of a weight pair instead of running it again)."""
+    work.mkdir(parents=True, exist_ok=True)
+    url = ensure_index(work, library)
+    store = work / "runs.json"
+    stored = json.loads(store.read_text()) if reuse and store.exists() else {}
+    out = {}
     process, sock = start_mpd(work)
     try:
-        print("mean jump per transition (× smoother than random pairs; higher is smoother):")
-        print(line("random pairs", random_pairs))
-        seeds: list[str] = []
-        for weight in (float(w) for w in args.weights.split(",")):
-            sequences = run_next(sock, url, work, weight, args.runs, args.brightness)
-            pairs = [(s[i], s[i + 1]) for s in sequences for i in range(len(s) - 1)]
-            print(line(f"queueemo w={weight:g}", mean_of(pairs)) + f"  [{len(pairs)} transitions]")
-            seeds = seeds or [s[0] for s in sequences]
-        oracle_pairs = [(s[i], s[i + 1]) for seed in seeds for s in [oracle(seed, 10)]
-                        for i in range(9)]
-        print(line("greedy acoustic oracle", mean_of(oracle_pairs)))
+        for pair in weights:
+            key = f"{pair[0]:g}:{pair[1]:g}"
+            if len(stored.get(key, [])) < runs:
+                stored[key] = run_next(sock, url, work, pair, runs)
+                store.write_text(json.dumps(stored))
+            out[pair] = stored[key][:runs]
     finally:
         process.terminate()
         process.wait()
+    return url, out
+
+
+def judge_library(library: str, work: Path, url: str, fitted: yardstick.Yardstick,
+                  runs: dict[tuple[float, float], list[list[str]]],
+                  ) -> tuple[list[str], dict[tuple[float, float], tuple[float, float]]]:
+    """Print one library's trade-off curve and oracles; returns them as markdown table rows, and per
+    weight pair its score (see ``score``) and shipped-emotion ratio."""
+    judge = load_judge(work, url, fitted)
+    rng = np.random.default_rng(0)
+    random = judge.random_pairs()
+    r_a, r_v = judge.agreement()
+    print(f"\nlibrary {library}: {len(judge.uris)} analysed tracks, {len(set(judge.artists.values()))} "
+          f"artists, {len(set(judge.albums.values()))} albums ({work / 'music'}); yardstick vs shipped "
+          f"model on its openings and endings: r = {r_a:.2f} arousal, {r_v:.2f} valence")
+    print("mean jump per transition (× = random pairs' mean / this mean, higher is smoother; "
+          "± = bootstrap spread over runs):")
+    print(line("random pairs", {k: (v, 1.0, 0.0) for k, v in random.items()}))
+    rows, scores = [], {}
+    for (loud, bright), sequences in runs.items():
+        result = ratios(judge, sequences, random, rng)
+        scores[loud, bright] = (score(result), result["emotion shipped"][1])
+        count = sum(len(s) - 1 for s in sequences)
+        print(line(f"queueemo L={loud:g} B={bright:g}", result, f"  [{count} transitions]"))
+        rows.append(markdown(f"loudness {loud:g}, brightness {bright:g}", result))
+    emotion = lambda a, b: float(np.linalg.norm(judge.yard[b]["start"] - judge.yard[a]["end"]))  # noqa: E731
+    joint = lambda a, b: (judge.acoustic(a, b) / random["acoustic"]  # noqa: E731
+                          + emotion(a, b) / random["emotion yardstick"])
+    shipped = lambda a, b: float(np.linalg.norm(judge.shipped[b]["start"] - judge.shipped[a]["end"]))  # noqa: E731
+
+    def picker_like(onsets: float):
+        """Shipped emotion + 0.3 × loudness and brightness jumps (+ ``onsets`` × the onset jump), each
+        in library spreads: what an onset-density term could add to the picker, simulated."""
+        keys = (("lufs", 0.3), ("centroid", 0.3), ("onset_rate", onsets))
+        return lambda a, b: shipped(a, b) + sum(w * judge.jump(a, b, k) / judge.spread[k] for k, w in keys)
+
+    for name, cost in (("greedy acoustic oracle", judge.acoustic),
+                       ("greedy yardstick-emotion oracle", emotion),
+                       ("greedy acoustic + yardstick oracle", joint),
+                       ("simulated picker, 0.3", picker_like(0.0)),
+                       ("simulated picker, 0.3 + onsets 0.3", picker_like(0.3))):
+        sequences = [judge.oracle(seed, 10, cost) for seed in judge.uris]
+        result = ratios(judge, sequences, random, rng)
+        print(line(name, result, "  [rules on, every track as seed]"))
+        rows.append(markdown(f"{name} (rules on)", result))
+    return rows, scores
+
+
+def score(result: dict[str, tuple[float, float, float]]) -> float:
+    """How a weight pair does on one library: the geometric mean of its acoustic and yardstick-emotion
+    ratios (both independent of queueemo; one cannot be bought by giving up the other)."""
+    return math.sqrt(result["acoustic"][1] * result["emotion yardstick"][1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--library", choices=[*sorted(make_library.LIBRARIES), "all"], default="all")
+    parser.add_argument("--work", type=Path, default=None,
+                        help="work folder (one library only; default /tmp/qe-trans-LIBRARY)")
+    parser.add_argument("--runs", type=int, default=10, help="runs of `next -n 10` per weight")
+    parser.add_argument("--weights", default="0,0.15,0.3,0.5,0.8",
+                        help="loudness weights to try (the trade-off curve); L:B sets both")
+    parser.add_argument("--brightness", type=float, default=1.0,
+                        help="brightness weight as a share of the loudness weight")
+    parser.add_argument("--data", type=Path, default=yardstick.DEFAULT_DATA,
+                        help="the labelled data for the yardstick (default ../shared/data from the repo)")
+    parser.add_argument("--yardstick-cache", type=Path, default=Path("/tmp/qe-yardstick.json"))
+    parser.add_argument("--reuse", action="store_true",
+                        help="judge the runs stored in WORK/runs.json again instead of running them")
+    args = parser.parse_args()
+    began = time.monotonic()
+    libraries = sorted(make_library.LIBRARIES) if args.library == "all" else [args.library]
+    if args.work and len(libraries) > 1:
+        raise SystemExit("--work needs one --library")
+    works = {name: (args.work or Path(f"/tmp/qe-trans-{name}")).resolve() for name in libraries}
+    if any(REPO in w.parents or w == REPO for w in works.values()):
+        raise SystemExit("--work must be outside the repository (the audio stays out of it)")
+    weights = parse_weights(args.weights, args.brightness)
+    collected = {name: collect(name, works[name], weights, args.runs, args.reuse) for name in libraries}
+    fitted, best, figures = yardstick.build(args.data.resolve(), args.yardstick_cache)
+    print("emotion yardstick (bench/yardstick.py), 5-fold CV grouped by artist/piece; 4q: sign accuracy "
+          "(chance 0.5, quadrant 0.25), vgmidi: Pearson r; * = chosen by CV:")
+    print("\n".join(yardstick.report(best, figures)))
+    judged = {name: judge_library(name, works[name], url, fitted, runs)
+              for name, (url, runs) in collected.items()}
+    worst = {pair: min(scores[pair][0] for _, scores in judged.values()) for pair in weights}
+    shipped = {pair: min(scores[pair][1] for _, scores in judged.values()) for pair in weights}
+    top = max(worst.values())
+    best_pair = max((p for p in weights if worst[p] >= top - TIE), key=shipped.__getitem__)
+    print(f"\nchoice rule: the highest √(acoustic× · yardstick×) on the worse library; pairs within {TIE} "
+          f"of it are ties, broken by the higher shipped-emotion × on the worse library (emotion stays "
+          f"primary): loudness {best_pair[0]:g}, brightness {best_pair[1]:g}\n  "
+          + ", ".join(f"{a:g}:{b:g} {worst[a, b]:.2f} (shipped {shipped[a, b]:.2f}×)" for a, b in weights))
+    tables = {name: rows for name, (rows, _) in judged.items()}
+    print(f"\nmarkdown (per library; columns: acoustic, loudness, brightness, onsets, emotion yardstick, "
+          f"emotion shipped), {time.monotonic() - began:.0f} s in all:")
+    for name, rows in tables.items():
+        print(f"\n{name}:\n" + "\n".join(rows))
 
 
 if __name__ == "__main__":
