@@ -97,3 +97,23 @@ def write_index(url: str, music: Path, total: int, known: int, seed: int = 0) ->
     with open_library(url) as library, library.session() as session:
         for start in range(0, total, 10_000):
             session.execute(sa.insert(Track), rows[start:start + 10_000])
+
+
+def proc_status_mb(pid: int, field: str = "VmRSS") -> float:
+    """A /proc/PID/status memory field (VmRSS, VmHWM) in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field}")
+
+
+def queue_length(sock: str) -> int:
+    """How many songs the MPD at ``sock`` has queued."""
+    import mpd
+
+    client = mpd.MPDClient()
+    client.connect(sock)
+    try:
+        return int(client.status()["playlistlength"])
+    finally:
+        client.disconnect()

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _queuebench import child_env, running_mpd, wait_for, write_index
+from _queuebench import child_env, proc_status_mb, queue_length, running_mpd, wait_for, write_index
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -27,24 +27,6 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of ``pid`` (fields 14 and 15 of /proc/PID/stat)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
-
-
-def queue_length(sock: str) -> int:
-    import mpd
-
-    client = mpd.MPDClient()
-    client.connect(sock)
-    try:
-        return int(client.status()["playlistlength"])
-    finally:
-        client.disconnect()
 
 
 def main() -> None:
@@ -74,7 +56,7 @@ def main() -> None:
                 wait_for(lambda: queue_length(sock) >= 2, timeout=120, what="the first top-up")
                 filled = time.perf_counter() - started
                 time.sleep(2)
-                rss = rss_mb(daemon.pid)
+                rss = proc_status_mb(daemon.pid)
                 before = cpu_seconds(daemon.pid)
                 time.sleep(args.seconds)
                 idle_cpu = cpu_seconds(daemon.pid) - before

@@ -37,7 +37,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from _queuebench import REPO, child_env, running_mpd, wait_for
+from _queuebench import REPO, child_env, proc_status_mb, queue_length, running_mpd, wait_for
 
 BATCH = 20_000
 KNOWN = 200  # tracks MPD knows, so the measured daemon picks for real
@@ -176,25 +176,6 @@ def cold_status(url: str) -> tuple[float, float]:
         if done.returncode:
             raise SystemExit(f"status failed: {done.stderr.strip()}")
     return statistics.median(walls), statistics.median(cpus)
-
-
-def proc_status_mb(pid: int, field: str) -> float:
-    """A /proc/PID/status memory field (VmRSS, VmHWM) in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {field}")
-
-
-def queue_length(sock: str) -> int:
-    import mpd
-
-    client = mpd.MPDClient()
-    client.connect(sock)
-    try:
-        return int(client.status()["playlistlength"])
-    finally:
-        client.disconnect()
 
 
 def daemon_footprint(url: str, tracks: int, tmp: Path, sock: str, music: Path) -> dict[str, float]:

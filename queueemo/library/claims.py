@@ -18,7 +18,6 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -31,6 +30,7 @@ from queueemo.library.analysis import Outcome, Workers, current_model_version
 from queueemo.library.db import STATUS_OK, STATUS_PENDING, Base, Library, Track, is_transient
 from queueemo.library.discover import resolve_roots
 from queueemo.library.scanner import ScanOptions, ScanSummary, scan, store_outcome
+from queueemo.library.summary import WorkerStatus
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -51,23 +51,6 @@ class ScanWorker(Base):
     last_seen: Mapped[datetime]
     analysed: Mapped[int] = mapped_column(default=0)
     failed: Mapped[int] = mapped_column(default=0)
-
-
-@dataclass(frozen=True)
-class WorkerStatus:
-    """A worker's throughput, the claims it holds now and those whose lease ran out.
-
-    An expired claim (its worker died or stalled) returns to the queue: the next worker to look
-    claims it, and then it counts as that worker's.
-    """
-
-    name: str
-    analysed: int
-    failed: int
-    per_minute: float
-    claims: int
-    last_seen: datetime
-    expired: int = 0
 
 
 def _now() -> datetime:

@@ -37,8 +37,12 @@ class LibraryStatus:
 
 
 @dataclass(frozen=True)
-class WorkerLine:
-    """A scan worker's throughput and the claims it holds now (as ``claims.WorkerStatus``)."""
+class WorkerStatus:
+    """A worker's throughput, the claims it holds now and those whose lease ran out.
+
+    An expired claim (its worker died or stalled) returns to the queue: the next worker to look
+    claims it, and then it counts as that worker's.
+    """
 
     name: str
     analysed: int
@@ -46,6 +50,7 @@ class WorkerLine:
     per_minute: float
     claims: int
     last_seen: datetime
+    expired: int = 0
 
 
 def status_from_rows(rows: list[tuple[str, int, float | None, int | None]]) -> LibraryStatus:
@@ -63,7 +68,7 @@ def status_from_rows(rows: list[tuple[str, int, float | None, int | None]]) -> L
 
 
 def quick_status(url: str, model_version: str | None, password_file: str = "",
-                 ) -> tuple[LibraryStatus, list[WorkerLine]] | None:
+                 ) -> tuple[LibraryStatus, list[WorkerStatus]] | None:
     """Counts and workers of the index at ``url``; ``None`` when this path cannot tell them."""
     from queueemo.library.migrate import SCHEMA_HEAD
 
@@ -122,21 +127,21 @@ def _counts(cursor: Any, model_version: str | None, mark: str) -> LibraryStatus:
     return status_from_rows(cursor.fetchall())
 
 
-def _workers(cursor: Any, connection: Any) -> list[WorkerLine]:
+def _workers(cursor: Any, connection: Any) -> list[WorkerStatus]:
     mark = _placeholder(connection)
     now = datetime.now(UTC).replace(tzinfo=None)
     sqlite = mark == "?"
-    cursor.execute("SELECT claimed_by, COUNT(*) FROM tracks WHERE claimed_by IS NOT NULL "
-                   f"AND lease_until >= {mark} GROUP BY claimed_by",
+    cursor.execute(f"SELECT claimed_by, SUM(CASE WHEN lease_until >= {mark} THEN 1 ELSE 0 END), COUNT(*) "
+                   "FROM tracks WHERE claimed_by IS NOT NULL GROUP BY claimed_by",
                    (now.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else now,))
-    held = dict(cursor.fetchall())
+    held = {name: (int(live), total - int(live)) for name, live, total in cursor.fetchall()}
     cursor.execute("SELECT name, analysed, failed, started_at, last_seen FROM scan_workers "
                    "ORDER BY analysed DESC")
     lines = []
     for name, analysed, failed, started, seen in cursor.fetchall():
         if sqlite:  # SQLAlchemy stores DateTime there as ISO text
             started, seen = datetime.fromisoformat(started), datetime.fromisoformat(seen)
-        lines.append(WorkerLine(name, analysed, failed,
+        lines.append(WorkerStatus(name, analysed, failed,
                                 60 * (analysed + failed) / max((seen - started).total_seconds(), 1.0),
-                                held.get(name, 0), seen))
+                                   held.get(name, (0, 0))[0], seen, held.get(name, (0, 0))[1]))
     return lines
