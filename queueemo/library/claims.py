@@ -124,17 +124,30 @@ def claim(library: Library, name: str, version: str, lease_s: float = LEASE_S,
 
 
 def _retrying(action: Callable[[], _T]) -> _T:
-    """``action()``, retried with growing pauses while the database server is unreachable."""
-    delay, deadline = 0.5, time.monotonic() + RECONNECT_FOR_S
+    """``action()``, retried with growing pauses while the database server is unreachable.
+
+    One warning when the server goes away and one when it is back; the retries between log at debug.
+    """
+    started = time.monotonic()
+    delay, deadline = 0.5, started + RECONNECT_FOR_S
+    lost = False
     while True:
         try:
-            return action()
+            result = action()
         except DatabaseError as error:
             if not is_transient(error) or time.monotonic() > deadline:
                 raise
-            log.warning("%s; retrying in %.1f s", error, delay)
+            if lost:
+                log.debug("database still away: %s; retrying in %.1f s", error, delay)
+            else:
+                log.warning("%s; retrying for up to %.0f min", error, RECONNECT_FOR_S / 60)
+                lost = True
             time.sleep(delay)
             delay = min(2 * delay, 30.0)
+            continue
+        if lost:
+            log.warning("database back after %.0f s", time.monotonic() - started)
+        return result
 
 
 def _left(library: Library, version: str, roots: Sequence[str], name: str = "") -> int:
