@@ -196,29 +196,44 @@ def train_clip_v2(
     domains = [[t for t in clips["train"] if len(t.features) >= settings.clip_windows]]
     if extra_clips:
         domains.append([t for t in extra_clips if len(t.features) >= settings.clip_windows])
-    ensemble = ClipEnsembleV2(network, settings.members)
-    ensemble.segment_windows = settings.curve_windows
-    members = []
-    for index, member in enumerate(ensemble.members):
+    runs = []
+    for index in range(settings.members):
         seed = settings.seed + index
         state, metrics, history = _train_member(
             curves, clips, domains, replace(settings, seed=seed), network,
             lambda line, seed=seed: report(f"member seed {seed}: {line}"),
         )
-        member.load_state_dict(state)
-        members.append({"seed": seed, "validation": metrics, "history": history})
-    metrics = validate(ensemble, curves["val"], clips["val"])
-    report(f"ensemble of {settings.members}: validation score {score(metrics):.3f}")
+        runs.append({"seed": seed, "state": state, "validation": metrics, "history": history})
+    return save_ensemble(out_dir, runs, curves["val"], clips["val"], settings, network, report)
+
+
+def save_ensemble(
+    out_dir: Path,
+    runs: list[dict],
+    val_curves: list[Track],
+    val_clips: list[Track],
+    settings: ClipV2Training,
+    network: ClipV2Config,
+    report: Callable[[str], None] = lambda _: None,
+) -> dict:
+    """Stack trained members (``runs``: seed, state, validation, history) into one ensemble, validate
+    it, and write ``clip_v2.pt`` + ``clip_v2.json``; return its info."""
+    ensemble = ClipEnsembleV2(network, len(runs))
+    ensemble.segment_windows = settings.curve_windows
+    for member, run in zip(ensemble.members, runs, strict=True):
+        member.load_state_dict(run["state"])
+    metrics = validate(ensemble, val_curves, val_clips)
+    report(f"ensemble of {len(runs)}: validation score {score(metrics):.3f}")
     return save_asset(out_dir, CLIP_V2_NAME, ensemble.state_dict(), {
         "front_end": _front_end_version(),
         "audio": audio_settings(),
         "config": network.to_dict(),
-        "members": settings.members,
+        "members": len(runs),
         "segment_windows": settings.curve_windows,
-        "training": asdict(settings),
+        "training": asdict(replace(settings, members=len(runs))),
         "validation": metrics,
         "validation_score": score(metrics),
-        "member_runs": members,
+        "member_runs": [{key: run[key] for key in ("seed", "validation", "history")} for run in runs],
     })
 
 
