@@ -113,3 +113,14 @@ def test_trained_members_are_one_weights_file_that_analysis_loads(tmp_path):
     assert trajectory.shape == (70, 2) and np.all(np.abs(trajectory) <= 1)
     # The version is the checksum of the one weights file, so new members make a scan re-analyse.
     assert version == f"clip_v2-{hashlib.sha256((tmp_path / 'clip_v2.pt').read_bytes()).hexdigest()[:12]}"
+
+
+def test_shipped_v2_is_one_file_of_members_trained_from_different_seeds():
+    model, version = load_clip_v2()
+    info = assets.read_info("clip_v2")
+    assert version == info["version"] and len(model.members) == info["members"] >= 2
+    assert len({run["seed"] for run in info["member_runs"]}) == info["members"]
+    x = torch.randn(1, 40, 200) * model.members[0].input_std + model.members[0].input_mean
+    with torch.inference_mode():
+        outputs = [member(x) for member in model.members]
+    assert not torch.allclose(outputs[0], outputs[1], atol=1e-3)
