@@ -34,6 +34,9 @@ def load_clip_v2(model_dir: Path | None = None) -> tuple[ClipEnsembleV2, str]:
             f"{weights} was trained on front end {info.get('front_end')} with audio settings "
             f"{info.get('audio')}; installed is {front_end} computing {audio_settings()}"
         )
+    if "members" not in info:
+        raise ModelError(f"{weights} holds one network in the format before ensembles: retrain it "
+                         "(queueemo train clip) or reinstall queueemo")
     model = load_state(ClipEnsembleV2(ClipV2Config(**info["config"]), int(info["members"])), weights)
     model.segment_windows = int(info["segment_windows"])
     return model.eval(), str(info["version"])

@@ -4,6 +4,7 @@ forecaster."""
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 
 import numpy as np
@@ -19,6 +20,7 @@ from queueemo.emotion.network import ClipEnsembleV2, ClipModelV2, ClipV2Config, 
 from queueemo.emotion.training.datasets import Track
 from queueemo.emotion.training.train_clip_v2 import ClipV2Training, train_clip_v2, within_loss
 from queueemo.emotion.training.train_forecaster import persistence_ratio
+from queueemo.errors import ModelError
 
 
 def test_linear_read_out_is_the_base_the_lstm_path_is_added_to():
@@ -124,3 +126,13 @@ def test_shipped_v2_is_one_file_of_members_trained_from_different_seeds():
     with torch.inference_mode():
         outputs = [member(x) for member in model.members]
     assert not torch.allclose(outputs[0], outputs[1], atol=1e-3)
+
+
+def test_v2_weights_from_before_ensembles_are_refused_with_a_hint(tmp_path):
+    for name in (f"{FRONT_END_NAME}.json", "clip_v2.pt", "clip_v2.json"):
+        shutil.copy(assets.model_dir() / name, tmp_path)
+    info = json.loads((tmp_path / "clip_v2.json").read_text())
+    del info["members"]
+    (tmp_path / "clip_v2.json").write_text(json.dumps(info))
+    with pytest.raises(ModelError, match="before ensembles: retrain"):
+        load_clip_v2(tmp_path)
