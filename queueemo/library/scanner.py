@@ -165,7 +165,8 @@ def _needs_analysis(row: sa.Row, model_version: str) -> bool:
 
 def _without_onsets(row: sa.Row) -> bool:
     """An analysed track from before onset densities were stored (migration 0006): analysed again,
-    as after a model change, so the picker's onset term sees every track."""
+    as after a model change, so the picker's onset term sees every track (a one-line notice says
+    so when the model itself did not change; the CLI already announces a model change)."""
     return row.status == STATUS_OK and row.opening_onsets is None
 
 
@@ -194,7 +195,7 @@ def _classify(session: Session, found: list[Found], roots: Sequence[str],
     summary = plan.summary
     index = _load_index(session, roots)
     known = index.under_roots
-    stale = sum(map(_without_onsets, known.values()))
+    stale = sum(_without_onsets(row) and row.model_version == version_of() for row in known.values())
     if stale:
         log.warning("%d tracks were analysed before onset densities were stored: analysing them again",
                     stale)
