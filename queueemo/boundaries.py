@@ -47,11 +47,11 @@ SMOOTH_WINDOWS = 4  # 2 s
 MAX_ENDING_S = 30.0
 OPENING_WINDOWS = 20  # 10 s
 TAIL_WINDOWS = 10  # 5 s: the forecaster's context
-FRAME_SAMPLES = 2048  # spectra are taken over frames of this many samples inside each window
+FRAME_SAMPLES = 2048  # spectra are taken over frames of this many samples (at 44.1 kHz) inside each window
 ONSET_BANDS = 24  # log-spaced bands from ONSET_LOW_HZ to the Nyquist frequency
 ONSET_LOW_HZ = 60.0
 ONSET_FLOOR = 1e-9  # band mean square floor (-90 dB): silence has no onsets
-ONSET_DELTA_DB = 1.0  # an onset's flux rises this far above the local mean flux
+ONSET_DELTA_DB = 1.5  # an onset rises this far above the local mean flux (see the README, "Picking")
 ONSET_CONTEXT_S = 0.5  # seconds either side over which that local mean is taken
 _LUFS_OFFSET = -0.691  # BS.1770: L = -0.691 + 10 log10(mean square of the K-filtered signal)
 
@@ -94,6 +94,12 @@ def _spectral_weights(n: int, sample_rate: int) -> np.ndarray:
     return np.column_stack([parseval * k_power, parseval, freqs, np.ones(len(freqs))]).astype(np.float32)
 
 
+def frame_length(sample_rate: int) -> int:
+    """Samples per spectral frame: the power of two nearest below ``FRAME_SAMPLES``' 46 ms at this rate
+    (the scan decodes at 16 kHz for the v2 model: 512-sample frames, 15 per window)."""
+    return 2 ** int(np.floor(np.log2(FRAME_SAMPLES * sample_rate / 44_100 + 1e-9)))
+
+
 @lru_cache(maxsize=8)
 def _band_starts(n: int, sample_rate: int) -> np.ndarray:
     """First rfft bin of each onset band (for ``np.add.reduceat``), bands at least one bin wide."""
@@ -115,14 +121,14 @@ class WindowFeatures:
 def window_features(windows: np.ndarray, sample_rate: int) -> WindowFeatures:
     """(k, n) windows → their loudness, brightness and onset-band features.
 
-    Each window is cut into whole ``FRAME_SAMPLES`` frames (the few samples left over are not used),
+    Each window is cut into whole ``frame_length`` frames (the few samples left over are not used),
     whose rectangular-window spectra give the power exactly (Parseval): four times cheaper than one
-    long FFT per window, at 21.5 Hz resolution (44.1 kHz), plenty for the K filter, a centroid and
-    onsets up to ~10 per second.
+    long FFT per window, at 21.5 Hz resolution (31 Hz at 16 kHz), plenty for the K filter, a centroid
+    and onsets up to ~10 per second.
     """
     windows = np.asarray(windows, dtype=np.float32)
     k, n = windows.shape
-    frame = min(FRAME_SAMPLES, n)
+    frame = min(frame_length(sample_rate), n)
     frames = windows[:, : (n // frame) * frame].reshape(k, n // frame, frame)
     spectrum = np.fft.rfft(frames, axis=2)
     power = spectrum.real**2 + spectrum.imag**2

@@ -149,9 +149,10 @@ def clicks(rate: float, seconds: float, *, loud: float = 0.3, decay: float = 0.0
     return out.astype(np.float32)
 
 
+@pytest.mark.parametrize("sr", [16_000, 44_100])
 @pytest.mark.parametrize("rate", [2, 8])
-def test_onset_density_counts_known_click_rates(rate):
-    result = analyse(clicks(rate, 30, bed=0.05))
+def test_onset_density_counts_known_click_rates(rate, sr):
+    result = analyse(clicks(rate, 30, bed=0.05, sr=sr), sr)
     assert result.opening_onsets == pytest.approx(rate, rel=0.15)
     assert result.ending_onsets == pytest.approx(rate, rel=0.15)
 
