@@ -32,9 +32,9 @@ def with_acoustics(candidates, rng: np.random.Generator):
     from queueemo.candidates import acoustic_rows, album_key, recording_key
 
     n = len(candidates)
-    acoustics = acoustic_rows([  # ACOUSTIC_COLUMNS: duration, ending start, LUFS and Hz at both ends
+    acoustics = acoustic_rows([  # ACOUSTIC_COLUMNS: duration, ending start, LUFS, Hz, onsets/s at both ends
         rng.uniform(90, 400, n), rng.uniform(80, 380, n), rng.normal(-16, 4, n), rng.normal(-16, 4, n),
-        rng.uniform(500, 4000, n), rng.uniform(500, 4000, n)], n)
+        rng.uniform(500, 4000, n), rng.uniform(500, 4000, n), rng.uniform(0, 8, n), rng.uniform(0, 8, n)], n)
     album = np.array([album_key(f"album {i // 12}") for i in range(n)], dtype=np.int64)
     recording = np.array([recording_key(artist, f"title {i % 40_000}")  # some duplicate recordings
                           for i, artist in enumerate(candidates.artists)], dtype=np.int64)
@@ -62,7 +62,7 @@ def pick_latency(url: str, music: Path, picks: int) -> None:
         candidates = load_candidates(library, str(music))
         loaded = time.perf_counter() - started
         candidates = with_acoustics(candidates, rng)
-        rules = picker.Rules(loudness_weight=0.2, brightness_weight=0.1)
+        rules = picker.Rules(loudness_weight=0.2, brightness_weight=0.1, onset_weight=0.3)
         reasons = picker.static_reasons(candidates, rules)
         now = time.time()
         known = [u for u in candidates.uris if u is not None]

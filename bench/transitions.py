@@ -280,7 +280,8 @@ def load_judge(work: Path, url: str, fitted: yardstick.Yardstick) -> Judge:
     music = work / "music"
     with open_library(url) as library, library.session() as session:
         tracks = {os.path.relpath(t.path, music): t for t in
-                  session.scalars(sa.select(Track).where(Track.status == STATUS_OK))}
+                  session.scalars(sa.select(Track).where(Track.status == STATUS_OK))
+                  if Path(t.path).is_relative_to(music)}  # rows of another folder are not this library
         shipped = {u: {"start": np.array([t.opening_arousal, t.opening_valence]),
                        "end": np.array([t.closing_arousal, t.closing_valence])} for u, t in tracks.items()}
         artists = {u: (t.artist or "").casefold() for u, t in tracks.items()}
