@@ -43,6 +43,8 @@ def with_acoustics(candidates, rng: np.random.Generator):
 
 
 def pick_latency(url: str, music: Path, picks: int) -> None:
+    import dataclasses
+
     import queueemo
     from queueemo import picker
     from queueemo.arc import parse_arc, path_targets
@@ -72,8 +74,10 @@ def pick_latency(url: str, music: Path, picks: int) -> None:
         arc = parse_arc("calm:energetic", 30)
         path = path_targets(np.array([-0.5, 0.2]), np.array([0.6, 0.4]), 10)
         targets = {"flow": lambda i: None, "arc": lambda i: arc.target(60.0 * (i % 30)),
-                   "path": lambda i: path[i % 10]}
+                   "path": lambda i: path[i % 10], "flow without the onset term": lambda i: None}
+        with_onsets = rules
         for mode, target_of in targets.items():
+            rules = dataclasses.replace(with_onsets, onset_weight=0.0) if "without" in mode else with_onsets
             times = []
             for number in range(picks):
                 row = candidates.index[known[int(rng.integers(len(known)))]]

@@ -179,6 +179,8 @@ class Judge:
     described: dict[str, dict[str, dict[str, float]]]
     yard: dict[str, dict[str, np.ndarray]]  # uri → {"start", "end"} → (arousal, valence)
     shipped: dict[str, dict[str, np.ndarray]]  # uri → {"start", "end"}: opening, closing
+    # uri → {"start", "end"} → queueemo's own stored (LUFS, log2 Hz, log2 onsets/s) at the opening, ending
+    own: dict[str, dict[str, np.ndarray]]
     spread: dict[str, float] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -286,6 +288,9 @@ def load_judge(work: Path, url: str, fitted: yardstick.Yardstick) -> Judge:
                        "end": np.array([t.closing_arousal, t.closing_valence])} for u, t in tracks.items()}
         artists = {u: (t.artist or "").casefold() for u, t in tracks.items()}
         albums = {u: (t.album or u).casefold() for u, t in tracks.items()}
+        own = {u: {"start": _own(t.opening_lufs, t.opening_brightness, t.opening_onsets),
+                   "end": _own(t.ending_lufs, t.ending_brightness, t.ending_onsets)}
+               for u, t in tracks.items()}
     cache = work / "descriptors.json"
     described = json.loads(cache.read_text()) if cache.exists() else {}
     for uri in sorted(tracks):
@@ -297,7 +302,18 @@ def load_judge(work: Path, url: str, fitted: yardstick.Yardstick) -> Judge:
     for u in uris:
         start, end = fitted.predict([described[u]["start"], described[u]["end"]])
         yard[u] = {"start": start, "end": end}
-    return Judge(uris, artists, albums, {u: described[u] for u in uris}, yard, shipped)
+    return Judge(uris, artists, albums, {u: described[u] for u in uris}, yard, shipped, own)
+
+
+def _own(lufs: float | None, brightness: float | None, onsets: float | None) -> np.ndarray:
+    """queueemo's stored boundary acoustics on the picker's scale (NaN: not stored)."""
+    from queueemo.candidates import MIN_BRIGHTNESS_HZ, MIN_ONSETS
+
+    def log2(value: float | None, floor: float) -> float:
+        return math.nan if value is None else math.log2(max(value, floor))
+
+    return np.array([math.nan if lufs is None else lufs, log2(brightness, MIN_BRIGHTNESS_HZ),
+                     log2(onsets, MIN_ONSETS)])
 
 
 def collect(library: str, work: Path, weights: list[Weights], runs: int, reuse: bool,
@@ -360,11 +376,22 @@ def judge_library(library: str, work: Path, url: str, fitted: yardstick.Yardstic
         keys = (("lufs", 0.3), ("centroid", 0.3), ("onset_rate", onsets))
         return lambda a, b: shipped(a, b) + sum(w * judge.jump(a, b, k) / judge.spread[k] for k, w in keys)
 
+    own_spread = np.nanstd([judge.own[u][r] for u in judge.uris for r in ("start", "end")], axis=0)
+
+    def picker_own(weights: Weights):
+        """The same greedy on queueemo's own stored acoustics (what the picker sees) instead of the
+        judge's: how much of the gap to the judge's measure is the descriptors' disagreement."""
+        scale = np.asarray(weights) / own_spread
+        return lambda a, b: shipped(a, b) + float(np.nansum(
+            scale * np.abs(judge.own[b]["start"] - judge.own[a]["end"])))
+
     for name, cost in (("greedy acoustic oracle", judge.acoustic),
                        ("greedy yardstick-emotion oracle", emotion),
                        ("greedy acoustic + yardstick oracle", joint),
                        ("simulated picker, 0.3", picker_like(0.0)),
-                       ("simulated picker, 0.3 + onsets 0.3", picker_like(0.3))):
+                       ("simulated picker, 0.3 + onsets 0.3", picker_like(0.3)),
+                       ("simulated on queueemo's own acoustics, 0.3:0.3:0", picker_own((0.3, 0.3, 0.0))),
+                       ("simulated on queueemo's own acoustics, 0.3:0.3:0.3", picker_own((0.3, 0.3, 0.3)))):
         sequences = [judge.oracle(seed, 10, cost) for seed in judge.uris]
         result = ratios(judge, sequences, random, rng)
         print(line(name, result, "  [rules on, every track as seed]"))
@@ -380,7 +407,7 @@ def union(judges: dict[str, Judge]) -> Judge:
 
     uris = [f"{name}/{uri}" for name, judge in judges.items() for uri in judge.uris]
     return Judge(uris, merged("artists"), merged("albums"), merged("described"), merged("yard"),
-                 merged("shipped"))
+                 merged("shipped"), merged("own"))
 
 
 def ceiling(judge: Judge) -> list[str]:
