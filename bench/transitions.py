@@ -213,6 +213,20 @@ class Judge:
         y, s = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
         return float(np.corrcoef(y[:, 0], s[:, 0])[0, 1]), float(np.corrcoef(y[:, 1], s[:, 1])[0, 1])
 
+    def own_agreement(self) -> dict[str, float]:
+        """Pearson r of queueemo's stored loudness, log2 brightness and log2 onset density with the
+        judge's (its centroid is log2 Hz already; its onset rate gets the same floor and log2)."""
+        out = {}
+        for column, (name, key) in enumerate((("loudness", "lufs"), ("brightness", "centroid"),
+                                              ("onsets", "onset_rate"))):
+            pairs = [(self.own[u][r][column], self.described[u][r][key]) for u in self.uris
+                     for r in ("start", "end") if np.isfinite(self.own[u][r][column])]
+            mine, theirs = np.array(pairs).T
+            if key == "onset_rate":
+                theirs = np.log2(np.maximum(theirs, 0.25))
+            out[name] = float(np.corrcoef(mine, theirs)[0, 1])
+        return out
+
     def oracle(self, seed: str, length: int, cost) -> list[str]:
         """Greedy sequence from ``seed`` minimising ``cost(a, b)`` under the picker's spacing rules
         (artist and album spacing 3, relaxed together while they leave < 30 % of the pool)."""
@@ -355,6 +369,8 @@ def judge_library(library: str, work: Path, url: str, fitted: yardstick.Yardstic
     print(f"\nlibrary {library}: {len(judge.uris)} analysed tracks, {len(set(judge.artists.values()))} "
           f"artists, {len(set(judge.albums.values()))} albums ({work / 'music'}); yardstick vs shipped "
           f"model on its openings and endings: r = {r_a:.2f} arousal, {r_v:.2f} valence")
+    print("queueemo's own boundary acoustics vs the judge's (Pearson r over openings and endings): "
+          + ", ".join(f"{name} {r:.2f}" for name, r in judge.own_agreement().items()))
     print("mean jump per transition (× = random pairs' mean / this mean, higher is smoother; "
           "± = bootstrap spread over runs):")
     print(line("random pairs", {k: (v, 1.0, 0.0) for k, v in random.items()}))

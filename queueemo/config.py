@@ -78,7 +78,7 @@ class PickerSettings:
     min_choice_share: float = 0.3  # spacing/duplicate rules relax while they leave less of the pool
     loudness_weight: float = 0.3  # × loudness jump (in library spreads) added to the emotion distance
     brightness_weight: float = 0.3  # × brightness jump (in library spreads); chosen by bench/transitions.py
-    onset_weight: float = 0.3  # × onset-density jump (log2, in library spreads); chosen likewise
+    onset_weight: float = 0.15  # × onset-density jump (log2, in library spreads); chosen likewise
     mode: str = "flow"  # "flow" follows the forecast; "arc" follows [picker] arc over arc_minutes
     arc: str = "calm:energetic"
     arc_minutes: float = 60.0
