@@ -217,9 +217,12 @@ def train() -> None:
 @click.option("--seed", default=1234, show_default=True)
 @click.option("--emopia/--no-emopia", default=True, show_default=True,
               help="Also train on emopia's piano clips (rendered with fluidsynth on first use).")
+@click.option("--members", default=5, show_default=True,
+              help="v2: networks in the ensemble (seeds SEED, SEED+1, ...), averaged per window.")
 @_model_option
 def train_clip_command(
-    data_dir: str, cache_dir: str, out_dir: str, epochs: int, seed: int, emopia: bool, model: str | None
+    data_dir: str, cache_dir: str, out_dir: str, epochs: int, seed: int, emopia: bool, members: int,
+    model: str | None,
 ) -> None:
     """Train a clip model on vgmidi + 4q (+ emopia); writes clip.pt (seed) or clip_v2.pt (v2)."""
     from queueemo.emotion.training import datasets
@@ -240,7 +243,8 @@ def train_clip_command(
         torch.set_num_threads(1)
 
         info = train_clip_v2(curves=curves, clips=clips, extra_clips=extra, out_dir=Path(out_dir),
-                             settings=ClipV2Training(seed=seed, max_epochs=epochs), report=_echo_err)
+                             settings=ClipV2Training(seed=seed, max_epochs=epochs, members=members),
+                             report=_echo_err)
         click.echo(f"wrote {out_dir}/clip_v2.pt ({info['version']})")
         return
     info = train_clip(

@@ -16,7 +16,7 @@ import torch
 
 from queueemo.assets import asset_path, read_info
 from queueemo.audio import WindowObserver, feature_parameters, iter_log_mel
-from queueemo.emotion.network import ClipConfig, ClipModel, ClipModelV2
+from queueemo.emotion.network import ClipConfig, ClipEnsembleV2, ClipModel, ClipModelV2
 from queueemo.errors import AudioError, ModelError
 
 CLIP_NAME = "clip"
@@ -58,7 +58,7 @@ def segment_starts(n_windows: int, length: int) -> list[int]:
     return starts
 
 
-def contextualise(model: ClipModel | ClipModelV2, embeddings: torch.Tensor) -> np.ndarray:
+def contextualise(model: ClipModel | ClipModelV2 | ClipEnsembleV2, embeddings: torch.Tensor) -> np.ndarray:
     """(n, window_hidden) window embeddings of a track → (n, 2) trajectory.
 
     The context LSTM runs over segments as long as its training crops (``segment_windows`` in the
@@ -79,7 +79,7 @@ def contextualise(model: ClipModel | ClipModelV2, embeddings: torch.Tensor) -> n
     return (total / weights).astype(np.float32)
 
 
-def predict_features(model: ClipModel | ClipModelV2, features: np.ndarray) -> np.ndarray:
+def predict_features(model: ClipModel | ClipModelV2 | ClipEnsembleV2, features: np.ndarray) -> np.ndarray:
     """(n, 2) trajectory from a track's precomputed per-window inputs: (n, 44, 128) log-mel windows
     for the seed model, (n, 200) musicnn embeddings for v2."""
     with torch.inference_mode():

@@ -16,15 +16,16 @@ from queueemo.assets import asset_path, read_info
 from queueemo.audio import WindowObserver
 from queueemo.emotion.embedding import FRONT_END_NAME, audio_settings, embed_file
 from queueemo.emotion.inference import load_state, predict_features
-from queueemo.emotion.network import ClipModelV2, ClipV2Config
+from queueemo.emotion.network import ClipEnsembleV2, ClipV2Config
 from queueemo.errors import ModelError
 
 CLIP_V2_NAME = "clip_v2"
 
 
 @lru_cache(maxsize=4)
-def load_clip_v2(model_dir: Path | None = None) -> tuple[ClipModelV2, str]:
-    """The v2 clip model in eval mode and its version string (cached per process)."""
+def load_clip_v2(model_dir: Path | None = None) -> tuple[ClipEnsembleV2, str]:
+    """The v2 clip model (an ensemble of ``members`` networks, one weights file) in eval mode and its
+    version string (cached per process)."""
     info = read_info(CLIP_V2_NAME, model_dir)
     weights = asset_path(f"{CLIP_V2_NAME}.pt", model_dir)
     front_end = read_info(FRONT_END_NAME, model_dir)["version"]
@@ -33,7 +34,10 @@ def load_clip_v2(model_dir: Path | None = None) -> tuple[ClipModelV2, str]:
             f"{weights} was trained on front end {info.get('front_end')} with audio settings "
             f"{info.get('audio')}; installed is {front_end} computing {audio_settings()}"
         )
-    model = load_state(ClipModelV2(ClipV2Config(**info["config"])), weights)
+    if "members" not in info:
+        raise ModelError(f"{weights} holds one network in the format before ensembles: retrain it "
+                         "(queueemo train clip) or reinstall queueemo")
+    model = load_state(ClipEnsembleV2(ClipV2Config(**info["config"]), int(info["members"])), weights)
     model.segment_windows = int(info["segment_windows"])
     return model.eval(), str(info["version"])
 

@@ -183,3 +183,29 @@ class ClipModelV2(nn.Module):
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
         return self.from_embeddings(self.embed_windows(windows))
+
+
+class ClipEnsembleV2(nn.Module):
+    """``members`` v2 clip models of the same sizes (trained with different seeds) run side by side;
+    their (arousal, valence) are averaged per window. Same interface as ``ClipModelV2``, so analysis,
+    validation and evaluation run it unchanged; ``embed_windows`` returns the members' projections
+    side by side, ``from_embeddings`` splits them again."""
+
+    def __init__(self, config: ClipV2Config | None = None, members: int = 5) -> None:
+        config = config or ClipV2Config()
+        super().__init__()
+        self.config = config
+        self.members = nn.ModuleList(ClipModelV2(config) for _ in range(members))
+        self.segment_windows = 64  # set from the weights' JSON: the training crop length
+
+    def embed_windows(self, windows: torch.Tensor) -> torch.Tensor:
+        """(..., 200) embeddings → (..., members × member width), each window on its own."""
+        return torch.cat([member.embed_windows(windows) for member in self.members], dim=-1)
+
+    def from_embeddings(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """(batch, windows, members × member width) → (batch, windows, 2): the members' mean."""
+        parts = embeddings.chunk(len(self.members), dim=-1)
+        return torch.stack([m.from_embeddings(p) for m, p in zip(self.members, parts, strict=True)]).mean(0)
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        return self.from_embeddings(self.embed_windows(windows))

@@ -1,15 +1,26 @@
-"""The v2 network's linear read-out, the within-piece loss and the scale-normalised forecaster."""
+"""The v2 network's linear read-out and ensemble, the within-piece loss and the scale-normalised
+forecaster."""
 
 from __future__ import annotations
+
+import hashlib
+import json
+import shutil
 
 import numpy as np
 import pytest
 import torch
 
+from queueemo import assets
 from queueemo.emotion import forecast
-from queueemo.emotion.network import ClipModelV2, ClipV2Config, Forecaster, ForecasterConfig
-from queueemo.emotion.training.train_clip_v2 import within_loss
+from queueemo.emotion.embedding import FRONT_END_NAME
+from queueemo.emotion.inference import predict_features
+from queueemo.emotion.inference_v2 import load_clip_v2
+from queueemo.emotion.network import ClipEnsembleV2, ClipModelV2, ClipV2Config, Forecaster, ForecasterConfig
+from queueemo.emotion.training.datasets import Track
+from queueemo.emotion.training.train_clip_v2 import ClipV2Training, train_clip_v2, within_loss
 from queueemo.emotion.training.train_forecaster import persistence_ratio
+from queueemo.errors import ModelError
 
 
 def test_linear_read_out_is_the_base_the_lstm_path_is_added_to():
@@ -64,3 +75,64 @@ def test_persistence_is_the_unit_of_the_forecaster_selection_score():
     history, future = rng.normal(size=(50, 10, 2)), rng.normal(size=(50, 10, 2))
     assert persistence_ratio(np.repeat(history[:, -1:], 10, 1), history, future) == pytest.approx(1.0)
     assert persistence_ratio(future, history, future) == 0.0
+
+
+def test_ensemble_averages_its_members_per_window():
+    torch.manual_seed(0)
+    ensemble = ClipEnsembleV2(ClipV2Config(projection=8, context_hidden=4), members=3).eval()
+    x = torch.randn(2, 30, 200)
+    with torch.inference_mode():
+        members = [member(x) for member in ensemble.members]
+        out = ensemble(x)
+    torch.testing.assert_close(out, torch.stack(members).mean(0))
+    assert not torch.allclose(members[0], members[1]), "members start from different weights"
+
+
+def _tracks(rng: np.random.Generator, count: int, windows: int, *, curve: bool) -> list[Track]:
+    tracks = []
+    for i in range(count):
+        features = rng.normal(size=(windows, 200)).astype(np.float16)
+        if curve:
+            targets = np.tanh(features[:, :2].astype(np.float32).cumsum(0) / 10)
+            tracks.append(Track(f"c{i}", f"c{i}", features, targets=targets))
+        else:
+            tracks.append(Track(f"q{i}", f"q{i}", features, quadrant=f"Q{i % 4 + 1}"))
+    return tracks
+
+
+def test_trained_members_are_one_weights_file_that_analysis_loads(tmp_path):
+    rng = np.random.default_rng(0)
+    curves = {"train": _tracks(rng, 3, 66, curve=True), "val": _tracks(rng, 2, 70, curve=True)}
+    clips = {"train": _tracks(rng, 8, 30, curve=False), "val": _tracks(rng, 4, 30, curve=False)}
+    shutil.copy(assets.model_dir() / f"{FRONT_END_NAME}.json", tmp_path)
+    settings = ClipV2Training(members=2, max_epochs=1, batches_per_epoch=1)
+    info = train_clip_v2(curves=curves, clips=clips, out_dir=tmp_path, settings=settings)
+    assert [run["seed"] for run in info["member_runs"]] == [1234, 1235]
+    assert set(info["validation"]) >= {"4q", "vgmidi", "vgmidi_within"}
+    model, version = load_clip_v2(tmp_path)
+    assert version == info["version"] and len(model.members) == 2
+    trajectory = predict_features(model, curves["val"][0].features)
+    assert trajectory.shape == (70, 2) and np.all(np.abs(trajectory) <= 1)
+    # The version is the checksum of the one weights file, so new members make a scan re-analyse.
+    assert version == f"clip_v2-{hashlib.sha256((tmp_path / 'clip_v2.pt').read_bytes()).hexdigest()[:12]}"
+
+
+def test_shipped_v2_is_one_file_of_members_trained_from_different_seeds():
+    model, version = load_clip_v2()
+    info = assets.read_info("clip_v2")
+    assert version == info["version"] and len(model.members) == info["members"] >= 2
+    assert len({run["seed"] for run in info["member_runs"]}) == info["members"]
+    x = torch.randn(1, 40, 200) * model.members[0].input_std + model.members[0].input_mean
+    with torch.inference_mode():
+        outputs = [member(x) for member in model.members]
+    assert not torch.allclose(outputs[0], outputs[1], atol=1e-3)
+
+
+def test_v2_weights_from_before_ensembles_are_refused_with_a_hint(tmp_path):
+    for name in (f"{FRONT_END_NAME}.json", "clip_v2.pt", "clip_v2.json"):
+        shutil.copy(assets.model_dir() / name, tmp_path)
+    info = json.loads((tmp_path / "clip_v2.json").read_text())
+    del info["members"]
+    (tmp_path / "clip_v2.json").write_text(json.dumps(info))
+    with pytest.raises(ModelError, match="before ensembles: retrain"):
+        load_clip_v2(tmp_path)

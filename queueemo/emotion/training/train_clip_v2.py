@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ import torch
 
 from queueemo.emotion.embedding import audio_settings
 from queueemo.emotion.inference_v2 import CLIP_V2_NAME
-from queueemo.emotion.network import ClipModelV2, ClipV2Config
+from queueemo.emotion.network import ClipEnsembleV2, ClipModelV2, ClipV2Config
 from queueemo.emotion.training.assets import save_asset
 from queueemo.emotion.training.datasets import QUADRANT_SIGNS, Track
 from queueemo.emotion.training.early_stopping import EarlyStopping
@@ -50,6 +50,7 @@ class ClipV2Training:
     window_weight: float = 0.0  # per-window squared error of quadrant crops to ±centroid (as the ridge)
     centroid: float = 0.5
     within_weight: float = 0.5  # 1 − Pearson r of each curve crop's own course (its mean removed)
+    members: int = 5  # ensemble members, seeds ``seed`` … ``seed + members − 1``
 
 
 def _crops(tracks: list[Track], count: int, length: int, rng: np.random.Generator):
@@ -111,24 +112,19 @@ def _normalisation(tracks: list[Track]) -> tuple[torch.Tensor, torch.Tensor]:
             torch.tensor(stacked.std(0) + 1e-3, dtype=torch.float32))
 
 
-def train_clip_v2(
-    *,
+def _train_member(
     curves: dict[str, list[Track]],
     clips: dict[str, list[Track]],
-    extra_clips: list[Track] | None = None,
-    out_dir: Path,
-    settings: ClipV2Training | None = None,
-    network: ClipV2Config | None = None,
-    report: Callable[[str], None] = lambda _: None,
-) -> dict:
-    """Train, early-stop on validation, write ``clip_v2.pt`` + ``clip_v2.json``; return its info."""
-    settings, network = settings or ClipV2Training(), network or ClipV2Config()
+    domains: list[list[Track]],
+    settings: ClipV2Training,
+    network: ClipV2Config,
+    report: Callable[[str], None],
+) -> tuple[dict, dict, list[dict]]:
+    """One member trained from ``settings.seed``, early-stopped on validation: (best state, its
+    validation metrics, per-epoch history)."""
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
     train_curves = [t for t in curves["train"] if len(t.features) >= settings.curve_windows]
-    domains = [[t for t in clips["train"] if len(t.features) >= settings.clip_windows]]
-    if extra_clips:
-        domains.append([t for t in extra_clips if len(t.features) >= settings.clip_windows])
     model = ClipModelV2(network)
     model.segment_windows = settings.curve_windows
     model.input_mean, model.input_std = _normalisation(train_curves + [t for d in domains for t in d])
@@ -180,15 +176,64 @@ def train_clip_v2(
         if stopper.update(-current, model, metrics):
             report(f"early stop: no improvement for {settings.patience} epochs")
             break
-    assert stopper.best_state is not None
-    return save_asset(out_dir, CLIP_V2_NAME, stopper.best_state, {
+    assert stopper.best_state is not None and stopper.best_metrics is not None
+    return stopper.best_state, stopper.best_metrics, history
+
+
+def train_clip_v2(
+    *,
+    curves: dict[str, list[Track]],
+    clips: dict[str, list[Track]],
+    extra_clips: list[Track] | None = None,
+    out_dir: Path,
+    settings: ClipV2Training | None = None,
+    network: ClipV2Config | None = None,
+    report: Callable[[str], None] = lambda _: None,
+) -> dict:
+    """Train ``settings.members`` members (seeds ``seed``, ``seed + 1``, ...), each early-stopped on
+    validation; write them as one ensemble to ``clip_v2.pt`` + ``clip_v2.json``; return its info."""
+    settings, network = settings or ClipV2Training(), network or ClipV2Config()
+    domains = [[t for t in clips["train"] if len(t.features) >= settings.clip_windows]]
+    if extra_clips:
+        domains.append([t for t in extra_clips if len(t.features) >= settings.clip_windows])
+    runs = []
+    for index in range(settings.members):
+        seed = settings.seed + index
+        state, metrics, history = _train_member(
+            curves, clips, domains, replace(settings, seed=seed), network,
+            lambda line, seed=seed: report(f"member seed {seed}: {line}"),
+        )
+        runs.append({"seed": seed, "state": state, "validation": metrics, "history": history})
+    return save_ensemble(out_dir, runs, curves["val"], clips["val"], settings, network, report)
+
+
+def save_ensemble(
+    out_dir: Path,
+    runs: list[dict],
+    val_curves: list[Track],
+    val_clips: list[Track],
+    settings: ClipV2Training,
+    network: ClipV2Config,
+    report: Callable[[str], None] = lambda _: None,
+) -> dict:
+    """Stack trained members (``runs``: seed, state, validation, history) into one ensemble, validate
+    it, and write ``clip_v2.pt`` + ``clip_v2.json``; return its info."""
+    ensemble = ClipEnsembleV2(network, len(runs))
+    ensemble.segment_windows = settings.curve_windows
+    for member, run in zip(ensemble.members, runs, strict=True):
+        member.load_state_dict(run["state"])
+    metrics = validate(ensemble, val_curves, val_clips)
+    report(f"ensemble of {len(runs)}: validation score {score(metrics):.3f}")
+    return save_asset(out_dir, CLIP_V2_NAME, ensemble.state_dict(), {
         "front_end": _front_end_version(),
         "audio": audio_settings(),
         "config": network.to_dict(),
+        "members": len(runs),
         "segment_windows": settings.curve_windows,
-        "training": asdict(settings),
-        "validation": stopper.best_metrics,
-        "history": history,
+        "training": asdict(replace(settings, members=len(runs))),
+        "validation": metrics,
+        "validation_score": score(metrics),
+        "member_runs": [{key: run[key] for key in ("seed", "validation", "history")} for run in runs],
     })
 
 
