@@ -32,9 +32,9 @@ def with_acoustics(candidates, rng: np.random.Generator):
     from queueemo.candidates import acoustic_rows, album_key, recording_key
 
     n = len(candidates)
-    acoustics = acoustic_rows([  # ACOUSTIC_COLUMNS: duration, ending start, LUFS and Hz at both ends
+    acoustics = acoustic_rows([  # ACOUSTIC_COLUMNS: duration, ending start, LUFS, Hz, onsets/s at both ends
         rng.uniform(90, 400, n), rng.uniform(80, 380, n), rng.normal(-16, 4, n), rng.normal(-16, 4, n),
-        rng.uniform(500, 4000, n), rng.uniform(500, 4000, n)], n)
+        rng.uniform(500, 4000, n), rng.uniform(500, 4000, n), rng.uniform(0, 8, n), rng.uniform(0, 8, n)], n)
     album = np.array([album_key(f"album {i // 12}") for i in range(n)], dtype=np.int64)
     recording = np.array([recording_key(artist, f"title {i % 40_000}")  # some duplicate recordings
                           for i, artist in enumerate(candidates.artists)], dtype=np.int64)
@@ -43,6 +43,8 @@ def with_acoustics(candidates, rng: np.random.Generator):
 
 
 def pick_latency(url: str, music: Path, picks: int) -> None:
+    import dataclasses
+
     import queueemo
     from queueemo import picker
     from queueemo.arc import parse_arc, path_targets
@@ -62,7 +64,7 @@ def pick_latency(url: str, music: Path, picks: int) -> None:
         candidates = load_candidates(library, str(music))
         loaded = time.perf_counter() - started
         candidates = with_acoustics(candidates, rng)
-        rules = picker.Rules(loudness_weight=0.2, brightness_weight=0.1)
+        rules = picker.Rules(loudness_weight=0.2, brightness_weight=0.1, onset_weight=0.3)
         reasons = picker.static_reasons(candidates, rules)
         now = time.time()
         known = [u for u in candidates.uris if u is not None]
@@ -72,8 +74,10 @@ def pick_latency(url: str, music: Path, picks: int) -> None:
         arc = parse_arc("calm:energetic", 30)
         path = path_targets(np.array([-0.5, 0.2]), np.array([0.6, 0.4]), 10)
         targets = {"flow": lambda i: None, "arc": lambda i: arc.target(60.0 * (i % 30)),
-                   "path": lambda i: path[i % 10]}
+                   "path": lambda i: path[i % 10], "flow without the onset term": lambda i: None}
+        with_onsets = rules
         for mode, target_of in targets.items():
+            rules = dataclasses.replace(with_onsets, onset_weight=0.0) if "without" in mode else with_onsets
             times = []
             for number in range(picks):
                 row = candidates.index[known[int(rng.integers(len(known)))]]

@@ -1,12 +1,12 @@
 """How seamless are queueemo's transitions? Judged by measures that share no code with queueemo.
 
     python bench/transitions.py                       # both libraries, the whole trade-off curve
-    python bench/transitions.py --library second --runs 5 --weights 0,0.3:0.1
+    python bench/transitions.py --library second --runs 5 --weights 0,0.3:0.1:0.3
 
 1. Two real, disjoint libraries (bench/make_library.py: Debian game-music packages, mixed formats,
    artist and album per game) under /tmp/qe-trans-LIBRARY/music, scanned by ``queueemo scan``
    (which stores the audible boundaries and boundary acoustics) into index.sqlite3 beside it.
-2. A real MPD over that music; for each (loudness, brightness) weight pair, RUNS runs of
+2. A real MPD over that music; for each (loudness, brightness, onset) weight triple, RUNS runs of
    ``queueemo next -n 10`` from an empty queue with every rule on; every transition A → B is judged.
 3. Independent acoustic measure (no queueemo code): EBU R128 momentary loudness (ffmpeg ``ebur128``),
    spectral centroid (log2 Hz) and onset density (librosa) over the last 10 s of A's audible part and the
@@ -21,7 +21,9 @@ Printed per library: each measure's mean jump and "×" = random pairs' mean / th
 smoother) with its bootstrap spread over runs, for queueemo at each weight, and for greedy oracles
 (acoustic, yardstick emotion, both) that follow the same spacing rules from every track, and a
 simulated picker (shipped emotion + 0.3 × loudness and brightness jumps) with and without an onset
-term; then the weight pair chosen by one rule over both libraries (``score``), and the rows as markdown.
+term; then the weights chosen by one rule over both libraries (``score``), and the rows as markdown.
+Last, the emotion ceiling on a larger library: both libraries judged as one (~120 tracks, spreads and
+random pairs over the union), the yardstick-emotion and acoustic + yardstick oracles with rules on.
 Rerun everything after new weights with the same command (the scan re-analyses what changed).
 Descriptors are cached in each WORK/descriptors.json, the yardstick's in
 /tmp/qe-yardstick.json (both refreshed when the descriptor set changes).
@@ -129,15 +131,18 @@ def start_mpd(work: Path) -> tuple[subprocess.Popen, str]:
     return process, sock
 
 
-def run_next(sock: str, url: str, work: Path, weights: tuple[float, float], runs: int,
-             ) -> list[list[str]]:
+Weights = tuple[float, float, float]  # loudness, brightness, onsets
+
+
+def run_next(sock: str, url: str, work: Path, weights: Weights, runs: int) -> list[list[str]]:
     """``runs`` sequences of ``queueemo next -n 10`` from an empty queue, all rules on, with the
-    given (loudness, brightness) weights."""
+    given (loudness, brightness, onset) weights."""
     import mpd
 
     env = child_env(MPD_HOST=sock, QUEUEEMO_DB=url, XDG_CONFIG_HOME=str(work),
                     QUEUEEMO_PICKER_LOUDNESS_WEIGHT=str(weights[0]),
-                    QUEUEEMO_PICKER_BRIGHTNESS_WEIGHT=str(weights[1]))
+                    QUEUEEMO_PICKER_BRIGHTNESS_WEIGHT=str(weights[1]),
+                    QUEUEEMO_PICKER_ONSET_WEIGHT=str(weights[2]))
     sequences = []
     for _ in range(runs):
         client = mpd.MPDClient()
@@ -158,6 +163,7 @@ def run_next(sock: str, url: str, work: Path, weights: tuple[float, float], runs
 
 ACOUSTIC = ("lufs", "centroid", "onset_rate")
 SPACING = 3  # the picker's default artist and album spacing, for the oracles
+DEFAULT_WEIGHTS = "0:0:0,0.3:0.3:0,0.3:0.3:0.15,0.3:0.3:0.3,0.3:0.3:0.5,0.2:0.2:0.4,0.5:0.5:0.5"
 MIN_CHOICE_SHARE = 0.3  # the picker's default: spacing relaxes while it leaves less of the pool
 BOOTSTRAP = 1000
 TIE = 0.05  # score differences below this are within the runs' spread (± ~0.1 on each ratio)
@@ -173,6 +179,8 @@ class Judge:
     described: dict[str, dict[str, dict[str, float]]]
     yard: dict[str, dict[str, np.ndarray]]  # uri → {"start", "end"} → (arousal, valence)
     shipped: dict[str, dict[str, np.ndarray]]  # uri → {"start", "end"}: opening, closing
+    # uri → {"start", "end"} → queueemo's own stored (LUFS, log2 Hz, log2 onsets/s) at the opening, ending
+    own: dict[str, dict[str, np.ndarray]]
     spread: dict[str, float] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -204,6 +212,20 @@ class Judge:
         pairs = [(self.yard[u][r], self.shipped[u][r]) for u in self.uris for r in ("start", "end")]
         y, s = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
         return float(np.corrcoef(y[:, 0], s[:, 0])[0, 1]), float(np.corrcoef(y[:, 1], s[:, 1])[0, 1])
+
+    def own_agreement(self) -> dict[str, float]:
+        """Pearson r of queueemo's stored loudness, log2 brightness and log2 onset density with the
+        judge's (its centroid is log2 Hz already; its onset rate gets the same floor and log2)."""
+        out = {}
+        for column, (name, key) in enumerate((("loudness", "lufs"), ("brightness", "centroid"),
+                                              ("onsets", "onset_rate"))):
+            pairs = [(self.own[u][r][column], self.described[u][r][key]) for u in self.uris
+                     for r in ("start", "end") if np.isfinite(self.own[u][r][column])]
+            mine, theirs = np.array(pairs).T
+            if key == "onset_rate":
+                theirs = np.log2(np.maximum(theirs, 0.25))
+            out[name] = float(np.corrcoef(mine, theirs)[0, 1])
+        return out
 
     def oracle(self, seed: str, length: int, cost) -> list[str]:
         """Greedy sequence from ``seed`` minimising ``cost(a, b)`` under the picker's spacing rules
@@ -251,13 +273,18 @@ def markdown(name: str, result: dict[str, tuple[float, float, float]]) -> str:
             f"| {cell('onsets/s')} | {cell('emotion yardstick')} | {cell('emotion shipped')} |")
 
 
-def parse_weights(text: str, brightness: float) -> list[tuple[float, float]]:
-    """"0.3" → (0.3, 0.3 × brightness); "0.3:0.1" → (0.3, 0.1)."""
+def parse_weights(text: str, brightness: float) -> list[Weights]:
+    """"0.3" → (0.3, 0.3 × brightness, 0); "0.3:0.1" → (0.3, 0.1, 0); "0.3:0.1:0.5" → (0.3, 0.1, 0.5)."""
     out = []
     for item in text.split(","):
-        loud, _, bright = item.partition(":")
-        out.append((float(loud), float(bright) if bright else float(loud) * brightness))
+        loud, bright, onsets = [*item.split(":"), "", ""][:3]
+        out.append((float(loud), float(bright) if bright else float(loud) * brightness,
+                    float(onsets) if onsets else 0.0))
     return out
+
+
+def label(weights: Weights) -> str:
+    return ":".join(f"{w:g}" for w in weights)
 
 
 def load_judge(work: Path, url: str, fitted: yardstick.Yardstick) -> Judge:
@@ -269,11 +296,15 @@ def load_judge(work: Path, url: str, fitted: yardstick.Yardstick) -> Judge:
     music = work / "music"
     with open_library(url) as library, library.session() as session:
         tracks = {os.path.relpath(t.path, music): t for t in
-                  session.scalars(sa.select(Track).where(Track.status == STATUS_OK))}
+                  session.scalars(sa.select(Track).where(Track.status == STATUS_OK))
+                  if Path(t.path).is_relative_to(music)}  # rows of another folder are not this library
         shipped = {u: {"start": np.array([t.opening_arousal, t.opening_valence]),
                        "end": np.array([t.closing_arousal, t.closing_valence])} for u, t in tracks.items()}
         artists = {u: (t.artist or "").casefold() for u, t in tracks.items()}
         albums = {u: (t.album or u).casefold() for u, t in tracks.items()}
+        own = {u: {"start": _own(t.opening_lufs, t.opening_brightness, t.opening_onsets),
+                   "end": _own(t.ending_lufs, t.ending_brightness, t.ending_onsets)}
+               for u, t in tracks.items()}
     cache = work / "descriptors.json"
     described = json.loads(cache.read_text()) if cache.exists() else {}
     for uri in sorted(tracks):
@@ -285,26 +316,41 @@ def load_judge(work: Path, url: str, fitted: yardstick.Yardstick) -> Judge:
     for u in uris:
         start, end = fitted.predict([described[u]["start"], described[u]["end"]])
         yard[u] = {"start": start, "end": end}
-    return Judge(uris, artists, albums, {u: described[u] for u in uris}, yard, shipped)
+    return Judge(uris, artists, albums, {u: described[u] for u in uris}, yard, shipped, own)
 
 
-def collect(library: str, work: Path, weights: list[tuple[float, float]], runs: int, reuse: bool,
-            ) -> tuple[str, dict[tuple[float, float], list[list[str]]]]:
-    """Build and scan the library, then the runs of every weight pair (kept in WORK/runs.json;
-    ``reuse``: take the stored runs of a weight pair instead of running it again)."""
+def _own(lufs: float | None, brightness: float | None, onsets: float | None) -> np.ndarray:
+    """queueemo's stored boundary acoustics on the picker's scale (NaN: not stored)."""
+    from queueemo.candidates import MIN_BRIGHTNESS_HZ, MIN_ONSETS
+
+    def log2(value: float | None, floor: float) -> float:
+        return math.nan if value is None else math.log2(max(value, floor))
+
+    return np.array([math.nan if lufs is None else lufs, log2(brightness, MIN_BRIGHTNESS_HZ),
+                     log2(onsets, MIN_ONSETS)])
+
+
+def collect(library: str, work: Path, weights: list[Weights], runs: int, reuse: bool,
+            ) -> tuple[str, dict[Weights, list[list[str]]]]:
+    """Build and scan the library, then the runs of every weight triple (kept in WORK/runs.json;
+    ``reuse``: take the stored runs of a weight triple instead of running it again)."""
     work.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
     url = ensure_index(work, library)
+    print(f"library {library}: built and scanned in {time.monotonic() - started:.0f} s", flush=True)
     store = work / "runs.json"
     stored = json.loads(store.read_text()) if reuse and store.exists() else {}
     out = {}
     process, sock = start_mpd(work)
     try:
-        for pair in weights:
-            key = f"{pair[0]:g}:{pair[1]:g}"
+        started = time.monotonic()
+        for triple in weights:
+            key = label(triple)
             if len(stored.get(key, [])) < runs:
-                stored[key] = run_next(sock, url, work, pair, runs)
+                stored[key] = run_next(sock, url, work, triple, runs)
                 store.write_text(json.dumps(stored))
-            out[pair] = stored[key][:runs]
+            out[triple] = stored[key][:runs]
+        print(f"library {library}: runs in {time.monotonic() - started:.0f} s", flush=True)
     finally:
         process.terminate()
         process.wait()
@@ -312,10 +358,10 @@ def collect(library: str, work: Path, weights: list[tuple[float, float]], runs: 
 
 
 def judge_library(library: str, work: Path, url: str, fitted: yardstick.Yardstick,
-                  runs: dict[tuple[float, float], list[list[str]]],
-                  ) -> tuple[list[str], dict[tuple[float, float], tuple[float, float]]]:
-    """Print one library's trade-off curve and oracles; returns them as markdown table rows, and per
-    weight pair its score (see ``score``) and shipped-emotion ratio."""
+                  runs: dict[Weights, list[list[str]]],
+                  ) -> tuple[list[str], dict[Weights, tuple[float, float]], Judge]:
+    """Print one library's trade-off curve and oracles; returns them as markdown table rows, per
+    weight triple its score (see ``score``) and shipped-emotion ratio, and the judge."""
     judge = load_judge(work, url, fitted)
     rng = np.random.default_rng(0)
     random = judge.random_pairs()
@@ -323,16 +369,18 @@ def judge_library(library: str, work: Path, url: str, fitted: yardstick.Yardstic
     print(f"\nlibrary {library}: {len(judge.uris)} analysed tracks, {len(set(judge.artists.values()))} "
           f"artists, {len(set(judge.albums.values()))} albums ({work / 'music'}); yardstick vs shipped "
           f"model on its openings and endings: r = {r_a:.2f} arousal, {r_v:.2f} valence")
+    print("queueemo's own boundary acoustics vs the judge's (Pearson r over openings and endings): "
+          + ", ".join(f"{name} {r:.2f}" for name, r in judge.own_agreement().items()))
     print("mean jump per transition (× = random pairs' mean / this mean, higher is smoother; "
           "± = bootstrap spread over runs):")
     print(line("random pairs", {k: (v, 1.0, 0.0) for k, v in random.items()}))
     rows, scores = [], {}
-    for (loud, bright), sequences in runs.items():
+    for triple, sequences in runs.items():
         result = ratios(judge, sequences, random, rng)
-        scores[loud, bright] = (score(result), result["emotion shipped"][1])
+        scores[triple] = (score(result), result["emotion shipped"][1])
         count = sum(len(s) - 1 for s in sequences)
-        print(line(f"queueemo L={loud:g} B={bright:g}", result, f"  [{count} transitions]"))
-        rows.append(markdown(f"loudness {loud:g}, brightness {bright:g}", result))
+        print(line(f"queueemo L:B:O={label(triple)}", result, f"  [{count} transitions]"))
+        rows.append(markdown(", ".join(f"{w:g}" for w in triple), result))
     emotion = lambda a, b: float(np.linalg.norm(judge.yard[b]["start"] - judge.yard[a]["end"]))  # noqa: E731
     joint = lambda a, b: (judge.acoustic(a, b) / random["acoustic"]  # noqa: E731
                           + emotion(a, b) / random["emotion yardstick"])
@@ -344,16 +392,57 @@ def judge_library(library: str, work: Path, url: str, fitted: yardstick.Yardstic
         keys = (("lufs", 0.3), ("centroid", 0.3), ("onset_rate", onsets))
         return lambda a, b: shipped(a, b) + sum(w * judge.jump(a, b, k) / judge.spread[k] for k, w in keys)
 
+    own_spread = np.nanstd([judge.own[u][r] for u in judge.uris for r in ("start", "end")], axis=0)
+
+    def picker_own(weights: Weights):
+        """The same greedy on queueemo's own stored acoustics (what the picker sees) instead of the
+        judge's: how much of the gap to the judge's measure is the descriptors' disagreement."""
+        scale = np.asarray(weights) / own_spread
+        return lambda a, b: shipped(a, b) + float(np.nansum(
+            scale * np.abs(judge.own[b]["start"] - judge.own[a]["end"])))
+
     for name, cost in (("greedy acoustic oracle", judge.acoustic),
                        ("greedy yardstick-emotion oracle", emotion),
                        ("greedy acoustic + yardstick oracle", joint),
                        ("simulated picker, 0.3", picker_like(0.0)),
-                       ("simulated picker, 0.3 + onsets 0.3", picker_like(0.3))):
+                       ("simulated picker, 0.3 + onsets 0.3", picker_like(0.3)),
+                       ("simulated on queueemo's own acoustics, 0.3:0.3:0", picker_own((0.3, 0.3, 0.0))),
+                       ("simulated on queueemo's own acoustics, 0.3:0.3:0.3", picker_own((0.3, 0.3, 0.3)))):
         sequences = [judge.oracle(seed, 10, cost) for seed in judge.uris]
         result = ratios(judge, sequences, random, rng)
         print(line(name, result, "  [rules on, every track as seed]"))
         rows.append(markdown(f"{name} (rules on)", result))
-    return rows, scores
+    return rows, scores, judge
+
+
+def union(judges: dict[str, Judge]) -> Judge:
+    """Several libraries judged as one (URIs prefixed by their library's name)."""
+    def merged(attribute: str) -> dict:
+        return {f"{name}/{uri}": value for name, judge in judges.items()
+                for uri, value in getattr(judge, attribute).items()}
+
+    uris = [f"{name}/{uri}" for name, judge in judges.items() for uri in judge.uris]
+    return Judge(uris, merged("artists"), merged("albums"), merged("described"), merged("yard"),
+                 merged("shipped"), merged("own"))
+
+
+def ceiling(judge: Judge) -> list[str]:
+    """The yardstick-emotion and acoustic + yardstick oracles (rules on) on ``judge``'s library."""
+    rng = np.random.default_rng(0)
+    random = judge.random_pairs()
+    emotion = lambda a, b: float(np.linalg.norm(judge.yard[b]["start"] - judge.yard[a]["end"]))  # noqa: E731
+    joint = lambda a, b: (judge.acoustic(a, b) / random["acoustic"]  # noqa: E731
+                          + emotion(a, b) / random["emotion yardstick"])
+    print(f"\nboth libraries as one: {len(judge.uris)} tracks, {len(set(judge.artists.values()))} artists "
+          f"(spreads and random pairs over the union)")
+    rows = []
+    for name, cost in (("greedy yardstick-emotion oracle", emotion),
+                       ("greedy acoustic + yardstick oracle", joint)):
+        sequences = [judge.oracle(seed, 10, cost) for seed in judge.uris]
+        result = ratios(judge, sequences, random, rng)
+        print(line(name, result, "  [rules on, every track as seed]"))
+        rows.append(markdown(f"{name} (rules on, both libraries as one)", result))
+    return rows
 
 
 def score(result: dict[str, tuple[float, float, float]]) -> float:
@@ -368,8 +457,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None,
                         help="work folder (one library only; default /tmp/qe-trans-LIBRARY)")
     parser.add_argument("--runs", type=int, default=10, help="runs of `next -n 10` per weight")
-    parser.add_argument("--weights", default="0,0.15,0.3,0.5,0.8",
-                        help="loudness weights to try (the trade-off curve); L:B sets both")
+    parser.add_argument("--weights", default=DEFAULT_WEIGHTS,
+                        help="loudness weights to try (the trade-off curve); L:B sets both, L:B:O the "
+                             "onset weight too")
     parser.add_argument("--brightness", type=float, default=1.0,
                         help="brightness weight as a share of the loudness weight")
     parser.add_argument("--data", type=Path, default=yardstick.DEFAULT_DATA,
@@ -393,17 +483,19 @@ def main() -> None:
     print("\n".join(yardstick.report(best, figures)))
     judged = {name: judge_library(name, works[name], url, fitted, runs)
               for name, (url, runs) in collected.items()}
-    worst = {pair: min(scores[pair][0] for _, scores in judged.values()) for pair in weights}
-    shipped = {pair: min(scores[pair][1] for _, scores in judged.values()) for pair in weights}
+    worst = {w: min(scores[w][0] for _, scores, _ in judged.values()) for w in weights}
+    shipped = {w: min(scores[w][1] for _, scores, _ in judged.values()) for w in weights}
     top = max(worst.values())
-    best_pair = max((p for p in weights if worst[p] >= top - TIE), key=shipped.__getitem__)
-    print(f"\nchoice rule: the highest √(acoustic× · yardstick×) on the worse library; pairs within {TIE} "
+    best = max((w for w in weights if worst[w] >= top - TIE), key=shipped.__getitem__)
+    print(f"\nchoice rule: the highest √(acoustic× · yardstick×) on the worse library; weights within {TIE} "
           f"of it are ties, broken by the higher shipped-emotion × on the worse library (emotion stays "
-          f"primary): loudness {best_pair[0]:g}, brightness {best_pair[1]:g}\n  "
-          + ", ".join(f"{a:g}:{b:g} {worst[a, b]:.2f} (shipped {shipped[a, b]:.2f}×)" for a, b in weights))
-    tables = {name: rows for name, (rows, _) in judged.items()}
-    print(f"\nmarkdown (per library; columns: acoustic, loudness, brightness, onsets, emotion yardstick, "
-          f"emotion shipped), {time.monotonic() - began:.0f} s in all:")
+          f"primary): loudness:brightness:onsets {label(best)}\n  "
+          + ", ".join(f"{label(w)} {worst[w]:.2f} (shipped {shipped[w]:.2f}×)" for w in weights))
+    tables = {name: rows for name, (rows, _, _) in judged.items()}
+    if len(judged) > 1:
+        tables["both libraries as one"] = ceiling(union({name: j for name, (_, _, j) in judged.items()}))
+    print(f"\nmarkdown (per library; columns: weights L, B, O, acoustic, loudness, brightness, onsets, "
+          f"emotion yardstick, emotion shipped), {time.monotonic() - began:.0f} s in all:")
     for name, rows in tables.items():
         print(f"\n{name}:\n" + "\n".join(rows))
 

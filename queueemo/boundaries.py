@@ -7,7 +7,11 @@ decode as the emotion (no second pass). Per window:
   rate and applied as its magnitude response to the spectra of the window's frames, which by Parseval
   gives the mean power of the filtered window);
 - brightness: spectral centroid (Hz) of the window's power spectrum; a stretch of windows gets the
-  geometric mean of theirs.
+  geometric mean of theirs;
+- onsets: per frame, the half-wave-rectified rise of the log power in ``ONSET_BANDS`` log-spaced bands
+  (spectral flux, in dB, so a fade does not hide onsets); an onset is a frame whose flux is a local
+  maximum at least ``ONSET_DELTA_DB`` above the mean flux of the ``ONSET_CONTEXT_S`` around it. A
+  stretch of windows gets its onsets per second (its onset density).
 
 The track's own level is its gated loudness (BS.1770: windows above -70 LUFS, then above that mean
 -10 LU). Against that level:
@@ -43,7 +47,12 @@ SMOOTH_WINDOWS = 4  # 2 s
 MAX_ENDING_S = 30.0
 OPENING_WINDOWS = 20  # 10 s
 TAIL_WINDOWS = 10  # 5 s: the forecaster's context
-FRAME_SAMPLES = 2048  # spectra are taken over frames of this many samples inside each window
+FRAME_SAMPLES = 2048  # spectra are taken over frames of this many samples (at 44.1 kHz) inside each window
+ONSET_BANDS = 24  # log-spaced bands from ONSET_LOW_HZ to the Nyquist frequency
+ONSET_LOW_HZ = 60.0
+ONSET_FLOOR = 1e-9  # band mean square floor (-90 dB): silence has no onsets
+ONSET_DELTA_DB = 1.5  # an onset rises this far above the local mean flux (see the README, "Picking")
+ONSET_CONTEXT_S = 0.5  # seconds either side over which that local mean is taken
 _LUFS_OFFSET = -0.691  # BS.1770: L = -0.691 + 10 log10(mean square of the K-filtered signal)
 
 
@@ -85,16 +94,41 @@ def _spectral_weights(n: int, sample_rate: int) -> np.ndarray:
     return np.column_stack([parseval * k_power, parseval, freqs, np.ones(len(freqs))]).astype(np.float32)
 
 
-def window_features(windows: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(k, n) windows → K-weighted mean power, plain mean power and spectral centroid (Hz) per window.
+def frame_length(sample_rate: int) -> int:
+    """Samples per spectral frame: the power of two nearest below ``FRAME_SAMPLES``' 46 ms at this rate
+    (the scan decodes at 16 kHz for the v2 model: 512-sample frames, 15 per window)."""
+    return 2 ** int(np.floor(np.log2(FRAME_SAMPLES * sample_rate / 44_100 + 1e-9)))
 
-    Each window is cut into whole ``FRAME_SAMPLES`` frames (the few samples left over are not used),
+
+@lru_cache(maxsize=8)
+def _band_starts(n: int, sample_rate: int) -> np.ndarray:
+    """First rfft bin of each onset band (for ``np.add.reduceat``), bands at least one bin wide."""
+    freqs = np.fft.rfftfreq(n, 1.0 / sample_rate)
+    edges = np.geomspace(ONSET_LOW_HZ, sample_rate / 2, ONSET_BANDS + 1)[:-1]
+    return np.unique(np.maximum(np.searchsorted(freqs, edges), 1))
+
+
+@dataclass(frozen=True)
+class WindowFeatures:
+    """Per window of a block: K-weighted and plain mean power, centroid (Hz); per frame: band dB."""
+
+    weighted: np.ndarray  # (k,)
+    plain: np.ndarray  # (k,)
+    centroid: np.ndarray  # (k,)
+    band_db: np.ndarray  # (k, frames, bands) float32: log power per onset band of each frame
+
+
+def window_features(windows: np.ndarray, sample_rate: int) -> WindowFeatures:
+    """(k, n) windows → their loudness, brightness and onset-band features.
+
+    Each window is cut into whole ``frame_length`` frames (the few samples left over are not used),
     whose rectangular-window spectra give the power exactly (Parseval): four times cheaper than one
-    long FFT per window, at 21.5 Hz resolution (44.1 kHz), plenty for the K filter and a centroid.
+    long FFT per window, at 21.5 Hz resolution (31 Hz at 16 kHz), plenty for the K filter, a centroid
+    and onsets up to ~10 per second.
     """
     windows = np.asarray(windows, dtype=np.float32)
     k, n = windows.shape
-    frame = min(FRAME_SAMPLES, n)
+    frame = min(frame_length(sample_rate), n)
     frames = windows[:, : (n // frame) * frame].reshape(k, n // frame, frame)
     spectrum = np.fft.rfft(frames, axis=2)
     power = spectrum.real**2 + spectrum.imag**2
@@ -102,7 +136,40 @@ def window_features(windows: np.ndarray, sample_rate: int) -> tuple[np.ndarray, 
     weighted, plain = sums[:, :, 0].mean(axis=1), sums[:, :, 1].mean(axis=1)
     moment, total = sums[:, :, 2].sum(axis=1), sums[:, :, 3].sum(axis=1)
     centroid = np.divide(moment, total, out=np.zeros(k), where=total > 0)
-    return weighted, plain, centroid
+    # Onsets see the frames through a Hann window (a 3-tap convolution of the spectrum), whose low
+    # leakage keeps a steady tone's far bands steady from frame to frame.
+    hann = spectrum[:, :, 1:-1] - (spectrum[:, :, :-2] + spectrum[:, :, 2:]) * np.float32(0.5)  # ×2
+    hann_power = hann.real**2 + hann.imag**2
+    bands = np.add.reduceat(hann_power, _band_starts(frame, sample_rate) - 1, axis=2)
+    bands *= np.float32(2.0 / frame**2)  # mean square per band (Hann's gain aside: a constant dB shift)
+    band_db = 10 * np.log10(np.maximum(bands, np.float32(ONSET_FLOOR)))
+    return WindowFeatures(weighted, plain, centroid, band_db)
+
+
+def frame_flux(band_db: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
+    """(k, frames, bands) log band power → (k, frames) spectral flux: the mean over bands of each
+    frame's rise in dB since the frame before (falls count 0; ``previous``: the frame before the first)."""
+    k, per_window, bands = band_db.shape
+    levels = band_db.reshape(k * per_window, bands)
+    before = np.concatenate([levels[:1] if previous is None else previous[None], levels[:-1]])
+    return np.maximum(levels - before, 0).mean(axis=1).reshape(k, per_window)
+
+
+def onset_counts(flux: np.ndarray, window_seconds: float = WINDOW_SECONDS) -> np.ndarray:
+    """(windows, frames) spectral flux → the number of onsets in each window (see the module doc)."""
+    k, per_window = flux.shape
+    if not k:
+        return np.zeros(0, dtype=np.int64)
+    series = flux.reshape(-1).astype(np.float64)
+    reach = max(1, round(ONSET_CONTEXT_S * per_window / window_seconds))
+    sums = np.concatenate([[0.0], np.cumsum(series)])
+    index = np.arange(len(series))
+    lo, hi = np.maximum(index - reach, 0), np.minimum(index + reach + 1, len(series))
+    local = (sums[hi] - sums[lo]) / (hi - lo)  # mean flux within ``reach`` frames
+    before = np.concatenate([[np.inf], series[:-1]])
+    after = np.concatenate([series[1:], [-np.inf]])
+    peaks = (series > before) & (series >= after) & (series >= local + ONSET_DELTA_DB)
+    return peaks.reshape(k, per_window).sum(axis=1)
 
 
 def lufs(mean_power: np.ndarray | float) -> np.ndarray:
@@ -121,6 +188,8 @@ class Boundaries:
     ending_lufs: float
     opening_brightness: float  # spectral centroid, Hz
     ending_brightness: float
+    opening_onsets: float  # onset density, onsets per second
+    ending_onsets: float
     level_lufs: float  # the track's own (gated) level, the reference of the thresholds
     opening: slice  # window rows of the opening
     tail: slice  # window rows just before the ending begins
@@ -135,7 +204,7 @@ class Boundaries:
     # The values stored in the index: each is a field of the same name.
     COLUMNS: ClassVar[tuple[str, ...]] = (
         "sound_start_s", "ending_start_s", "opening_lufs", "ending_lufs", "opening_brightness",
-        "ending_brightness",
+        "ending_brightness", "opening_onsets", "ending_onsets",
     )
 
     def columns(self) -> dict[str, float]:
@@ -144,9 +213,9 @@ class Boundaries:
 
 
 class BoundaryAccumulator:
-    """Collects per-window loudness and brightness block by block; ``result()`` at the end.
+    """Collects per-window loudness, brightness and onsets block by block; ``result()`` at the end.
 
-    Memory: three floats per window, whatever the track's length.
+    Memory: three floats per window and one per frame (the flux), whatever the track's length.
     """
 
     def __init__(self, opening_windows: int = OPENING_WINDOWS, tail_windows: int = TAIL_WINDOWS) -> None:
@@ -155,21 +224,26 @@ class BoundaryAccumulator:
         self._weighted: list[np.ndarray] = []
         self._plain: list[np.ndarray] = []
         self._centroid: list[np.ndarray] = []
+        self._flux: list[np.ndarray] = []
+        self._last_frame: np.ndarray | None = None
 
     def add(self, windows: np.ndarray, sample_rate: int) -> None:
         """Take one decoded block of shape (k, WINDOW_SECONDS × sample_rate)."""
         if len(windows):
-            weighted, plain, centroid = window_features(windows, sample_rate)
-            self._weighted.append(weighted)
-            self._plain.append(plain)
-            self._centroid.append(centroid)
+            features = window_features(windows, sample_rate)
+            self._weighted.append(features.weighted)
+            self._plain.append(features.plain)
+            self._centroid.append(features.centroid)
+            self._flux.append(frame_flux(features.band_db, self._last_frame))
+            self._last_frame = features.band_db[-1, -1]
 
     def result(self) -> Boundaries:
         """The boundaries of everything added so far (a silent or empty track: the whole of it)."""
         weighted = np.concatenate(self._weighted) if self._weighted else np.zeros(0)
         plain = np.concatenate(self._plain) if self._plain else np.zeros(0)
         centroid = np.concatenate(self._centroid) if self._centroid else np.zeros(0)
-        return find_boundaries(weighted, plain, centroid, opening_windows=self.opening_windows,
+        onsets = onset_counts(np.concatenate(self._flux)) if self._flux else np.zeros(0)
+        return find_boundaries(weighted, plain, centroid, onsets, opening_windows=self.opening_windows,
                                tail_windows=self.tail_windows)
 
 
@@ -184,10 +258,11 @@ def gated_level(weighted: np.ndarray) -> float:
     return float(lufs(kept.mean())) if len(kept) else first
 
 
-def find_boundaries(weighted: np.ndarray, plain: np.ndarray, centroid: np.ndarray, *,
+def find_boundaries(weighted: np.ndarray, plain: np.ndarray, centroid: np.ndarray, onsets: np.ndarray, *,
                     opening_windows: int = OPENING_WINDOWS, tail_windows: int = TAIL_WINDOWS,
                     ) -> Boundaries:
-    """Boundaries from per-window K-weighted power, plain power and centroid (see the module doc)."""
+    """Boundaries from per-window K-weighted power, plain power, centroid and onset count (see the
+    module doc)."""
     n = len(weighted)
     loud = lufs(weighted)
     level = gated_level(weighted)
@@ -195,7 +270,7 @@ def find_boundaries(weighted: np.ndarray, plain: np.ndarray, centroid: np.ndarra
     if not len(audible):
         whole = slice(0, n)
         return Boundaries(0.0, n * WINDOW_SECONDS, ABSOLUTE_GATE_LUFS, ABSOLUTE_GATE_LUFS, 0.0, 0.0,
-                          ABSOLUTE_GATE_LUFS, whole, whole, whole)
+                          0.0, 0.0, ABSOLUTE_GATE_LUFS, whole, whole, whole)
     first, last = int(audible[0]), int(audible[-1]) + 1  # rows [first, last) hold the sound
     kernel = np.ones(SMOOTH_WINDOWS) / SMOOTH_WINDOWS
     smooth = lufs(np.convolve(weighted, kernel, mode="same"))
@@ -214,11 +289,18 @@ def find_boundaries(weighted: np.ndarray, plain: np.ndarray, centroid: np.ndarra
         ending_lufs=float(lufs(weighted[heard_end].mean())),
         opening_brightness=_centroid_of(plain[opening], centroid[opening]),
         ending_brightness=_centroid_of(plain[heard_end], centroid[heard_end]),
+        opening_onsets=_density(onsets[opening]),
+        ending_onsets=_density(onsets[heard_end]),
         level_lufs=level,
         opening=opening,
         tail=tail,
         heard_end=heard_end,
     )
+
+
+def _density(counts: np.ndarray) -> float:
+    """Onsets per second over some windows."""
+    return float(counts.sum() / (len(counts) * WINDOW_SECONDS)) if len(counts) else 0.0
 
 
 def _centroid_of(power: np.ndarray, centroid: np.ndarray) -> float:

@@ -23,10 +23,11 @@ from typing import overload
 
 import numpy as np
 
-# Columns of ``CandidateTable.acoustics``, in order (seconds, LUFS, Hz; NaN where unknown).
+# Columns of ``CandidateTable.acoustics``, in order (seconds, LUFS, Hz, onsets/s; NaN where unknown).
 ACOUSTIC_COLUMNS = ("duration_s", "ending_start_s", "opening_lufs", "ending_lufs", "opening_brightness",
-                    "ending_brightness")
+                    "ending_brightness", "opening_onsets", "ending_onsets")
 MIN_BRIGHTNESS_HZ = 20.0  # floor before taking log2 of a spectral centroid
+MIN_ONSETS = 0.25  # onsets per second: floor before taking log2 of an onset density (no onsets in 10 s)
 NO_KEY = -1  # album / recording key of a track without one (keys are hashes made non-negative)
 _POSITIVE = (1 << 63) - 1
 
@@ -238,8 +239,9 @@ class CandidateTable:
     album: np.ndarray  # int64 ``album_key`` hashes
     recording: np.ndarray  # int64 ``recording_key`` hashes
     opening: np.ndarray  # (n, 2) float32 opening (arousal, valence)
-    # (6, n) float32, one row per ``ACOUSTIC_COLUMNS``, NaN where unknown; the brightness rows hold
-    # log2 of the Hz (floored at ``MIN_BRIGHTNESS_HZ``), the scale the picker compares them on.
+    # (8, n) float32, one row per ``ACOUSTIC_COLUMNS``, NaN where unknown; the brightness and onset
+    # rows hold log2 of the Hz and of the onsets per second (floored at ``MIN_BRIGHTNESS_HZ``,
+    # ``MIN_ONSETS``), the scale the picker compares them on.
     acoustics: np.ndarray
     vocabulary: Vocabulary
 
@@ -358,7 +360,7 @@ class TableBuilder:
             artists: Sequence[str], genres: Sequence[str], albums: Sequence[str], titles: Sequence[str],
             opening: np.ndarray, acoustics: Sequence[np.ndarray]) -> None:
         """One chunk of rows: ``albums`` are album keys ("": none); ``acoustics`` one column per
-        ``ACOUSTIC_COLUMNS`` (brightness in Hz), NaN where unknown."""
+        ``ACOUSTIC_COLUMNS`` (brightness in Hz, onsets per second), NaN where unknown."""
         n = len(ids)
         blob, path_starts, path_lengths, uri_starts, uri_lengths = strings(paths, uris)
         folded = {artist: normalise(artist) for artist in set(artists)}
@@ -400,12 +402,14 @@ class TableBuilder:
 
 
 def acoustic_rows(columns: Sequence[np.ndarray | Sequence[float] | None], n: int) -> np.ndarray:
-    """(6, n) float32 from ``ACOUSTIC_COLUMNS`` columns (``None``: unknown), brightness as log2 Hz."""
+    """(8, n) float32 from ``ACOUSTIC_COLUMNS`` columns (``None``: unknown), brightness and onsets as
+    log2 (NaN stays NaN)."""
     rows = np.full((len(ACOUSTIC_COLUMNS), n), np.nan, dtype=np.float64)
     for row, column in enumerate(columns):
         if column is not None:
             rows[row] = np.asarray(column, dtype=np.float64).reshape(n)
-    rows[4:] = np.log2(np.maximum(rows[4:], MIN_BRIGHTNESS_HZ))
+    rows[4:6] = np.log2(np.maximum(rows[4:6], MIN_BRIGHTNESS_HZ))
+    rows[6:8] = np.log2(np.maximum(rows[6:8], MIN_ONSETS))
     return rows.astype(np.float32)
 
 

@@ -545,6 +545,9 @@ def _show_lines(record: dict) -> list[str]:
                      f"{edges['ending_lufs']:.1f} LUFS")
         lines.append(f"  {'brightness':<12}opening {edges['opening_brightness']:.0f} Hz, ending "
                      f"{edges['ending_brightness']:.0f} Hz")
+        if edges["opening_onsets"] is not None:
+            lines.append(f"  {'onsets':<12}opening {edges['opening_onsets']:.1f}/s, ending "
+                         f"{edges['ending_onsets']:.1f}/s")
     arousal, valence = record["arousal"], record["valence"]
     if arousal:
         lines.append("  trajectory  (mean per 5 s; --json for every 0.5 s point)")

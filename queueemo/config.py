@@ -76,8 +76,9 @@ class PickerSettings:
     album_spacing: int = 3
     avoid_duplicates: bool = True  # same normalised artist + title = the same song on another release
     min_choice_share: float = 0.3  # spacing/duplicate rules relax while they leave less of the pool
-    loudness_weight: float = 0.3  # × loudness jump (in library spreads) added to the emotion distance
-    brightness_weight: float = 0.3  # × brightness jump (in library spreads); chosen by bench/transitions.py
+    loudness_weight: float = 0.8  # × loudness jump (in library spreads) added to the emotion distance
+    brightness_weight: float = 0.8  # × brightness jump (in library spreads); chosen by bench/transitions.py
+    onset_weight: float = 0.4  # × onset-density jump (log2, in library spreads); chosen likewise
     mode: str = "flow"  # "flow" follows the forecast; "arc" follows [picker] arc over arc_minutes
     arc: str = "calm:energetic"
     arc_minutes: float = 60.0
@@ -220,6 +221,8 @@ def _validate(settings: Settings) -> None:
         problems.append("[picker] album_spacing must be ≥ 0 and min_choice_share in (0, 1]")
     if settings.picker.loudness_weight < 0 or settings.picker.brightness_weight < 0:
         problems.append("[picker] loudness_weight and brightness_weight must be ≥ 0")
+    if settings.picker.onset_weight < 0:
+        problems.append("[picker] onset_weight must be ≥ 0")
     if settings.picker.mode not in {"flow", "arc"} or settings.picker.arc_minutes <= 0:
         problems.append('[picker] mode must be "flow" or "arc", and arc_minutes > 0')
     if settings.daemon.watermark < 1:

@@ -5,10 +5,11 @@ test, the trajectory lookup and the random generator are passed in, so each rule
 Candidates live in numpy arrays loaded once; one pick is a vectorised distance over all of them.
 
 The distance of a candidate is its emotion distance (its opening to the target) plus the boundary
-continuity terms: ``loudness_weight`` × the loudness jump and ``brightness_weight`` × the brightness
-jump between the reference's ending and the candidate's opening, each jump divided by its spread over
-the library (so a weight of 0.1 costs 0.1 per typical spread). The rules that fit the library (spacing,
-duplicates) relax step by step when they would leave too few candidates; see ``_apply_rules``.
+continuity terms: ``loudness_weight`` × the loudness jump, ``brightness_weight`` × the brightness
+jump and ``onset_weight`` × the onset-density jump (log2) between the reference's ending and the
+candidate's opening, each jump divided by its spread over the library (so a weight of 0.1 costs 0.1
+per typical spread). The rules that fit the library (spacing, duplicates) relax step by step when
+they would leave too few candidates; see ``_apply_rules``.
 """
 
 from __future__ import annotations
@@ -73,22 +74,24 @@ class Candidates:
     artist_numbers: dict[str, int]  # casefolded artist → code
     album_codes: np.ndarray  # -1: no album
     recording_codes: np.ndarray  # normalised artist + title; -1: none
-    acoustics: np.ndarray  # (4, n) float32: open/end LUFS, open/end log2 Hz
-    scales: tuple[float, float]  # spread of loudness (LU), brightness
+    acoustics: np.ndarray  # (6, n) float32: open/end LUFS, open/end log2 Hz, open/end log2 onsets/s
+    scales: tuple[float, float, float]  # spread of loudness (LU), brightness, onset density
 
     def __init__(self, paths: Sequence[str], uris: Sequence[str | None], artists: Sequence[str],
                  genres: Sequence[str], opening: np.ndarray, albums: Sequence[str] = (),
                  titles: Sequence[str] = (), durations: np.ndarray | None = None,
                  opening_lufs: np.ndarray | None = None, ending_lufs: np.ndarray | None = None,
                  opening_brightness: np.ndarray | None = None, ending_brightness: np.ndarray | None = None,
-                 ending_start_s: np.ndarray | None = None) -> None:
+                 ending_start_s: np.ndarray | None = None, opening_onsets: np.ndarray | None = None,
+                 ending_onsets: np.ndarray | None = None) -> None:
         n = len(paths)
         builder = TableBuilder()
         builder.add(ids=range(n), paths=[os.fsencode(p) for p in paths],
                     uris=[None if u is None else os.fsencode(u) for u in uris], artists=list(artists),
                     genres=list(genres), albums=list(albums) or [""] * n, titles=list(titles) or [""] * n,
                     opening=opening, acoustics=(durations, ending_start_s, opening_lufs, ending_lufs,
-                                                opening_brightness, ending_brightness))
+                                                opening_brightness, ending_brightness, opening_onsets,
+                                                ending_onsets))
         self._attach(builder.build())
 
     @classmethod
@@ -105,9 +108,10 @@ class Candidates:
         self.artist_numbers = table.vocabulary.keys
         self.album_codes = table.album
         self.recording_codes = table.recording
-        self.acoustics = table.acoustics[2:]  # a view: LUFS and log2 Hz, at the opening and the ending
+        self.acoustics = table.acoustics[2:]  # a view: LUFS, log2 Hz, log2 onsets/s; opening and ending
         self.scales = (_spread(self.acoustics[0], self.acoustics[1]),
-                       _spread(self.acoustics[2], self.acoustics[3]))
+                       _spread(self.acoustics[2], self.acoustics[3]),
+                       _spread(self.acoustics[4], self.acoustics[5]))
 
     def __len__(self) -> int:
         return len(self.table)
@@ -148,6 +152,7 @@ class Rules:
     forecast_steps: int = 1
     loudness_weight: float = 0.0
     brightness_weight: float = 0.0
+    onset_weight: float = 0.0
 
     @classmethod
     def from_settings(cls, settings: PickerSettings) -> Rules:
@@ -164,6 +169,7 @@ class Rules:
             forecast_steps=settings.forecast_steps,
             loudness_weight=settings.loudness_weight,
             brightness_weight=settings.brightness_weight,
+            onset_weight=settings.onset_weight,
         )
 
 
@@ -187,14 +193,15 @@ class Context:
 
 @dataclass(frozen=True)
 class Ranked:
-    """One candidate in an explanation; ``terms`` are (emotion, loudness, brightness) of its distance."""
+    """One candidate in an explanation; ``terms`` are (emotion, loudness, brightness, onsets) of its
+    distance."""
 
     path: str
     uri: str | None
     artist: str
     distance: float
     reason: Reason = Reason.OK
-    terms: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    terms: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -216,8 +223,9 @@ class Pick:
     excluded: tuple[Ranked, ...] = ()  # nearest ineligible candidates, with their reason
     excluded_counts: dict[str, int] = field(default_factory=dict)
     basis: str = "forecast"
-    terms: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    jumps: tuple[float, float] = (math.nan, math.nan)  # loudness (LU) and brightness (octaves) jump
+    terms: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    # loudness (LU), brightness (octaves) and onset-density (octaves: log2 of the ratio) jump
+    jumps: tuple[float, float, float] = (math.nan, math.nan, math.nan)
     tied: int = 1  # how many near-ties the pick was drawn from at random
     relaxed: tuple[str, ...] = ()  # rules relaxed for this pick, e.g. "artist spacing 3 → 1"
     fallback: bool = False  # the repeat window had consumed the pool: least recently played allowed
@@ -373,14 +381,16 @@ def _sequence(context: Context, picked: Sequence[Play]) -> list[Play]:
 
 @dataclass(frozen=True)
 class _Terms:
-    """The three parts of every candidate's distance, read row by row only for explanations."""
+    """The four parts of every candidate's distance, read row by row only for explanations."""
 
     emotion: np.ndarray
     loudness: np.ndarray
     brightness: np.ndarray
+    onsets: np.ndarray
 
-    def __getitem__(self, row: int) -> tuple[float, float, float]:
-        return float(self.emotion[row]), float(self.loudness[row]), float(self.brightness[row])
+    def __getitem__(self, row: int) -> tuple[float, float, float, float]:
+        return (float(self.emotion[row]), float(self.loudness[row]), float(self.brightness[row]),
+                float(self.onsets[row]))
 
 
 def _ranked(candidates: Candidates, rows: np.ndarray, dist: np.ndarray, reasons: np.ndarray,
@@ -400,27 +410,28 @@ def _nearest(mask: np.ndarray, dist: np.ndarray, k: int) -> np.ndarray:
 
 
 def continuity_terms(candidates: Candidates, reference: str | None, rules: Rules,
-                     ) -> tuple[np.ndarray, np.ndarray, tuple[float, float] | None]:
-    """Weighted loudness and brightness terms for every candidate, and the reference's ending.
+                     ) -> tuple[list[np.ndarray], tuple[float, float, float] | None]:
+    """Weighted loudness, brightness and onset terms for every candidate, and the reference's ending.
 
-    A candidate without boundary acoustics costs one spread per weight (a typical jump); when the
-    reference has none, both terms are 0 (nothing to continue from).
+    A candidate without a boundary acoustic costs one spread per weight (a typical jump: tracks
+    analysed before it was stored are neither favoured nor shunned); when the reference has none,
+    that term is 0 (nothing to continue from).
     """
     n = len(candidates)
     row = candidates.index.get(reference) if reference else None
     if row is None:
-        return np.zeros(n), np.zeros(n), None
-    ending = candidates.acoustics[[1, 3], row]
+        return [np.zeros(n), np.zeros(n), np.zeros(n)], None
+    ending = candidates.acoustics[[1, 3, 5], row]
+    weights = (rules.loudness_weight, rules.brightness_weight, rules.onset_weight)
     out = []
-    for column, end, scale, weight in ((0, ending[0], candidates.scales[0], rules.loudness_weight),
-                                       (2, ending[1], candidates.scales[1], rules.brightness_weight)):
+    for term, (end, scale, weight) in enumerate(zip(ending, candidates.scales, weights, strict=True)):
         if not np.isfinite(end) or not weight:
             out.append(np.zeros(n))
             continue
-        jump = np.abs(candidates.acoustics[column] - end)
+        jump = np.abs(candidates.acoustics[2 * term] - end)
         jump *= weight / scale
         out.append(np.nan_to_num(jump, copy=False, nan=weight))
-    return out[0], out[1], (float(ending[0]), float(ending[1]))
+    return out, (float(ending[0]), float(ending[1]), float(ending[2]))
 
 
 def pick_next(
@@ -458,13 +469,13 @@ def pick_next(
         goal = predicted.reshape(-1, 2).mean(axis=0).astype(np.float32)
         diff = candidates.opening - goal
         emotion = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-        loudness, brightness, ending = continuity_terms(candidates, reference, rules)
-        dist = emotion + loudness + brightness
+        (loudness, brightness, onsets), ending = continuity_terms(candidates, reference, rules)
+        dist = emotion + loudness + brightness + onsets
         tolerance = rules.tie_tolerance
     else:
         predicted = np.empty((0, 2), dtype=np.float32)
         basis = "seed" if reference is None else "unanalysed"
-        emotion = loudness = brightness = np.zeros(n)
+        emotion = loudness = brightness = onsets = np.zeros(n)
         ending = None
         dist = rng.random(n)  # every allowed track equally likely
         tolerance = 0.0
@@ -480,16 +491,16 @@ def pick_next(
         if available(uri):
             break
         reasons[row] = Reason.UNKNOWN_TO_MPD
-    terms = _Terms(emotion, loudness, brightness)
+    terms = _Terms(emotion, loudness, brightness, onsets)
     top: tuple[Ranked, ...] = ()
     excluded: tuple[Ranked, ...] = ()
     if explain:
         top = _ranked(candidates, _nearest(reasons == 0, dist, explain), dist, reasons, terms)
         excluded = _ranked(candidates, _nearest(reasons != 0, dist, explain), dist, reasons, terms)
-    jumps = (math.nan, math.nan)
+    jumps = (math.nan, math.nan, math.nan)
     if ending is not None:
-        jumps = (float(candidates.acoustics[0, row] - ending[0]),
-                 float(candidates.acoustics[2, row] - ending[1]))
+        opened = candidates.acoustics[[0, 2, 4], row]
+        jumps = (float(opened[0] - ending[0]), float(opened[1] - ending[1]), float(opened[2] - ending[2]))
     return Pick(
         path=candidates.paths[row],
         uri=uri,

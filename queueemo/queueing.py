@@ -415,8 +415,8 @@ def pick_record(pick: picker.Pick) -> dict[str, object]:
     def number(value: float) -> float | None:
         return round(value, 4) if np.isfinite(value) else None
 
-    def terms(values: tuple[float, float, float]) -> dict[str, float]:
-        return dict(zip(("emotion", "loudness", "brightness"), (round(t, 4) for t in values),
+    def terms(values: tuple[float, float, float, float]) -> dict[str, float]:
+        return dict(zip(("emotion", "loudness", "brightness", "onsets"), (round(t, 4) for t in values),
                         strict=True))
 
     return {
@@ -428,6 +428,7 @@ def pick_record(pick: picker.Pick) -> dict[str, object]:
         "terms": terms(pick.terms),
         "loudness_jump_lu": number(pick.jumps[0]),
         "brightness_jump_octaves": number(pick.jumps[1]),
+        "onset_jump_octaves": number(pick.jumps[2]),
         "tied": pick.tied,
         "relaxed": list(pick.relaxed),
         "fallback": pick.fallback,
@@ -443,9 +444,10 @@ def pick_record(pick: picker.Pick) -> dict[str, object]:
     }
 
 
-def _terms_text(terms: tuple[float, float, float]) -> str:
-    emotion, loudness, brightness = terms
-    return f"= emotion {emotion:.3f} + loudness {loudness:.3f} + brightness {brightness:.3f}"
+def _terms_text(terms: tuple[float, float, float, float]) -> str:
+    emotion, loudness, brightness, onsets = terms
+    return (f"= emotion {emotion:.3f} + loudness {loudness:.3f} + brightness {brightness:.3f} "
+            f"+ onsets {onsets:.3f}")
 
 
 def explain_pick(pick: picker.Pick) -> str:
@@ -467,9 +469,11 @@ def explain_pick(pick: picker.Pick) -> str:
         label = "target   " if pick.basis == "target" else "forecast "
         lines.append(f"  {label} {point(*pick.forecast.mean(axis=0))}")
         lines.append(f"  distance  {pick.distance:.3f} {_terms_text(pick.terms)}")
-        if np.isfinite(pick.jumps[0]):
-            lines.append(f"  jump      loudness {pick.jumps[0]:+.1f} LU, brightness "
-                         f"{pick.jumps[1]:+.2f} octaves (its opening against the ending it follows)")
+        jumps = [f"{name} {value:{form}} {unit}" for name, value, form, unit in zip(
+            ("loudness", "brightness", "onsets"), pick.jumps, ("+.1f", "+.2f", "+.2f"),
+            ("LU", "octaves", "octaves"), strict=True) if np.isfinite(value)]
+        if jumps:
+            lines.append(f"  jump      {', '.join(jumps)} (its opening against the ending it follows)")
         if pick.tied > 1:
             lines.append(f"  drawn at random among {pick.tied} near-ties (within the tie tolerance "
                          "of the best distance)")

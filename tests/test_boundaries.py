@@ -128,3 +128,50 @@ def test_decoded_file_at_another_rate_keeps_its_boundaries(tmp_path):
     result = acc.result()
     assert result.sound_start_s == pytest.approx(2.0, abs=0.5)
     assert result.ending_start_s == pytest.approx(22.0, abs=0.6)
+
+
+def clicks(rate: float, seconds: float, *, loud: float = 0.3, decay: float = 0.05, bed: float = 0.0,
+           sr: int = 44_100, seed: int = 0) -> np.ndarray:
+    """``rate`` decaying tone-and-noise bursts per second (jittered ±10 %), over an optional steady bed."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    out = np.zeros(n)
+    t = np.arange(int(0.25 * sr)) / sr
+    for start in np.arange(0.0, seconds, 1 / rate):
+        at = int((start + rng.uniform(-0.1, 0.1) / rate) * sr)
+        if 0 <= at < n:
+            burst = (0.7 * np.sin(2 * np.pi * rng.uniform(200, 800) * t)
+                     + 0.3 * rng.standard_normal(len(t))) * np.exp(-t / decay)
+            end = min(n, at + len(t))
+            out[at:end] += loud * burst[: end - at]
+    if bed:
+        out += bed * np.sin(2 * np.pi * 220 * np.arange(n) / sr)
+    return out.astype(np.float32)
+
+
+@pytest.mark.parametrize("sr", [16_000, 44_100])
+@pytest.mark.parametrize("rate", [2, 8])
+def test_onset_density_counts_known_click_rates(rate, sr):
+    result = analyse(clicks(rate, 30, bed=0.05, sr=sr), sr)
+    assert result.opening_onsets == pytest.approx(rate, rel=0.15)
+    assert result.ending_onsets == pytest.approx(rate, rel=0.15)
+
+
+def test_onset_density_of_opening_and_ending_differ_as_the_music_does():
+    signal = np.concatenate([clicks(2, 20, bed=0.05), clicks(6, 20, bed=0.05, seed=1)])
+    result = analyse(signal)
+    assert result.opening_onsets == pytest.approx(2, rel=0.15)
+    assert result.ending_onsets == pytest.approx(6, rel=0.15)
+
+
+def test_a_steady_tone_has_no_onsets_and_a_fade_keeps_them():
+    assert analyse(synth(20, freq=440, loud=0.3)).opening_onsets == 0.0
+    fading = clicks(4, 20, bed=0.05) * (10 ** (-np.linspace(0, 40, 20 * 44_100) / 20)).astype(np.float32)
+    result = analyse(fading)
+    assert result.ending_onsets == pytest.approx(4, rel=0.15)  # the heard end, fade included
+
+
+def test_onsets_are_the_same_in_blocks_of_any_size():
+    signal = clicks(5, 25, bed=0.05, seed=2)
+    small, large = analyse(signal, block=3), analyse(signal, block=64)
+    assert (small.opening_onsets, small.ending_onsets) == (large.opening_onsets, large.ending_onsets)

@@ -113,8 +113,9 @@ def test_effective_settings_say_where_they_came_from_and_mask_secrets(tmp_path):
 
 def test_picker_modes_weights_and_shares_are_checked(tmp_path):
     settings = load_settings(write(tmp_path, "[picker]\nmode = 'arc'\narc = 'sad:happy'\n"), env={})
-    assert (settings.picker.mode, settings.picker.arc, settings.picker.loudness_weight) == (
-        "arc", "sad:happy", 0.3)
-    for bad in ("mode = 'shuffle'", "loudness_weight = -1", "min_choice_share = 0", "arc_minutes = 0"):
+    assert (settings.picker.mode, settings.picker.arc, settings.picker.loudness_weight,
+            settings.picker.onset_weight) == ("arc", "sad:happy", 0.8, 0.4)
+    for bad in ("mode = 'shuffle'", "loudness_weight = -1", "min_choice_share = 0", "arc_minutes = 0",
+                "onset_weight = -0.1"):
         with pytest.raises(ConfigError, match=r"\[picker\]"):
             load_settings(write(tmp_path, f"[picker]\n{bad}\n"), env={})

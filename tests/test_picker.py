@@ -262,6 +262,32 @@ def test_loudness_and_brightness_jumps_join_the_distance_as_visible_terms():
     assert quiet.distance == pytest.approx(sum(quiet.terms))
 
 
+def test_the_onset_density_jump_is_a_fourth_visible_term_on_a_log_scale():
+    # ref ends busy (8 onsets/s); "sparse" opens at 1/s, emotionally closer; "busy" opens at 8/s.
+    cands = Candidates(
+        paths=("/m/ref", "/m/sparse", "/m/busy", "/m/old"), uris=("ref", "sparse", "busy", "old"),
+        artists=("R", "S", "B", "O"), genres=("",) * 4,
+        opening=np.array([[0.0, 0.0], [0.5, 0.5], [0.55, 0.5], [0.56, 0.5]], np.float32),
+        opening_onsets=np.array([8.0, 1.0, 8.0, np.nan]), ending_onsets=np.array([8.0, 1.0, 8.0, np.nan]),
+    )
+    context = Context(0.0, queue=(Play("ref"),))
+    assert pick_from(cands, Rules(tie_tolerance=0.0, artist_spacing=0), context).uri == "sparse"
+    rules = Rules(tie_tolerance=0.0, artist_spacing=0, onset_weight=0.3)
+    chosen = pick_from(cands, rules, context, explain=4)
+    assert chosen.uri == "busy"
+    assert chosen.jumps[2] == pytest.approx(0.0) and np.isnan(chosen.jumps[0])
+    sparse = next(r for r in chosen.top if r.uri == "sparse")
+    spread = np.std([3.0, 0.0, 3.0] * 2)  # log2 onsets/s of the tracks that have them
+    assert sparse.terms[3] == pytest.approx(0.3 * 3 / spread)  # three octaves of onset density
+    assert sparse.distance == pytest.approx(sum(sparse.terms))
+    old = next(r for r in chosen.top if r.uri == "old")  # analysed before onsets were stored
+    assert old.terms[3] == pytest.approx(0.3)  # a typical jump: one spread
+    from queueemo.queueing import explain_pick, pick_record
+
+    assert "+ onsets 0.000" in explain_pick(chosen) and "onsets +0.00 octaves" in explain_pick(chosen)
+    assert pick_record(chosen)["terms"]["onsets"] == 0.0
+
+
 def test_near_ties_are_said_and_an_unanalysed_reference_gets_no_distances():
     cands = make([(f"t{i}.ogg", f"a{i}", "", 0.5 + i * 0.001, 0.5) for i in range(5)])
     rules = Rules(tie_tolerance=0.05, artist_spacing=0)

@@ -128,6 +128,10 @@ class Track(Base):
     ending_lufs: Mapped[float | None]
     opening_brightness: Mapped[float | None]
     ending_brightness: Mapped[float | None]
+    # Onset density (onsets per second) of the opening and of the ending; NULL: analysed before
+    # migration 0006 (the next scan analyses such tracks again).
+    opening_onsets: Mapped[float | None]
+    ending_onsets: Mapped[float | None]
     # ``scan --worker``: who is analysing this pending track, and until when (naive UTC) the claim
     # holds; an expired lease (a dead worker) lets another worker claim the track.
     claimed_by: Mapped[str | None] = mapped_column(sa.String(64), index=True)

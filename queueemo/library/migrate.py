@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 # The newest revision in migrations/versions (a test keeps it equal to Alembic's head). A database
 # already at it is recognised with one query, without importing Alembic or parsing the revisions:
 # that keeps `queueemo next` and `status` quick to start.
-SCHEMA_HEAD = "0005_scale_track_changes"
+SCHEMA_HEAD = "0006_onset_boundary_onsets"
 
 
 def migrations_dir() -> Path:

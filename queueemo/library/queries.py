@@ -97,7 +97,8 @@ def track_record(track: Track) -> dict[str, Any]:
         "analysed_at": track.analysed_at.replace(tzinfo=UTC).isoformat() if track.analysed_at else None,
         **summaries,
         "boundaries": None if track.ending_start_s is None else {
-            name: round(getattr(track, name), 2) for name in Boundaries.COLUMNS},
+            name: None if (value := getattr(track, name)) is None else round(value, 2)
+            for name in Boundaries.COLUMNS},  # onsets: None when analysed before they were stored
         "window_s": WINDOW_SECONDS,
         "arousal": [round(float(value), 3) for value in points[:, 0]],
         "valence": [round(float(value), 3) for value in points[:, 1]],

@@ -90,7 +90,8 @@ def test_boundary_loudness_from_the_index_steers_the_pick(queue_env, mpd_server,
         for name, level in levels.items():
             s.execute(sa.update(Track).where(Track.path == str(mpd_server.music / name)).values(
                 opening_lufs=level, ending_lufs=level, opening_brightness=1000.0,
-                ending_brightness=1000.0, ending_start_s=2.0, album="One", title=name))
+                ending_brightness=1000.0, opening_onsets=2.0, ending_onsets=2.0, ending_start_s=2.0,
+                album="One", title=name))
     code, out, err = next_cli(capsys, monkeypatch, "--dry-run")
     assert (code, out.strip()) == (0, "mid.ogg"), err  # default weights: near.ogg is 20 LU quieter
     monkeypatch.setenv("QUEUEEMO_PICKER_LOUDNESS_WEIGHT", "0")

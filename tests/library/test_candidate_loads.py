@@ -63,6 +63,7 @@ def test_applied_changes_equal_a_full_load(library: Library) -> None:
     _update(library, ids[1], path=os.fsencode("/music/moved/1.ogg"), rel_path=b"moved/1.ogg")  # moved
     _update(library, ids[2], status="pending")  # changed on disk: no longer a candidate
     _update(library, pending, status="ok", opening_arousal=0.5, opening_valence=0.5)  # analysed now
+    _update(library, ids[4], opening_onsets=3.0, ending_onsets=0.5)  # only its onsets (migration 0006)
     with library.session() as session:
         session.execute(sa.delete(Track).where(Track.id == ids[3]))  # removed from disk
     updated = _changes(library, before)

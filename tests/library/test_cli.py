@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -50,6 +51,21 @@ def test_show_prints_tags_summaries_and_trajectory(scanned: list[Path], db_url: 
     assert result.stdout.splitlines()[0] == str(scanned[1])
     for word in ("duration", "opening", "closing", "trajectory", "arousal", "valence"):
         assert word in result.stdout
+    assert re.search(r"onsets +opening \d+\.\d/s, ending \d+\.\d/s", result.stdout)
+
+
+def test_show_of_a_track_analysed_before_onsets_leaves_them_out(scanned: list[Path], db_url: str) -> None:
+    import sqlalchemy as sa
+
+    from queueemo.library import Track, open_library
+
+    with open_library(db_url) as library, library.session() as session:
+        session.execute(sa.update(Track).values(opening_onsets=None, ending_onsets=None))
+    result = CliRunner().invoke(cli, ["show", str(scanned[1]), "--db", db_url])
+    assert result.exit_code == 0, result.output
+    assert "brightness" in result.stdout and "onsets" not in result.stdout
+    record = json.loads(CliRunner().invoke(cli, ["show", str(scanned[1]), "--json", "--db", db_url]).stdout)
+    assert record["boundaries"]["opening_onsets"] is None
 
 
 def test_show_json_has_every_point(scanned: list[Path], db_url: str) -> None:

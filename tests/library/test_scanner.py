@@ -117,6 +117,19 @@ def test_tracks_from_an_older_model_are_analysed_again(album: list[Path], rescan
     assert {track.model_version for track in _tracks(library).values()} != {"older"}
 
 
+def test_tracks_analysed_before_onsets_were_stored_are_analysed_again(album: list[Path], rescan,
+                                                                      library: Library, caplog) -> None:
+    rescan()
+    assert all(t.opening_onsets is not None for t in _tracks(library).values())
+    with library.session() as session:  # as migration 0006 leaves an older index
+        session.execute(sa.update(Track).where(Track.path == str(album[1]))
+                        .values(opening_onsets=None, ending_onsets=None))
+    assert rescan().line() == "analysed 1, unchanged 2, moved 0, removed 0, failed 0"
+    assert "1 tracks were analysed before onset densities were stored" in caplog.text
+    two = _tracks(library)[str(album[1])]
+    assert two.opening_onsets is not None and two.ending_onsets is not None
+
+
 def test_identical_copy_reuses_the_analysis(album: list[Path], rescan, library: Library,
                                             music: Path) -> None:
     rescan()
