@@ -3,7 +3,7 @@
     python bench/scan.py DIR [--jobs N] [--repeat R] [--model v2|seed]
 
 On the audio files under DIR, with N parallel processes (default: all cores), each step R times
-(median printed):
+(median printed; the floor and the scan alternate, so both see the same load):
 
 - **decode floor**: ffmpeg decodes every file to mono float32 at the model's sample rate (16 kHz for
   v2, 44.1 kHz for seed) into /dev/null, N at a time: what any analyser that decodes the audio must pay;
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -52,6 +53,16 @@ for line in sys.stdin:
 
 
 SAMPLE_RATES = {"v2": 16_000, "seed": 44_100}
+
+
+def _children_cpu() -> float:
+    """CPU seconds of every finished child process so far (their own children included)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _load() -> str:
+    return Path("/proc/loadavg").read_text().split()[0]
 
 
 def decode_floor(files: list[str], jobs: int, sample_rate: int) -> float:
@@ -170,16 +181,26 @@ def main() -> None:
     hours = sum(read_tags(path).duration_s or 0.0 for path in files) / 3600
     print(f"files          {len(files)} ({hours:.2f} audio-hours), {jobs} parallel processes")
 
-    floor = _median([decode_floor(files, jobs, SAMPLE_RATES[args.model]) for _ in range(args.repeat)])
-    print(f"decode floor   {floor:7.1f} s  ({floor / hours:.1f} s per audio-hour)")
-
-    scans = [queueemo_scan(args.folder, jobs, args.model) for _ in range(args.repeat)]
+    floors, scans, floor_cpu, scan_cpu, loads = [], [], [], [], [_load()]
+    for _ in range(args.repeat):
+        before = _children_cpu()
+        floors.append(decode_floor(files, jobs, SAMPLE_RATES[args.model]))
+        floor_cpu.append(_children_cpu() - before)
+        scans.append(queueemo_scan(args.folder, jobs, args.model))
+        scan_cpu.append(_children_cpu() - before - floor_cpu[-1])
+        loads.append(_load())
+    floor = _median(floors)
+    print(f"decode floor   {floor:7.1f} s  ({floor / hours:.1f} s per audio-hour; "
+          f"{_median(floor_cpu):.1f} CPU-s)")
     wall = _median([run[0] for run in scans])
     rss, pss = max(run[1][0] for run in scans), max(run[1][1] for run in scans)
     print(f"queueemo scan  {wall:7.1f} s  ({wall / hours:.1f} s per audio-hour, "
-          f"{len(files) / wall:.1f} tracks/s)  {scans[-1][2]}")
+          f"{len(files) / wall:.1f} tracks/s; {_median(scan_cpu):.1f} CPU-s)  {scans[-1][2]}")
     target = 2.0 if args.model == "v2" else 1.3
-    print(f"ratio          {wall / floor:7.2f} × decode floor, {args.model} (target ≤ {target:g})")
+    print(f"ratio          {wall / floor:7.2f} × decode floor, {args.model} (target ≤ {target:g}); "
+          f"CPU {_median(scan_cpu) / _median(floor_cpu):.2f} × the floor's; per run: "
+          + " ".join(f"{s[0] / f:.2f}" for s, f in zip(scans, floors, strict=True)))
+    print(f"load average   {' → '.join(loads)} (1 min, before and after each floor + scan)")
     start_up = _median([worker_start_up(args.model) for _ in range(args.repeat)])
     print(f"worker start   {start_up:7.1f} s  (one fresh process: interpreter, torch import, model load; "
           f"{jobs} start in parallel)")
