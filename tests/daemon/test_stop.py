@@ -15,11 +15,18 @@ STOP_LIMIT_S = 10.0  # "a few seconds" on a busy two-core machine; the whole bat
 
 
 def children_of(pid: int) -> set[int]:
-    """Direct child processes of ``pid`` (the spawn workers and their resource tracker)."""
+    """Child and grandchild processes of ``pid`` (the forkserver, the workers forked from it, their
+    ffmpegs, the resource tracker)."""
     found = set()
     for task in Path(f"/proc/{pid}/task").iterdir():
         with open(task / "children") as listing:
             found |= {int(child) for child in listing.read().split()}
+    for child in list(found):
+        try:
+            found |= {int(grandchild) for task in Path(f"/proc/{child}/task").iterdir()
+                      for grandchild in (task / "children").read_text().split()}
+        except OSError:
+            continue
     return found
 
 
