@@ -249,7 +249,10 @@ def _classify(session: Session, found: list[Found], roots: Sequence[str],
         summary.removed = _remove(session, vanished, found, roots)
     session.flush()  # gives the new rows their ids
     plan.to_analyse.extend((track.id, track.path) for track in added if track.status == STATUS_PENDING)
-    plan.to_analyse.sort(key=lambda task: task[1])
+    # Largest files first: with several workers, the last files to finish are short ones, so no
+    # worker is left alone on a long track at the end while the others idle.
+    sizes = {item.path: item.size for item in found}
+    plan.to_analyse.sort(key=lambda task: (-sizes.get(task[1], 0), task[1]))
     return plan
 
 
