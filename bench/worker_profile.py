@@ -96,8 +96,8 @@ def _instrument(stages: Stages) -> Callable[[], None]:
     stages.wrap(musicnn._TemporalBranch, "forward", "temporal convolutions")
     stages.wrap(musicnn._FrontBranch, "forward", "timbral convolutions")
     stages.wrap(embedding, "_pool_patches", "pooling")
-    stages.wrap(musicnn.CompactMusicnn, "embed_pooled", "dense layers")
-    stages.wrap(musicnn.CompactMusicnn, "frame_features", "mid end and layout")
+    stages.wrap(musicnn.CompactMusicnn, "embed_varying", "dense layers")
+    stages.wrap(musicnn.CompactMusicnn, "varying_features", "mid end and layout")
     stages.wrap(inference_v2, "predict_features", "clip LSTM")
     return analysis.ModelAnalyser("v2").warm_up
 
