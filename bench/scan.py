@@ -1,6 +1,6 @@
 """Scan speed and memory on real audio files, against the decode floor and bliss-rs.
 
-    python bench/scan.py DIR [--jobs N] [--repeat R] [--model v2|seed]
+    python bench/scan.py DIR [--jobs N] [--repeat R] [--model v2|seed] [--baseline PYTHON]
 
 On the audio files under DIR, with N parallel processes (default: all cores), each step R times
 (median printed; the floor and the scan alternate, so both see the same load):
@@ -119,10 +119,14 @@ def _tree_memory(session_id: int) -> tuple[int, int]:
     return rss, pss
 
 
-def queueemo_scan(root: str, jobs: int, model: str) -> tuple[float, tuple[int, int], str]:
-    """Wall time, peak (RSS, PSS) of the process tree, and summary line of a scan into a new database."""
+def queueemo_scan(root: str, jobs: int, model: str,
+                  python: str = sys.executable) -> tuple[float, tuple[int, int], str]:
+    """Wall time, peak (RSS, PSS) of the process tree, and summary line of a scan into a new database.
+
+    ``python``: the interpreter to run it with (another one may have another queueemo installed).
+    """
     with tempfile.TemporaryDirectory(prefix="queueemo-bench-") as scratch:
-        command = [sys.executable, "-c", "from queueemo.cli import main; main()", "scan", root,
+        command = [python, "-c", "from queueemo.cli import main; main()", "scan", root,
                    "--jobs", str(jobs), "--db", f"sqlite:///{scratch}/library.sqlite3", "--model", model]
         peak = (0, 0)
         started = time.monotonic()
@@ -191,6 +195,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=0, help="parallel processes (0 = all cores)")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each step (median printed)")
     parser.add_argument("--model", choices=sorted(SAMPLE_RATES), default="v2")
+    parser.add_argument("--baseline", metavar="PYTHON",
+                        help="also scan in every run with this interpreter (before/after: a venv where "
+                             "another version of queueemo is installed)")
     args = parser.parse_args()
     jobs = args.jobs or default_jobs()
     files = [found.path for found in discover(resolve_roots([args.folder]))]
@@ -201,12 +208,15 @@ def main() -> None:
 
     _adopt_orphans()
     floors, scans, floor_cpu, scan_cpu, loads = [], [], [], [], [_load()]
+    baselines: list[float] = []
     for _ in range(args.repeat):
         before = _children_cpu()
         floors.append(decode_floor(files, jobs, SAMPLE_RATES[args.model]))
         floor_cpu.append(_children_cpu() - before)
         scans.append(queueemo_scan(args.folder, jobs, args.model))
         scan_cpu.append(_children_cpu() - before - floor_cpu[-1])
+        if args.baseline:
+            baselines.append(queueemo_scan(args.folder, jobs, args.model, args.baseline)[0])
         loads.append(_load())
     floor = _median(floors)
     print(f"decode floor   {floor:7.1f} s  ({floor / hours:.1f} s per audio-hour; "
@@ -219,7 +229,11 @@ def main() -> None:
     print(f"ratio          {wall / floor:7.2f} × decode floor, {args.model} (target ≤ {target:g}); "
           f"CPU {_median(scan_cpu) / _median(floor_cpu):.2f} × the floor's; per run: "
           + " ".join(f"{s[0] / f:.2f}" for s, f in zip(scans, floors, strict=True)))
-    print(f"load average   {' → '.join(loads)} (1 min, before and after each floor + scan)")
+    if baselines:
+        before = _median(baselines)
+        print(f"baseline scan  {before:7.1f} s  ({args.baseline}): {before / floor:.2f} × decode floor; "
+              "per run: " + " ".join(f"{b / f:.2f}" for b, f in zip(baselines, floors, strict=True)))
+    print(f"load average   {' → '.join(loads)} (1 min, before and after each run)")
     start_up = _median([worker_start_up(args.model) for _ in range(args.repeat)])
     print(f"worker start   {start_up:7.1f} s  (one fresh process: interpreter, torch import, model load; "
           f"{jobs} start in parallel)")
