@@ -126,12 +126,12 @@ def queueemo_scan(root: str, jobs: int, model: str,
     ``python``: the interpreter to run it with (another one may have another queueemo installed).
     """
     with tempfile.TemporaryDirectory(prefix="queueemo-bench-") as scratch:
-        command = [python, "-c", "from queueemo.cli import main; main()", "scan", root,
+        command = [python, "-c", "from queueemo.cli import main; main()", "scan", os.path.abspath(root),
                    "--jobs", str(jobs), "--db", f"sqlite:///{scratch}/library.sqlite3", "--model", model]
         peak = (0, 0)
         started = time.monotonic()
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                 start_new_session=True)
+                                 start_new_session=True, cwd=scratch)  # no package from the cwd
         done = threading.Event()
 
         def sample() -> None:
