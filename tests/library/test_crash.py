@@ -252,7 +252,7 @@ def test_sigterm_stops_a_scan_cleanly_and_the_next_scan_resumes(
         _kill_all(child, workers)
 
 
-def _slow_analysis(path: str) -> np.ndarray:
+def _slow_analysis(path: str, *, observe: object = None) -> np.ndarray:
     """A file that takes a minute to analyse (runs in a worker process)."""
     time.sleep(60)
     return np.zeros((1, 2), dtype=np.float32)
