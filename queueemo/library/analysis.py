@@ -216,13 +216,20 @@ class Workers:
         return self._pool is not None
 
     def start(self) -> None:
-        """Launch (and warm up) the worker processes; nothing to do in process."""
+        """Launch the workers (spawn) or their forkserver, which imports torch meanwhile; nothing to do
+        in process. Returns at once: forking from the server waits until it has imported torch, so
+        forkserver workers are forked by the first ``run()``."""
         if self.jobs == 1 or self._pool is not None:
             return
         context = worker_context()
         self._not_ours = set(multiprocessing.active_children())
         self._pool = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_init_worker,
                                          initargs=(self.analyse, os.getpid()))
+        if context.get_start_method() == "forkserver":
+            from multiprocessing import forkserver
+
+            forkserver.ensure_running()
+            return
         for _ in range(self.jobs):
             self._pool.submit(_ready)
 
