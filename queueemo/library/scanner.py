@@ -7,7 +7,7 @@
    analysis is copied), or *to analyse* (new, changed, left pending by an interrupted scan, or
    analysed by an older model). Tracks under the roots that are gone are removed. New and changed
    files are written as ``pending`` rows, so ``queueemo status`` counts them and a crash loses nothing.
-3. **analyse** (``analysis.py``): in a pool of spawn workers, or in process for ``jobs=1`` and for
+3. **analyse** (``analysis.py``): in a pool of worker processes, or in process for ``jobs=1`` and for
    a handful of files. Nothing to analyse means torch is never imported.
 4. **store** (here): one commit per track, so ``kill -9`` loses only the tracks in flight. A file that
    cannot be decoded is stored as ``failed`` with its reason and the decoder that tried it
