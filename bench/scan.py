@@ -1,9 +1,9 @@
 """Scan speed and memory on real audio files, against the decode floor and bliss-rs.
 
-    python bench/scan.py DIR [--jobs N] [--repeat R] [--model v2|seed]
+    python bench/scan.py DIR [--jobs N] [--repeat R] [--model v2|seed] [--baseline PYTHON]
 
 On the audio files under DIR, with N parallel processes (default: all cores), each step R times
-(median printed):
+(median printed; the floor and the scan alternate, so both see the same load):
 
 - **decode floor**: ffmpeg decodes every file to mono float32 at the model's sample rate (16 kHz for
   v2, 44.1 kHz for seed) into /dev/null, N at a time: what any analyser that decodes the audio must pay;
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -52,6 +53,33 @@ for line in sys.stdin:
 
 
 SAMPLE_RATES = {"v2": 16_000, "seed": 44_100}
+
+
+def _children_cpu() -> float:
+    """CPU seconds of every finished child process so far (their own children included)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _adopt_orphans() -> None:
+    """Become the subreaper of our descendants: a scan's forkserver (and its workers) outlive the scan
+    by a moment and would be reaped by init, their CPU time lost to ``_children_cpu``."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+def _reap_orphans() -> None:
+    """Wait for every remaining descendant (adopted by ``_adopt_orphans``), adding their CPU time."""
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+
+
+def _load() -> str:
+    return Path("/proc/loadavg").read_text().split()[0]
 
 
 def decode_floor(files: list[str], jobs: int, sample_rate: int) -> float:
@@ -91,15 +119,19 @@ def _tree_memory(session_id: int) -> tuple[int, int]:
     return rss, pss
 
 
-def queueemo_scan(root: str, jobs: int, model: str) -> tuple[float, tuple[int, int], str]:
-    """Wall time, peak (RSS, PSS) of the process tree, and summary line of a scan into a new database."""
+def queueemo_scan(root: str, jobs: int, model: str,
+                  python: str = sys.executable) -> tuple[float, tuple[int, int], str]:
+    """Wall time, peak (RSS, PSS) of the process tree, and summary line of a scan into a new database.
+
+    ``python``: the interpreter to run it with (another one may have another queueemo installed).
+    """
     with tempfile.TemporaryDirectory(prefix="queueemo-bench-") as scratch:
-        command = [sys.executable, "-c", "from queueemo.cli import main; main()", "scan", root,
+        command = [python, "-c", "from queueemo.cli import main; main()", "scan", os.path.abspath(root),
                    "--jobs", str(jobs), "--db", f"sqlite:///{scratch}/library.sqlite3", "--model", model]
         peak = (0, 0)
         started = time.monotonic()
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                 start_new_session=True)
+                                 start_new_session=True, cwd=scratch)  # no package from the cwd
         done = threading.Event()
 
         def sample() -> None:
@@ -112,6 +144,7 @@ def queueemo_scan(root: str, jobs: int, model: str) -> tuple[float, tuple[int, i
         sampler.start()
         output, _ = child.communicate()
         elapsed = time.monotonic() - started
+        _reap_orphans()
         done.set()
         sampler.join()
         if child.returncode:
@@ -162,6 +195,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=0, help="parallel processes (0 = all cores)")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each step (median printed)")
     parser.add_argument("--model", choices=sorted(SAMPLE_RATES), default="v2")
+    parser.add_argument("--baseline", metavar="PYTHON",
+                        help="also scan in every run with this interpreter (before/after: a venv where "
+                             "another version of queueemo is installed)")
     args = parser.parse_args()
     jobs = args.jobs or default_jobs()
     files = [found.path for found in discover(resolve_roots([args.folder]))]
@@ -170,16 +206,34 @@ def main() -> None:
     hours = sum(read_tags(path).duration_s or 0.0 for path in files) / 3600
     print(f"files          {len(files)} ({hours:.2f} audio-hours), {jobs} parallel processes")
 
-    floor = _median([decode_floor(files, jobs, SAMPLE_RATES[args.model]) for _ in range(args.repeat)])
-    print(f"decode floor   {floor:7.1f} s  ({floor / hours:.1f} s per audio-hour)")
-
-    scans = [queueemo_scan(args.folder, jobs, args.model) for _ in range(args.repeat)]
+    _adopt_orphans()
+    floors, scans, floor_cpu, scan_cpu, loads = [], [], [], [], [_load()]
+    baselines: list[float] = []
+    for _ in range(args.repeat):
+        before = _children_cpu()
+        floors.append(decode_floor(files, jobs, SAMPLE_RATES[args.model]))
+        floor_cpu.append(_children_cpu() - before)
+        scans.append(queueemo_scan(args.folder, jobs, args.model))
+        scan_cpu.append(_children_cpu() - before - floor_cpu[-1])
+        if args.baseline:
+            baselines.append(queueemo_scan(args.folder, jobs, args.model, args.baseline)[0])
+        loads.append(_load())
+    floor = _median(floors)
+    print(f"decode floor   {floor:7.1f} s  ({floor / hours:.1f} s per audio-hour; "
+          f"{_median(floor_cpu):.1f} CPU-s)")
     wall = _median([run[0] for run in scans])
     rss, pss = max(run[1][0] for run in scans), max(run[1][1] for run in scans)
     print(f"queueemo scan  {wall:7.1f} s  ({wall / hours:.1f} s per audio-hour, "
-          f"{len(files) / wall:.1f} tracks/s)  {scans[-1][2]}")
+          f"{len(files) / wall:.1f} tracks/s; {_median(scan_cpu):.1f} CPU-s)  {scans[-1][2]}")
     target = 2.0 if args.model == "v2" else 1.3
-    print(f"ratio          {wall / floor:7.2f} × decode floor, {args.model} (target ≤ {target:g})")
+    print(f"ratio          {wall / floor:7.2f} × decode floor, {args.model} (target ≤ {target:g}); "
+          f"CPU {_median(scan_cpu) / _median(floor_cpu):.2f} × the floor's; per run: "
+          + " ".join(f"{s[0] / f:.2f}" for s, f in zip(scans, floors, strict=True)))
+    if baselines:
+        before = _median(baselines)
+        print(f"baseline scan  {before:7.1f} s  ({args.baseline}): {before / floor:.2f} × decode floor; "
+              "per run: " + " ".join(f"{b / f:.2f}" for b, f in zip(baselines, floors, strict=True)))
+    print(f"load average   {' → '.join(loads)} (1 min, before and after each run)")
     start_up = _median([worker_start_up(args.model) for _ in range(args.repeat)])
     print(f"worker start   {start_up:7.1f} s  (one fresh process: interpreter, torch import, model load; "
           f"{jobs} start in parallel)")

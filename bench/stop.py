@@ -23,18 +23,30 @@ import numpy as np
 import soundfile
 
 
-def _children(pid: int) -> list[int]:
+def _direct_children(pid: int) -> list[tuple[int, bytes]]:
+    """Live children of ``pid`` with their command lines."""
     kids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                spawned = b"spawn_main" in (entry / "cmdline").read_bytes()
+                command = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if int(fields[1]) == pid and fields[0] != "Z" and spawned:
-                kids.append(int(entry.name))
+            if int(fields[1]) == pid and fields[0] != "Z":
+                kids.append((int(entry.name), command))
     return kids
+
+
+def _children(pid: int) -> list[int]:
+    """The analysis workers of ``pid``: forked by its forkserver child, or spawned children."""
+    workers = []
+    for kid, command in _direct_children(pid):
+        if b"forkserver" in command:
+            workers += [worker for worker, _ in _direct_children(kid)]
+        elif b"spawn_main" in command:
+            workers.append(kid)
+    return workers
 
 
 def _alive(pid: int) -> bool:

@@ -221,3 +221,13 @@ def test_stopping_early_ends_the_decoder_at_once(tmp_path):
     started = time.monotonic()
     blocks.close()
     assert time.monotonic() - started < 2.0
+
+
+@requires_ffmpeg
+@pytest.mark.parametrize("suffix", [".ogg", ".flac", ".mp3"])
+def test_regrouped_ffmpeg_frames_are_the_same_samples_as_plain_ffmpeg(make_audio, suffix):
+    path = make_audio(f"tone{suffix}", seconds=7.3, sr=48_000, freq=330, noise=0.05)
+    plain = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-ac", "1",
+                            "-ar", "16000", "-f", "f32le", "pipe:1"], capture_output=True, check=True).stdout
+    ours = np.concatenate(list(audio._ffmpeg_blocks(path, 3 * 8000, 16_000)))
+    np.testing.assert_array_equal(ours, np.frombuffer(plain, dtype="<f4"))

@@ -169,25 +169,27 @@ def _embed_windows(network: Musicnn | CompactMusicnn, power: torch.Tensor, base:
     """Embeddings of the patches at global frames ``starts`` from mel frames ``base`` … onwards."""
     lo = max(0, int(starts[0]) - RECEPTIVE_MARGIN)
     hi = min(n_frames, int(starts[-1]) + length + RECEPTIVE_MARGIN)
-    features = network.frame_features(log_compress(power[lo - base : hi - base])[None])[0]  # (753, frames)
+    features = network.varying_features(log_compress(power[lo - base : hi - base])[None])[0]
     maximum, mean = _pool_patches(features.numpy(), starts - lo, length)
-    return network.embed_pooled(torch.from_numpy(maximum), torch.from_numpy(mean))
+    return network.embed_varying(torch.from_numpy(maximum), torch.from_numpy(mean))
 
 
 def _pool_patches(features: np.ndarray, starts: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
     """Max and mean over frames ``start … start + length`` of (channels, frames) features, per start.
 
-    Patches overlap by five sixths: the frames are cut where any patch starts or ends, each piece is
-    reduced once, and a patch combines its few pieces.
+    Means come from cumulative sums (float64). Patches overlap by five sixths: for the maxima, the
+    frames are cut where any patch starts or ends, each piece is reduced once, and a patch takes the
+    maximum of its few pieces (its piece indices padded by repeating its last one).
     """
+    used = features[:, : int(starts[-1]) + length]
+    sums = np.zeros((len(used), used.shape[1] + 1))
+    np.cumsum(used, axis=1, dtype=np.float64, out=sums[:, 1:])
+    mean = ((sums[:, starts + length] - sums[:, starts]) / length).T.astype(np.float32)
     cuts = np.unique(np.concatenate([starts, starts + length]))
-    used = features[:, : cuts[-1]]
     piece_max = np.maximum.reduceat(used, cuts[:-1], axis=1)
-    piece_sum = np.add.reduceat(used, cuts[:-1], axis=1, dtype=np.float64)
     first, last = np.searchsorted(cuts, starts), np.searchsorted(cuts, starts + length)
-    maximum = np.stack([piece_max[:, a:b].max(axis=1) for a, b in zip(first, last, strict=True)])
-    total = np.stack([piece_sum[:, a:b].sum(axis=1) for a, b in zip(first, last, strict=True)])
-    return maximum, (total / length).astype(np.float32)
+    pieces = np.minimum(first[:, None] + np.arange(int((last - first).max())), last[:, None] - 1)
+    return piece_max[:, pieces].max(axis=2).T, mean
 
 
 def embed_mel(network: Musicnn | CompactMusicnn, power: torch.Tensor, n_windows: int,

@@ -92,6 +92,10 @@ class Musicnn(nn.Module):
         features = self.frame_features(patches)
         return self.embed_pooled(features.amax(dim=2), features.mean(dim=2))
 
+    # Every channel may vary here: pooling sees all 753 (``CompactMusicnn`` skips the constant ones).
+    varying_features = frame_features
+    embed_varying = embed_pooled
+
 
 # A filter whose weights are all smaller than this is dead: its output is its bias, a constant. In the
 # MSD weights 181 + 190 of the 2 × 204 timbral filters, 126 of the 153 temporal ones and 48 of the 192
@@ -211,23 +215,41 @@ class CompactMusicnn(nn.Module):
         self.dense = full.dense
         self.dense_bn = full.dense_bn
 
-    def frame_features(self, mel: torch.Tensor) -> torch.Tensor:
-        """(batch, frames, 96) → (batch, 753, frames), as ``Musicnn.frame_features``."""
+    def varying_features(self, mel: torch.Tensor) -> torch.Tensor:
+        """(batch, frames, 96) → (batch, 256, frames): the features that are not constant.
+
+        The live front-end channels, then the mid end's 3 × 64: pooling these and adding the
+        constants afterwards (``embed_varying``) saves pooling 497 constant channels.
+        """
         x = self.bn_input(mel.unsqueeze(1))
-        batch, frames = x.shape[0], x.shape[2]
+        frames = x.shape[2]
         live = torch.cat([branch(x) for branch in self.branches], dim=1)
-        constants = self.front_constants[None, :, None].expand(batch, -1, frames)
-        front = torch.cat([live, constants], dim=1)[:, self.order]
         ones = F.pad(x.new_ones((1, 1, frames)), (3, 3))
         first = self.mid_first(F.pad(live, (3, 3))) + F.conv1d(ones, self.mid_first_constant)
         previous = self.mid_bn[0](F.relu(first))
-        outputs = [front, previous]
+        outputs = [live, previous]
         for conv, bn in zip(self.mid, self.mid_bn[1:], strict=True):
             previous = bn(F.relu(conv(F.pad(previous, (3, 3))))) + previous
             outputs.append(previous)
         return torch.cat(outputs, dim=1)
 
+    def _with_constants(self, varying: torch.Tensor) -> torch.Tensor:
+        """(batch, 256, …) varying features → (batch, 753, …) in the original channel order."""
+        n_live = len(self.order) - len(self.front_constants)
+        constants = self.front_constants.view(1, -1, *[1] * (varying.dim() - 2))
+        constants = constants.expand(varying.shape[0], -1, *varying.shape[2:])
+        front = torch.cat([varying[:, :n_live], constants], dim=1)[:, self.order]
+        return torch.cat([front, varying[:, n_live:]], dim=1)
+
+    def frame_features(self, mel: torch.Tensor) -> torch.Tensor:
+        """(batch, frames, 96) → (batch, 753, frames), as ``Musicnn.frame_features``."""
+        return self._with_constants(self.varying_features(mel))
+
     embed_pooled = Musicnn.embed_pooled
+
+    def embed_varying(self, maximum: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+        """Temporal max and mean of ``varying_features``, each (n, 256) → (n, 200) embeddings."""
+        return self.embed_pooled(self._with_constants(maximum), self._with_constants(mean))
 
     def forward(self, patches: torch.Tensor) -> torch.Tensor:
         features = self.frame_features(patches)

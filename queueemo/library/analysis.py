@@ -1,9 +1,11 @@
 """Stage 3 of a scan: analyse files, in worker processes or in this one.
 
-Worker processes are started with the ``spawn`` method: a pool forked after torch has started its
-threads can deadlock. Each worker runs torch on one thread, so N workers use N cores without
-oversubscription, and at most ``2 × jobs`` files are in flight, so memory does not grow with the size
-of the library.
+Worker processes are forked from a ``forkserver`` that has imported torch and the analysis code but
+run no torch operation (a process forked after torch has started its threads can deadlock): the
+workers share one torch import instead of paying ~2 CPU-s each, and a later pool (the daemon's next
+batch) starts in milliseconds. Where there is no forkserver, workers are spawned. Each worker runs
+torch on one thread, so N workers use N cores without oversubscription, and at most ``2 × jobs``
+files are in flight, so memory does not grow with the size of the library.
 Results come back to the caller, which stores them: only one process ever writes the index.
 Workers die with the process that started them (a parent-death signal on Linux, a watching thread
 elsewhere), and ``Workers.close()`` terminates them rather than waiting for the files in flight.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import select
 import signal
 import sys
 import threading
@@ -118,39 +121,70 @@ def analyse_one(track_id: int, path: str, analyse: Analyser) -> Outcome:
 
 # prctl(2) option: the signal this process gets when the thread that started it exits.
 _PR_SET_PDEATHSIG = 1
-# How often a worker without prctl checks that its parent is still there.
+# How often a worker without pidfd checks that its owner is still there.
 _PARENT_POLL_SECONDS = 0.5
 # How long close() lets terminated workers take to exit before killing them.
 _TERMINATE_GRACE_SECONDS = 2.0
 
 
-def _watch_parent(parent: int) -> None:
-    """Exit this worker whenever ``parent``, the process that started it, is gone (``kill -9`` too).
+# Imported once by the forkserver, before any worker is forked from it: no torch operation runs there.
+FORKSERVER_PRELOAD = ("torch", "queueemo.library.analysis", "queueemo.emotion.backends",
+                      "queueemo.emotion.inference_v2", "queueemo.emotion.inference")
 
-    ``parent`` comes from the parent itself: by the time a worker runs this (after seconds of
-    imports), the parent may already be dead and ``os.getppid()`` names whoever adopted the worker.
-    Linux sends the signal when the parent *thread* that started the worker ends, so a ``Workers``
-    is started and closed on one thread (``scan()`` does both).
+
+def worker_context() -> multiprocessing.context.BaseContext:
+    """How workers start: forked from a forkserver that preloaded torch, or spawned where there is none."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(FORKSERVER_PRELOAD))  # no effect once the server runs
+    return context
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _watch_parent(owner: int) -> None:
+    """Exit this worker as soon as ``owner``, the process whose pool it serves, is gone (``kill -9`` too).
+
+    ``owner`` comes from the owner itself: the worker's parent may be a forkserver, and a spawned
+    worker runs this after seconds of imports, when ``os.getppid()`` may name whoever adopted it.
+    A forkserver outlives its owner while any worker holds the pipe that tells it to exit, so each
+    worker watches the owner itself (a pidfd, readable once the owner has exited), and also dies with
+    the process that started it (Linux's parent-death signal, sent when the *thread* that started the
+    worker ends: a ``Workers`` is started and closed on one thread, ``scan()`` does both).
     """
     if sys.platform.startswith("linux"):
         import ctypes
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
-            if os.getppid() != parent:  # the parent died before the signal was armed
-                os._exit(1)
-            return
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    try:
+        handle: int | None = os.pidfd_open(owner)
+    except ProcessLookupError:  # gone already
+        os._exit(1)
+    except (AttributeError, OSError):  # no pidfd (not Linux ≥ 5.3): poll
+        handle = None
 
-    def poll() -> None:
-        while os.getppid() == parent:
-            threading.Event().wait(_PARENT_POLL_SECONDS)
+    def watch() -> None:
+        if handle is not None:
+            select.select([handle], [], [])
+        else:
+            while _alive(owner):
+                threading.Event().wait(_PARENT_POLL_SECONDS)
         os._exit(1)
 
-    threading.Thread(target=poll, name="queueemo-parent-watch", daemon=True).start()
+    threading.Thread(target=watch, name="queueemo-owner-watch", daemon=True).start()
 
 
-def _init_worker(analyse: Analyser, parent: int) -> None:
-    _watch_parent(parent)
+def _init_worker(analyse: Analyser, owner: int) -> None:
+    _watch_parent(owner)
     # Ctrl-C is the parent's to handle: it stops taking results and shuts the pool down.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     set_analysis_threads()  # N workers on N cores, one thread each
@@ -164,7 +198,7 @@ def _ready() -> None:
 
 
 class Workers:
-    """Where files are analysed: ``jobs`` spawn processes, or this process when ``jobs == 1``.
+    """Where files are analysed: ``jobs`` worker processes, or this process when ``jobs == 1``.
 
     ``start()`` launches the processes ahead of need, so they import torch and load the model while
     the scanner is still planning; ``run()`` starts them if that has not happened yet.
@@ -182,13 +216,20 @@ class Workers:
         return self._pool is not None
 
     def start(self) -> None:
-        """Launch (and warm up) the worker processes; nothing to do in process."""
+        """Launch the workers (spawn) or their forkserver, which imports torch meanwhile; nothing to do
+        in process. Returns at once: forking from the server waits until it has imported torch, so
+        forkserver workers are forked by the first ``run()``."""
         if self.jobs == 1 or self._pool is not None:
             return
-        context = multiprocessing.get_context("spawn")
+        context = worker_context()
         self._not_ours = set(multiprocessing.active_children())
         self._pool = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_init_worker,
                                          initargs=(self.analyse, os.getpid()))
+        if context.get_start_method() == "forkserver":
+            from multiprocessing import forkserver
+
+            forkserver.ensure_running()
+            return
         for _ in range(self.jobs):
             self._pool.submit(_ready)
 

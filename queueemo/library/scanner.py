@@ -7,7 +7,7 @@
    analysis is copied), or *to analyse* (new, changed, left pending by an interrupted scan, or
    analysed by an older model). Tracks under the roots that are gone are removed. New and changed
    files are written as ``pending`` rows, so ``queueemo status`` counts them and a crash loses nothing.
-3. **analyse** (``analysis.py``): in a pool of spawn workers, or in process for ``jobs=1`` and for
+3. **analyse** (``analysis.py``): in a pool of worker processes, or in process for ``jobs=1`` and for
    a handful of files. Nothing to analyse means torch is never imported.
 4. **store** (here): one commit per track, so ``kill -9`` loses only the tracks in flight. A file that
    cannot be decoded is stored as ``failed`` with its reason and the decoder that tried it
@@ -261,7 +261,10 @@ def _classify(session: Session, found: list[Found], roots: Sequence[str],
         summary.removed = _remove(session, vanished, found, roots)
     session.flush()  # gives the new rows their ids
     plan.to_analyse.extend((track.id, track.path) for track in added if track.status == STATUS_PENDING)
-    plan.to_analyse.sort(key=lambda task: task[1])
+    # Largest files first: with several workers, the last files to finish are short ones, so no
+    # worker is left alone on a long track at the end while the others idle.
+    sizes = {item.path: item.size for item in found}
+    plan.to_analyse.sort(key=lambda task: (-sizes.get(task[1], 0), task[1]))
     return plan
 
 

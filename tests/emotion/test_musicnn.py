@@ -130,3 +130,15 @@ def test_compact_network_equals_the_network_as_converted():
         compact = embedding.embed_mel(front.network, power, n_windows)
         exact = embedding.embed_mel(full, power, n_windows)
     np.testing.assert_allclose(compact.numpy(), exact.numpy(), atol=1e-4)
+
+
+def test_patch_pooling_equals_the_max_and_mean_of_each_patch():
+    rng = np.random.default_rng(5)
+    features = rng.standard_normal((9, 1400)).astype(np.float32) * 10
+    for n_windows, n_frames in ((40, 1400), (3, 200), (2, 120)):
+        starts = embedding.patch_starts(n_windows, n_frames)
+        length = min(embedding.PATCH_FRAMES, n_frames)
+        maximum, mean = embedding._pool_patches(features[:, :n_frames], starts, length)
+        patches = np.stack([features[:, s : s + length] for s in starts])  # (n, channels, length)
+        np.testing.assert_array_equal(maximum, patches.max(axis=2))
+        np.testing.assert_allclose(mean, patches.mean(axis=2, dtype=np.float64), rtol=1e-6, atol=1e-6)

@@ -159,11 +159,22 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _is_worker(pid: int) -> bool:
+def _command_line(pid: int) -> bytes:
     try:
-        return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
-        return False
+        return b""
+
+
+def _workers_of(pid: int) -> list[int]:
+    """The analysis workers of a scan: forked by its forkserver child (or spawned children)."""
+    found = []
+    for kid in _children(pid):
+        if b"forkserver" in _command_line(kid):
+            found += _children(kid)  # the workers, forked from the server: same command line
+        elif b"spawn_main" in _command_line(kid):
+            found.append(kid)
+    return found
 
 
 def _has_torch(pid: int) -> bool:
@@ -182,7 +193,7 @@ def _start_scan_with_workers(music: Path, db_url: str) -> tuple[subprocess.Popen
     deadline = time.monotonic() + 120
     workers: list[int] = []
     while time.monotonic() < deadline and child.poll() is None and len(workers) < 2:
-        workers = [pid for pid in _children(child.pid) if _is_worker(pid)]
+        workers = _workers_of(child.pid)
         time.sleep(0.05)
     assert len(workers) == 2, "the scan did not start two workers"
     while time.monotonic() < deadline and not all(map(_has_torch, workers)):
@@ -241,7 +252,7 @@ def test_sigterm_stops_a_scan_cleanly_and_the_next_scan_resumes(
         _kill_all(child, workers)
 
 
-def _slow_analysis(path: str) -> np.ndarray:
+def _slow_analysis(path: str, *, observe: object = None) -> np.ndarray:
     """A file that takes a minute to analyse (runs in a worker process)."""
     time.sleep(60)
     return np.zeros((1, 2), dtype=np.float32)
@@ -278,4 +289,4 @@ def test_closing_workers_stops_a_run_at_once(tmp_path: Path) -> None:
 
 
 def _children_of_this_test() -> list[int]:
-    return [pid for pid in _children(os.getpid()) if _is_worker(pid)]
+    return _workers_of(os.getpid())
