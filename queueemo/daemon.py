@@ -240,7 +240,8 @@ class Daemon:
                             "(or let MPD tell its music_directory over a local socket)")
             return None
         options = ScanOptions.from_settings(self.settings.library, self.settings.emotion,
-                                            small_scans_in_process=False, should_stop=self._stop.is_set)
+                                            small_scans_in_process=False, fork_server=False,
+                                            should_stop=self._stop.is_set)
         assert self.library is not None
         return Rescanner(self.library, roots, options, self._after_rescan, self._rescan_failed)
 

@@ -132,9 +132,10 @@ FORKSERVER_PRELOAD = ("torch", "queueemo.library.analysis", "queueemo.emotion.ba
                       "queueemo.emotion.inference_v2", "queueemo.emotion.inference")
 
 
-def worker_context() -> multiprocessing.context.BaseContext:
-    """How workers start: forked from a forkserver that preloaded torch, or spawned where there is none."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
+def worker_context(fork_server: bool = True) -> multiprocessing.context.BaseContext:
+    """How workers start: forked from a forkserver that preloaded torch, or spawned where there is
+    none or ``fork_server`` is False (the server, torch imported, lives as long as its owner)."""
+    if not fork_server or "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(FORKSERVER_PRELOAD))  # no effect once the server runs
@@ -204,9 +205,10 @@ class Workers:
     the scanner is still planning; ``run()`` starts them if that has not happened yet.
     """
 
-    def __init__(self, analyse: Analyser, jobs: int) -> None:
+    def __init__(self, analyse: Analyser, jobs: int, fork_server: bool = True) -> None:
         self.analyse = analyse
         self.jobs = max(1, jobs)
+        self.fork_server = fork_server
         self._pool: ProcessPoolExecutor | None = None
         self._not_ours: set[multiprocessing.process.BaseProcess] = set()
 
@@ -221,7 +223,7 @@ class Workers:
         forkserver workers are forked by the first ``run()``."""
         if self.jobs == 1 or self._pool is not None:
             return
-        context = worker_context()
+        context = worker_context(self.fork_server)
         self._not_ours = set(multiprocessing.active_children())
         self._pool = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_init_worker,
                                          initargs=(self.analyse, os.getpid()))

@@ -109,6 +109,9 @@ class ScanOptions:
     # A handful of changed files are analysed in this process rather than in a pool that must start;
     # the daemon says False, so torch and the model never load into the long-running process.
     small_scans_in_process: bool = True
+    # Workers fork from a forkserver that imported torch once. The daemon says False: that server
+    # (~220 MB) would stay beside the long-running process after its first batch, so it spawns them.
+    fork_server: bool = True
     # Try every failed file again (by default only those whose file or decoder changed).
     retry_failed: bool = False
     model_version: str | None = None  # None: ask the shipped model (only if something may need it)
@@ -366,7 +369,7 @@ def scan(library: Library, roots: Iterable[str | os.PathLike[str]], options: Sca
         if not small_here or likely_new > IN_PROCESS_MAX_FILES:
             workers.start()
 
-    with Workers(options.analyse, jobs) as workers:
+    with Workers(options.analyse, jobs, options.fork_server) as workers:
         with library.session() as session, session.no_autoflush:
             plan = _classify(session, found, resolved, version_of,
                              on_new=(lambda _likely_new: None) if options.enqueue_only else start_early,

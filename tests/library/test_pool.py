@@ -44,6 +44,14 @@ def test_workers_are_forked_from_a_server_that_imported_torch(make_audio: Callab
         assert outcome.trajectory.tolist() == [[1.0, 1.0]]  # torch preloaded; parent: the server
 
 
+def test_the_daemons_workers_are_spawned_so_no_server_outlives_a_batch(
+        make_audio: Callable[..., Path]) -> None:
+    path = make_audio("one.wav", seconds=1)
+    with Workers(_Probe(os.getpid()), jobs=2, fork_server=False) as workers:
+        outcomes = list(workers.run([(0, str(path))]))
+    assert outcomes[0].trajectory[0, 1] == 0.0  # its parent is this process, not a server
+
+
 @pytest.mark.sqlite_only
 def test_a_scan_through_forked_workers_equals_one_in_process(library: Library, music: Path,
                                                              make_audio: Callable[..., Path],
