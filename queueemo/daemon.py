@@ -91,6 +91,7 @@ class Daemon:
         self._database_backoff = Backoff(settings.daemon.reconnect_min_s, settings.daemon.reconnect_max_s)
         self._database_away = threading.Event()  # a database server was lost; tick() reconnects
         self._database_lost_at = 0.0
+        self._failing_with: str | None = None  # the error every tick has met since the last good one
         self._rescan_missed = threading.Event()  # a rescan failed while it was away: run it again
         self._stop = threading.Event()
         self._wake_r, self._wake_w = os.pipe()
@@ -353,13 +354,24 @@ class Daemon:
             self._sleep(self.backoff.minimum)
         except QueueemoError as exc:  # e.g. the index is locked for a while: keep going
             if not self._database_lost(exc):
-                log.error("%s", exc)
+                self._log_loop_error(str(exc))
                 self._sleep(self.backoff.minimum)
             return
+        if self._failing_with is not None:
+            log.info("working again after: %s", self._failing_with)
+            self._failing_with = None
         self._drain_wake_pipe()
         if "database" in changed:
             self.player.database_changed()
             self._reload.set()
+
+    def _log_loop_error(self, message: str) -> None:
+        """Log an error that stopped a tick: once while every tick meets it again, then at debug."""
+        if message == self._failing_with:
+            log.debug("still: %s", message)
+            return
+        self._failing_with = message
+        log.error("%s (retrying; logged again only if it changes)", message)
 
     def _sleep(self, seconds: float) -> None:
         """Wait, but return at once on ``stop()`` (the pipe, unlike ``Event.wait``, is signal-safe)."""

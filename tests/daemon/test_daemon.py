@@ -179,3 +179,45 @@ def test_the_daemon_keeps_the_queue_through_the_player_it_is_given(indexed, mpd_
         thread.join(15)
     assert not thread.is_alive()
     assert player.added == mpd_server.queue()
+
+
+def test_an_error_met_by_every_tick_is_logged_once_until_it_clears(indexed, mpd_server, real_forecast,
+                                                                     tmp_path, caplog):
+    import logging
+    import threading
+
+    from queueemo.config import load_settings
+    from queueemo.daemon import Daemon
+    from queueemo.errors import DatabaseError
+    from queueemo.player import Player
+
+    class BrokenIndexPlayer(Player):
+        """A real player whose queue reads meet an index error until ``healed`` is set."""
+
+        def __init__(self, mpd_settings) -> None:
+            super().__init__(mpd_settings)
+            self.failures = 0
+            self.healed = threading.Event()
+
+        def queue(self):
+            if not self.healed.is_set():
+                self.failures += 1
+                raise DatabaseError("database disk image is malformed")
+            return super().queue()
+
+    settings = load_settings(write_config(tmp_path))
+    player = BrokenIndexPlayer(settings.mpd)
+    daemon = Daemon(settings, player=player, forecast=real_forecast)
+    thread = threading.Thread(target=daemon.run)
+    with caplog.at_level(logging.INFO, logger="queueemo"):
+        thread.start()
+        try:
+            wait_for(lambda: player.failures >= 4, what="four ticks meeting the error")
+            player.healed.set()
+            wait_for(lambda: upcoming(mpd_server) >= 2, what="the daemon to fill the queue once healed")
+        finally:
+            daemon.stop()
+            thread.join(15)
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert sum("malformed" in message for message in errors) == 1, errors
+    assert any(r.getMessage().startswith("working again after") for r in caplog.records)
