@@ -219,10 +219,9 @@ def _validate(settings: Settings) -> None:
         problems.append("[picker] artist_spacing and repeat_window_hours must be ≥ 0")
     if settings.picker.album_spacing < 0 or not 0 < settings.picker.min_choice_share <= 1:
         problems.append("[picker] album_spacing must be ≥ 0 and min_choice_share in (0, 1]")
-    if settings.picker.loudness_weight < 0 or settings.picker.brightness_weight < 0:
-        problems.append("[picker] loudness_weight and brightness_weight must be ≥ 0")
-    if settings.picker.onset_weight < 0:
-        problems.append("[picker] onset_weight must be ≥ 0")
+    weights = settings.picker.loudness_weight, settings.picker.brightness_weight, settings.picker.onset_weight
+    if min(weights) < 0:
+        problems.append("[picker] loudness_weight, brightness_weight and onset_weight must be ≥ 0")
     if settings.picker.mode not in {"flow", "arc"} or settings.picker.arc_minutes <= 0:
         problems.append('[picker] mode must be "flow" or "arc", and arc_minutes > 0')
     if settings.daemon.watermark < 1:
