@@ -162,8 +162,8 @@ def _load_index(session: Session, roots: Sequence[str]) -> _Index:
 
 
 def _needs_analysis(row: sa.Row, model_version: str) -> bool:
-    return row.status == STATUS_PENDING or (row.status == STATUS_OK and (
-        row.model_version != model_version or _without_onsets(row)))
+    return (row.status == STATUS_PENDING or (row.status == STATUS_OK and row.model_version != model_version)
+            or _without_onsets(row))
 
 
 def _without_onsets(row: sa.Row) -> bool:
@@ -266,8 +266,9 @@ def _classify(session: Session, found: list[Found], roots: Sequence[str],
     plan.to_analyse.extend((track.id, track.path) for track in added if track.status == STATUS_PENDING)
     # Largest files first: with several workers, the last files to finish are short ones, so no
     # worker is left alone on a long track at the end while the others idle.
-    sizes = {item.path: item.size for item in found}
-    plan.to_analyse.sort(key=lambda task: (-sizes.get(task[1], 0), task[1]))
+    if len(plan.to_analyse) > 1:  # an unchanged rescan of a large library skips the size map
+        sizes = {item.path: item.size for item in found}
+        plan.to_analyse.sort(key=lambda task: (-sizes.get(task[1], 0), task[1]))
     return plan
 
 
