@@ -81,7 +81,8 @@ class Queuer:
 
     def candidates(self) -> tuple[picker.Candidates, np.ndarray]:
         """The candidates and their static exclusion reasons: loaded on first use, updated on ``reload``."""
-        if self._loaded is None or self._stale or self._candidates is None or self._reasons is None:
+        # ``_candidates`` and ``_reasons`` are set and cleared with ``_loaded``: one test covers all three.
+        if self._loaded is None or self._stale:
             from queueemo.library.candidates import load_all, load_changes
 
             started = time.perf_counter()
@@ -96,7 +97,7 @@ class Queuer:
                     loaded = self._loaded = self._candidates = self._reasons = None
                     full, fresh = True, load_all(session, music, time.time())
             self._stale = self._full = False
-            if loaded is None or fresh.table is not loaded.table or self._candidates is None:
+            if loaded is None or fresh.table is not loaded.table:
                 self._candidates = picker.Candidates.of(fresh.table)
                 self._reasons = picker.static_reasons(self._candidates, self.rules)
             self._loaded = fresh
