@@ -54,6 +54,7 @@ AUDIO_EXTENSIONS = frozenset(
      ".aiff", ".ape", ".wv", ".mpc", ".alac"}
 )
 
+_STEREO_FRAME_BYTES = 8  # two float32 samples
 _DURATION_RE = re.compile(rb"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
 
 
@@ -153,15 +154,49 @@ def _pump(stream, size: int, out: queue.Queue, stop: threading.Event) -> None:
         return
 
 
+# A stereo block whose mid (L + R) is this far below its side (L − R) cancels in mono: its channels are
+# (nearly) phase-inverted copies, and the side carries the sound. Ordinary stereo music has its side
+# 5–15 dB below its mid; 20 dB the other way round happens only when the channels cancel.
+CANCELLED_MID_DB = 20.0
+_CANCELLED_POWER_RATIO = 10 ** (-CANCELLED_MID_DB / 10)
+_INV_SQRT2 = np.float32(1 / np.sqrt(2))
+
+
+def downmix(frames: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Mono float32 samples of interleaved frames (n, channels), and whether the channels cancelled.
+
+    Stereo becomes (L + R)/√2, the same samples as ffmpeg's own mono downmix (and a mono source
+    upmixed by ffmpeg, L = R = x/√2, becomes x again). A block whose mid is ``CANCELLED_MID_DB``
+    below its side (phase-inverted channels) becomes (L − R)/√2 instead: otherwise a track that plays
+    well in stereo reads as silence. More channels: their sum/√n.
+    """
+    channels = frames.shape[1]
+    if channels == 1:
+        return frames[:, 0], False
+    if channels > 2:
+        return (frames.sum(axis=1, dtype=np.float32) / np.float32(np.sqrt(channels))), False
+    left, right = frames[:, 0], frames[:, 1]
+    mid = (left + right) * _INV_SQRT2
+    mid_power = float(np.dot(mid, mid))
+    flat = frames.reshape(-1)
+    side_power = float(np.dot(flat, flat)) - mid_power  # mid and side split the power of L and R
+    if mid_power < _CANCELLED_POWER_RATIO * side_power:
+        return (left - right) * _INV_SQRT2, True
+    return mid, False
+
+
 def _ffmpeg_blocks(path: Path, block_samples: int, sample_rate: int) -> Iterator[np.ndarray]:
     """Decode with an ffmpeg child process, yielding float32 mono blocks of ``block_samples``.
+
+    ffmpeg writes stereo (any layout downmixed or upmixed to it), mixed to mono here by ``downmix``:
+    ffmpeg's stereo output costs no more than its mono one.
 
     A thread reads the pipe ahead of the consumer (at most ``READ_AHEAD_BLOCKS`` blocks), so ffmpeg
     decodes the next blocks while this process computes features: decoding and analysis overlap.
     """
     command = [
         "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "info", "-i", f"file:{path.resolve()}",
-        "-map", "0:a:0", "-vn", "-af", f"asetnsamples=n={FFMPEG_FRAME_SAMPLES}:p=0", "-ac", "1",
+        "-map", "0:a:0", "-vn", "-af", f"asetnsamples=n={FFMPEG_FRAME_SAMPLES}:p=0", "-ac", "2",
         "-ar", str(sample_rate), "-f", "f32le", "pipe:1",
     ]
     with tempfile.TemporaryFile() as errors:
@@ -169,16 +204,17 @@ def _ffmpeg_blocks(path: Path, block_samples: int, sample_rate: int) -> Iterator
         assert process.stdout is not None
         blocks: queue.Queue[bytes] = queue.Queue(maxsize=READ_AHEAD_BLOCKS)
         stop = threading.Event()
-        reader = threading.Thread(
-            target=_pump, args=(process.stdout, block_samples * 4, blocks, stop), daemon=True
-        )
+        chunk = block_samples * _STEREO_FRAME_BYTES
+        reader = threading.Thread(target=_pump, args=(process.stdout, chunk, blocks, stop), daemon=True)
         reader.start()
-        decoded, finished = 0, False
+        decoded, finished, cancelled = 0, False, 0
         try:
             while raw := blocks.get():
-                usable = len(raw) - len(raw) % 4
-                decoded += usable // 4
-                yield np.frombuffer(raw[:usable], dtype="<f4")
+                usable = len(raw) - len(raw) % _STEREO_FRAME_BYTES
+                decoded += usable // _STEREO_FRAME_BYTES
+                mono, cancels = downmix(np.frombuffer(raw[:usable], dtype="<f4").reshape(-1, 2))
+                cancelled += cancels
+                yield mono
             finished = True
         finally:
             stop.set()
@@ -189,6 +225,9 @@ def _ffmpeg_blocks(path: Path, block_samples: int, sample_rate: int) -> Iterator
             returncode = process.wait()
         errors.seek(0)
         ffmpeg_log = errors.read()
+    if cancelled:
+        log.info("%r: its channels cancel in mono (phase-inverted?) in %d block(s); analysed their "
+                 "difference there", str(path), cancelled)
     if returncode != 0 or decoded == 0:
         log.debug("ffmpeg on %r (exit %d): %s", str(path), returncode,
                   ffmpeg_log.decode("utf-8", "replace")[-2000:])
@@ -227,7 +266,7 @@ def _soundfile_blocks(path: Path, block_samples: int, sample_rate: int) -> Itera
         source_block = max(1, int(block_samples * info.samplerate / sample_rate))
         blocks = soundfile.blocks(str(path), blocksize=source_block, dtype="float32", always_2d=True)
         for block in blocks:
-            mono = block.mean(axis=1, dtype=np.float32)
+            mono, _ = downmix(block)
             out = resampler.resample_chunk(mono, last=False)
             decoded += len(out)
             if len(out):

@@ -437,8 +437,8 @@ def scan(ctx: click.Context, paths: tuple[str, ...], jobs: int | None, retry_fai
     with library.session() as session:
         outdated = library_status(session, options.model_version).outdated
     if outdated:
-        click.echo(f"{outdated} tracks were analysed by another model; re-analysing them with "
-                   f"{options.model_version}", err=True)
+        click.echo(f"{outdated} tracks were analysed by another model or an older queueemo; re-analysing "
+                   f"them with {options.model_version}", err=True)
     progress = _ScanProgress()
     roots = paths or settings.library.music_roots
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import shutil
 import subprocess
 
 import numpy as np
@@ -224,10 +226,42 @@ def test_stopping_early_ends_the_decoder_at_once(tmp_path):
 
 
 @requires_ffmpeg
-@pytest.mark.parametrize("suffix", [".ogg", ".flac", ".mp3"])
-def test_regrouped_ffmpeg_frames_are_the_same_samples_as_plain_ffmpeg(make_audio, suffix):
-    path = make_audio(f"tone{suffix}", seconds=7.3, sr=48_000, freq=330, noise=0.05)
+@pytest.mark.parametrize(("suffix", "channels"), [(".ogg", 1), (".flac", 1), (".mp3", 1), (".flac", 2),
+                                                  (".ogg", 2)])
+def test_decoded_samples_are_ffmpegs_own_mono_downmix(tmp_path, suffix, channels):
+    """Regrouped frames and the stereo → (L + R)/√2 mix give the samples of ffmpeg's ``-ac 1``."""
+    left = synth(7.3, sr=48_000, freq=330, noise=0.05)
+    right = synth(7.3, sr=48_000, freq=523, noise=0.05, seed=1)
+    path = tmp_path / f"tone{suffix}"
+    soundfile.write(str(path), np.stack([left, right], axis=1) if channels == 2 else left, 48_000)
     plain = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-ac", "1",
                             "-ar", "16000", "-f", "f32le", "pipe:1"], capture_output=True, check=True).stdout
     ours = np.concatenate(list(audio._ffmpeg_blocks(path, 3 * 8000, 16_000)))
-    np.testing.assert_array_equal(ours, np.frombuffer(plain, dtype="<f4"))
+    np.testing.assert_allclose(ours, np.frombuffer(plain, dtype="<f4"), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("decoder", ["ffmpeg", "libsndfile"])
+def test_phase_inverted_channels_do_not_cancel_to_silence(tmp_path, caplog, decoder):
+    if decoder == "ffmpeg" and shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg not installed")
+    tone = synth(4.0, freq=440, noise=0.02)
+    path = tmp_path / "inverted.flac"
+    soundfile.write(str(path), np.stack([tone, -tone], axis=1), 44_100)
+    blocks = audio._ffmpeg_blocks if decoder == "ffmpeg" else audio._soundfile_blocks
+    with caplog.at_level(logging.INFO, logger="queueemo.audio"):
+        mono = np.concatenate(list(blocks(path, 64 * 8000, 16_000)))
+    level = float(np.sqrt(np.mean(mono**2)))
+    assert level == pytest.approx(np.sqrt(2) * np.sqrt(np.mean(tone**2)), rel=0.02)  # (L − R)/√2 = √2 x
+    if decoder == "ffmpeg":
+        assert "channels cancel in mono" in caplog.text
+
+
+def test_downmix_keeps_mono_and_spreads_more_channels_by_their_power():
+    tone = synth(0.5, freq=440)
+    mono, cancelled = audio.downmix(tone[:, None])
+    np.testing.assert_array_equal(mono, tone)
+    six, cancelled_six = audio.downmix(np.repeat(tone[:, None], 6, axis=1))
+    np.testing.assert_allclose(six, tone * np.sqrt(6), rtol=1e-5)
+    wide, cancelled_wide = audio.downmix(np.stack([tone, 0.2 * tone], axis=1))  # an ordinary stereo mix
+    np.testing.assert_allclose(wide, 1.2 * tone / np.sqrt(2), rtol=1e-5)
+    assert not (cancelled or cancelled_six or cancelled_wide)

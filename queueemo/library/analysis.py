@@ -83,11 +83,19 @@ class ModelAnalyser:
 analyse_with_model = ModelAnalyser()
 
 
+# What a scan stores besides the model's output: the decode's downmix and the audible boundaries and
+# their acoustics. Raised whenever that changes, so every track is analysed again once, as after a
+# model change. 1: onset densities (migration 0006); 2: phase-inverted channels no longer cancel in
+# the mono downmix, boundary acoustics over the audible regions.
+ANALYSIS_FORMAT = 2
+
+
 def current_model_version(model: str | None = None) -> str:
-    """``<backend>/<weights version>`` of a clip model (read from its JSON: cheap)."""
+    """What analyses a track now, stored with it: ``<backend>/<weights version>+a<ANALYSIS_FORMAT>``
+    (read from the weights' JSON: cheap). A track stored with another value is analysed again."""
     from queueemo.emotion.backends import get_backend
 
-    return get_backend(model).version
+    return f"{get_backend(model).version}+a{ANALYSIS_FORMAT}"
 
 
 def default_jobs() -> int:

@@ -151,7 +151,7 @@ class _Index:
 
 def _load_index(session: Session, roots: Sequence[str]) -> _Index:
     columns = (Track.id, Track.path, Track.size, Track.mtime_ns, Track.content_hash, Track.status,
-               Track.model_version, Track.decoder, Track.opening_onsets)
+               Track.model_version, Track.decoder)
     index = _Index({}, {})
     for row in session.execute(sa.select(*columns)):
         if _under(row.path, roots):
@@ -162,15 +162,7 @@ def _load_index(session: Session, roots: Sequence[str]) -> _Index:
 
 
 def _needs_analysis(row: sa.Row, model_version: str) -> bool:
-    return (row.status == STATUS_PENDING or (row.status == STATUS_OK and row.model_version != model_version)
-            or _without_onsets(row))
-
-
-def _without_onsets(row: sa.Row) -> bool:
-    """An analysed track from before onset densities were stored (migration 0006): analysed again,
-    as after a model change, so the picker's onset term sees every track (a one-line notice says
-    so when the model itself did not change; the CLI already announces a model change)."""
-    return row.status == STATUS_OK and row.opening_onsets is None
+    return row.status == STATUS_PENDING or (row.status == STATUS_OK and row.model_version != model_version)
 
 
 def _moved_source(rows: list[sa.Row], vanished: dict[str, sa.Row], found_paths: set[str]) -> sa.Row | None:
@@ -198,10 +190,6 @@ def _classify(session: Session, found: list[Found], roots: Sequence[str],
     summary = plan.summary
     index = _load_index(session, roots)
     known = index.under_roots
-    stale = sum(_without_onsets(row) and row.model_version == version_of() for row in known.values())
-    if stale:
-        log.warning("%d tracks were analysed before onset densities were stored: analysing them again",
-                    stale)
     unknown = sum(item.path not in known for item in found)
     likely_new = unknown - (len(known) - (len(found) - unknown))
     if likely_new > 0:
@@ -223,7 +211,7 @@ def _classify(session: Session, found: list[Found], roots: Sequence[str],
         digest = content_hash(item.path, item.size)
         track = session.get_one(Track, row.id)
         touched = digest is not None and digest == row.content_hash and row.status == STATUS_OK
-        if touched and row.model_version == version_of() and not _without_onsets(row):
+        if touched and row.model_version == version_of():
             _place(track, item, digest)  # same content, new mtime: keep the analysis
             summary.unchanged += 1
             continue

@@ -25,6 +25,7 @@ from queueemo.library import (
     scan,
     trajectory,
 )
+from queueemo.library.analysis import ANALYSIS_FORMAT, current_model_version
 
 pytestmark = pytest.mark.usefixtures("clip_model")
 
@@ -117,17 +118,16 @@ def test_tracks_from_an_older_model_are_analysed_again(album: list[Path], rescan
     assert {track.model_version for track in _tracks(library).values()} != {"older"}
 
 
-def test_tracks_analysed_before_onsets_were_stored_are_analysed_again(album: list[Path], rescan,
-                                                                      library: Library, caplog) -> None:
+def test_tracks_from_an_older_analysis_format_are_analysed_again(album: list[Path], rescan,
+                                                                 library: Library) -> None:
     rescan()
-    assert all(t.opening_onsets is not None for t in _tracks(library).values())
-    with library.session() as session:  # as migration 0006 leaves an older index
+    current = {t.model_version for t in _tracks(library).values()}
+    assert len(current) == 1 and current.pop().endswith(f"+a{ANALYSIS_FORMAT}")
+    with library.session() as session:  # what a queueemo before the analysis format stored
         session.execute(sa.update(Track).where(Track.path == str(album[1]))
-                        .values(opening_onsets=None, ending_onsets=None))
+                        .values(model_version=current_model_version().split("+")[0], opening_onsets=None))
     assert rescan().line() == "analysed 1, unchanged 2, moved 0, removed 0, failed 0"
-    assert "1 tracks were analysed before onset densities were stored" in caplog.text
-    two = _tracks(library)[str(album[1])]
-    assert two.opening_onsets is not None and two.ending_onsets is not None
+    assert _tracks(library)[str(album[1])].opening_onsets is not None
 
 
 def test_identical_copy_reuses_the_analysis(album: list[Path], rescan, library: Library,
