@@ -88,6 +88,21 @@ def test_brightness_is_the_spectral_centroid():
     assert result.ending_brightness == pytest.approx(3000, rel=0.05)
 
 
+def test_brightness_is_what_most_of_the_stretch_sounds_like_not_its_loudest_moments():
+    # a quiet 3 kHz bed under loud 150-Hz notes sounding 30 % of the time: 70 % of the frames are the
+    # bed alone, so the median frame centroid is the bed's, though most of the power is the bass's
+    t = np.arange(20 * 44_100) / 44_100
+    bass = 0.8 * np.sin(2 * np.pi * 150 * t) * (np.mod(t, 0.5) < 0.15)
+    result = analyse((0.05 * np.sin(2 * np.pi * 3000 * t) + bass).astype(np.float32))
+    assert result.opening_brightness == pytest.approx(3000, rel=0.05)
+
+
+def test_brightness_does_not_depend_on_the_level():
+    signal = np.concatenate([synth(10, freq=800, noise=0.02), synth(10, freq=3000, noise=0.05)])
+    loud, quiet = analyse(signal), analyse(signal * np.float32(0.01))
+    assert quiet.opening_brightness == pytest.approx(loud.opening_brightness, rel=0.01)
+
+
 def test_blocks_of_any_size_give_the_same_result():
     signal = np.concatenate([silence(1.5), synth(25, freq=700, noise=0.1, seed=3)])
     small, large = analyse(signal, block=7), analyse(signal, block=64)
