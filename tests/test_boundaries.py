@@ -186,6 +186,17 @@ def test_a_steady_tone_has_no_onsets_and_a_fade_keeps_them():
     assert result.ending_onsets == pytest.approx(4, rel=0.15)  # the heard end, fade included
 
 
+@pytest.mark.parametrize("sr", [16_000, 44_100])
+def test_soft_music_has_as_many_onsets_as_loud_music(sr):
+    # the threshold is relative to the stretch's own flux (ONSET_RELATIVE) over a floor in dB
+    # (ONSET_DELTA_DB), not to an absolute level: the same music 20 dB softer keeps its onsets (only
+    # bins below ONSET_FLOOR, -90 dB, are cut)
+    signal = clicks(4, 20, bed=0.05, sr=sr, seed=4)
+    loud, soft = analyse(signal, sr), analyse(signal * np.float32(0.1), sr)
+    assert soft.opening_onsets == pytest.approx(loud.opening_onsets, abs=0.2)
+    assert loud.opening_onsets == pytest.approx(4, rel=0.15)
+
+
 def test_onsets_are_the_same_in_blocks_of_any_size():
     signal = clicks(5, 25, bed=0.05, seed=2)
     small, large = analyse(signal, block=3), analyse(signal, block=64)
