@@ -170,7 +170,10 @@ def onset_density(flux: np.ndarray, window_seconds: float = WINDOW_SECONDS) -> f
     index = np.arange(len(series))
     lo, hi = np.maximum(index - reach, 0), np.minimum(index + reach + 1, len(series))
     local = (sums[hi] - sums[lo]) / (hi - lo)  # mean flux within ``reach`` frames
-    rise = max(ONSET_DELTA_DB, ONSET_RELATIVE * float(series.max() - series.min()))
+    # the range leaves out the first frame: its rise is from before the stretch (at the opening, from the
+    # silence before the sound starts), and would set the scale of every onset after it
+    top = series[1:].max() if len(series) > 1 else series.max()
+    rise = max(ONSET_DELTA_DB, ONSET_RELATIVE * float(top - series.min()))
     before = np.concatenate([[np.inf], series[:-1]])
     after = np.concatenate([series[1:], [-np.inf]])
     peaks = (series > before) & (series >= after) & (series >= local + rise)

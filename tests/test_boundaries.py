@@ -197,6 +197,30 @@ def test_soft_music_has_as_many_onsets_as_loud_music(sr):
     assert loud.opening_onsets == pytest.approx(4, rel=0.15)
 
 
+def soft_notes(rate: float, seconds: float, *, sr: int, attack: float = 0.03) -> np.ndarray:
+    """``rate`` soft harmonic notes per second of random pitch, ``attack`` seconds each, over faint noise."""
+    rng = np.random.default_rng(0)
+    n, t = int(seconds * sr), np.arange(int(sr / rate)) / sr
+    out = 0.003 * rng.standard_normal(n)
+    for start in np.arange(0.0, seconds, 1 / rate):
+        f0, at = rng.uniform(200, 600), int(start * sr)
+        note = sum(np.sin(2 * np.pi * f0 * h * t) / h for h in range(1, 6))
+        note *= 0.1 * np.minimum(t / attack, 1) * np.exp(-t / 0.5)
+        out[at : at + len(t)] += note[: n - at]
+    return out.astype(np.float32)
+
+
+def test_leading_silence_does_not_hide_the_openings_onsets():
+    # the rise from digital silence into the sound is the largest flux of the opening; it is left out
+    # of the range that scales the threshold (ONSET_RELATIVE), or it would hide the softer notes after it
+    notes = soft_notes(3, 20, sr=16_000)
+    plain = analyse(notes, 16_000)
+    after_silence = analyse(np.concatenate([silence(3, 16_000), notes]), 16_000)
+    assert after_silence.sound_start_s == 3.0
+    assert after_silence.opening_onsets == pytest.approx(plain.opening_onsets, abs=0.3)
+    assert plain.opening_onsets == pytest.approx(3, abs=0.3)
+
+
 def test_onsets_are_the_same_in_blocks_of_any_size():
     signal = clicks(5, 25, bed=0.05, seed=2)
     small, large = analyse(signal, block=3), analyse(signal, block=64)
