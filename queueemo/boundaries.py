@@ -1,17 +1,20 @@
 """Audible boundaries and boundary acoustics of a track, from the decoded windows as they stream.
 
 Pure numpy, short real FFTs over each ``audio.WINDOW_SECONDS`` window, so the scan computes them from the same
-decode as the emotion (no second pass). Per window:
+decode as the emotion (no second pass). Per window, and per frame inside it:
 
 - loudness: K-weighted mean power in LUFS (ITU-R BS.1770's K filter, designed for the stream's sample
   rate and applied as its magnitude response to the spectra of the window's frames, which by Parseval
   gives the mean power of the filtered window);
-- brightness: spectral centroid (Hz) of the window's power spectrum; a stretch of windows gets the
-  geometric mean of theirs;
-- onsets: per frame, the half-wave-rectified rise of the log power in ``ONSET_BANDS`` log-spaced bands
-  (spectral flux, in dB, so a fade does not hide onsets); an onset is a frame whose flux is a local
-  maximum at least ``ONSET_DELTA_DB`` above the mean flux of the ``ONSET_CONTEXT_S`` around it. A
-  stretch of windows gets its onsets per second (its onset density).
+- brightness: per frame, the spectral centroid (Hz) of the Hann-windowed magnitude spectrum; a stretch
+  gets the median over its frames (every moment counts alike: what the ear calls the stretch's
+  brightness, not its loudest chords');
+- onsets: per frame, the half-wave-rectified rise of the log power of every frequency bin, averaged
+  (spectral flux, in dB, so a fade does not hide onsets; linear bins, so the broadband attack of a soft
+  note counts as much as a drum's); an onset is a frame whose flux is a local maximum above the mean
+  flux of the ``ONSET_CONTEXT_S`` around it by ``ONSET_RELATIVE`` of the stretch's flux range (at
+  least ``ONSET_DELTA_DB``): a soft orchestral attack is an onset among soft music as a drum hit is
+  among loud. A stretch gets its onsets per second (its onset density).
 
 The track's own level is its gated loudness (BS.1770: windows above -70 LUFS, then above that mean
 -10 LU). Against that level:
@@ -48,11 +51,15 @@ MAX_ENDING_S = 30.0
 OPENING_WINDOWS = 20  # 10 s
 TAIL_WINDOWS = 10  # 5 s: the forecaster's context
 FRAME_SAMPLES = 2048  # spectra are taken over frames of this many samples (at 44.1 kHz) inside each window
-ONSET_BANDS = 24  # log-spaced bands from ONSET_LOW_HZ to the Nyquist frequency
-ONSET_LOW_HZ = 60.0
-ONSET_FLOOR = 1e-9  # band mean square floor (-90 dB): silence has no onsets
-ONSET_DELTA_DB = 1.5  # an onset rises this far above the local mean flux (see the README, "Picking")
-ONSET_CONTEXT_S = 0.5  # seconds either side over which that local mean is taken
+# bin mean square floor (-90 dB): silence has no onsets, nor a codec's near-empty bins (on 4q's Opus
+# clips a -110 dB floor drops the agreement from r = 0.86 to 0.72)
+ONSET_FLOOR = 1e-9
+# An onset's flux rises above the local mean by ONSET_RELATIVE of the stretch's flux range, and by at
+# least ONSET_DELTA_DB (so that a steady tone's tiny fluctuations are not onsets); chosen on 4q's real
+# recordings against librosa's detector (bench/boundary_agreement.py; see the README, "Picking").
+ONSET_RELATIVE = 0.1
+ONSET_DELTA_DB = 0.5
+ONSET_CONTEXT_S = 0.1  # seconds either side over which that local mean is taken
 _LUFS_OFFSET = -0.691  # BS.1770: L = -0.691 + 10 log10(mean square of the K-filtered signal)
 
 
@@ -80,9 +87,9 @@ def k_filter_coefficients(sample_rate: int) -> list[tuple[tuple[float, ...], tup
 
 
 @lru_cache(maxsize=8)
-def _spectral_weights(n: int, sample_rate: int) -> np.ndarray:
-    """(bins, 4) float32 per rfft bin of an n-sample frame: K-weighted and plain Parseval weights, the
-    bin frequency and 1, so one matrix product gives all four sums of a frame's power spectrum."""
+def _loudness_weights(n: int, sample_rate: int) -> np.ndarray:
+    """(bins,) float32 per rfft bin of an n-sample frame: Parseval's weight times the K filter's power
+    response, so one product gives the K-weighted mean square of a frame."""
     freqs = np.fft.rfftfreq(n, 1.0 / sample_rate)
     parseval = np.full(len(freqs), 2.0 / n**2)
     parseval[0] = 1.0 / n**2
@@ -91,7 +98,15 @@ def _spectral_weights(n: int, sample_rate: int) -> np.ndarray:
     k_power = np.ones(len(freqs))
     for b, a in k_filter_coefficients(sample_rate):
         k_power *= _biquad_power(b, a, freqs, sample_rate)
-    return np.column_stack([parseval * k_power, parseval, freqs, np.ones(len(freqs))]).astype(np.float32)
+    return (parseval * k_power).astype(np.float32)
+
+
+@lru_cache(maxsize=8)
+def _centroid_weights(n: int, sample_rate: int) -> np.ndarray:
+    """(bins - 2, 2) float32: the frequency and 1 per Hann-spectrum bin (rfft bins 1 … n/2 - 1), so one
+    product gives a frame's magnitude-weighted frequency sum and its magnitude sum."""
+    freqs = np.fft.rfftfreq(n, 1.0 / sample_rate)[1:-1]
+    return np.column_stack([freqs, np.ones(len(freqs))]).astype(np.float32)
 
 
 def frame_length(sample_rate: int) -> int:
@@ -100,31 +115,23 @@ def frame_length(sample_rate: int) -> int:
     return 2 ** int(np.floor(np.log2(FRAME_SAMPLES * sample_rate / 44_100 + 1e-9)))
 
 
-@lru_cache(maxsize=8)
-def _band_starts(n: int, sample_rate: int) -> np.ndarray:
-    """First rfft bin of each onset band (for ``np.add.reduceat``), bands at least one bin wide."""
-    freqs = np.fft.rfftfreq(n, 1.0 / sample_rate)
-    edges = np.geomspace(ONSET_LOW_HZ, sample_rate / 2, ONSET_BANDS + 1)[:-1]
-    return np.unique(np.maximum(np.searchsorted(freqs, edges), 1))
-
-
 @dataclass(frozen=True)
 class WindowFeatures:
-    """Per window of a block: K-weighted and plain mean power, centroid (Hz); per frame: band dB."""
+    """Per window of a block: K-weighted mean power; per frame: centroid (Hz) and bin levels (dB)."""
 
     weighted: np.ndarray  # (k,)
-    plain: np.ndarray  # (k,)
-    centroid: np.ndarray  # (k,)
-    band_db: np.ndarray  # (k, frames, bands) float32: log power per onset band of each frame
+    centroid: np.ndarray  # (k, frames): magnitude-weighted spectral centroid, 0 for a silent frame
+    bin_db: np.ndarray  # (k, frames, bins - 2) float32: log power of each Hann-spectrum bin
 
 
 def window_features(windows: np.ndarray, sample_rate: int) -> WindowFeatures:
-    """(k, n) windows → their loudness, brightness and onset-band features.
+    """(k, n) windows → their loudness, and the brightness and onset features of their frames.
 
     Each window is cut into whole ``frame_length`` frames (the few samples left over are not used),
     whose rectangular-window spectra give the power exactly (Parseval): four times cheaper than one
-    long FFT per window, at 21.5 Hz resolution (31 Hz at 16 kHz), plenty for the K filter, a centroid
-    and onsets up to ~10 per second.
+    long FFT per window, at 21.5 Hz resolution (31 Hz at 16 kHz), plenty for the K filter. Centroids
+    and onsets see the frames through a Hann window (a 3-tap convolution of the spectrum), whose low
+    leakage keeps a tone's centroid on the tone and a steady tone's far bins steady from frame to frame.
     """
     windows = np.asarray(windows, dtype=np.float32)
     k, n = windows.shape
@@ -132,44 +139,45 @@ def window_features(windows: np.ndarray, sample_rate: int) -> WindowFeatures:
     frames = windows[:, : (n // frame) * frame].reshape(k, n // frame, frame)
     spectrum = np.fft.rfft(frames, axis=2)
     power = spectrum.real**2 + spectrum.imag**2
-    sums = (power @ _spectral_weights(frame, sample_rate)).astype(np.float64)  # (k, frames, 4)
-    weighted, plain = sums[:, :, 0].mean(axis=1), sums[:, :, 1].mean(axis=1)
-    moment, total = sums[:, :, 2].sum(axis=1), sums[:, :, 3].sum(axis=1)
-    centroid = np.divide(moment, total, out=np.zeros(k), where=total > 0)
-    # Onsets see the frames through a Hann window (a 3-tap convolution of the spectrum), whose low
-    # leakage keeps a steady tone's far bands steady from frame to frame.
+    weighted = (power @ _loudness_weights(frame, sample_rate)).astype(np.float64).mean(axis=1)
     hann = spectrum[:, :, 1:-1] - (spectrum[:, :, :-2] + spectrum[:, :, 2:]) * np.float32(0.5)  # ×2
     hann_power = hann.real**2 + hann.imag**2
-    bands = np.add.reduceat(hann_power, _band_starts(frame, sample_rate) - 1, axis=2)
-    bands *= np.float32(2.0 / frame**2)  # mean square per band (Hann's gain aside: a constant dB shift)
-    band_db = 10 * np.log10(np.maximum(bands, np.float32(ONSET_FLOOR)))
-    return WindowFeatures(weighted, plain, centroid, band_db)
+    moments = np.sqrt(hann_power) @ _centroid_weights(frame, sample_rate)  # (k, frames, 2)
+    centroid = np.divide(moments[..., 0], moments[..., 1], out=np.zeros((k, n // frame), np.float32),
+                         where=moments[..., 1] > 0)
+    hann_power *= np.float32(2.0 / frame**2)  # mean square per bin (Hann's gain aside: a dB shift)
+    bin_db = 10 * np.log10(np.maximum(hann_power, np.float32(ONSET_FLOOR)))
+    return WindowFeatures(weighted, centroid, bin_db)
 
 
-def frame_flux(band_db: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
-    """(k, frames, bands) log band power → (k, frames) spectral flux: the mean over bands of each
-    frame's rise in dB since the frame before (falls count 0; ``previous``: the frame before the first)."""
-    k, per_window, bands = band_db.shape
-    levels = band_db.reshape(k * per_window, bands)
+def frame_flux(bin_db: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
+    """(k, frames, bins) log bin power → (k, frames) spectral flux: the mean over bins of each frame's
+    rise in dB since the frame before (falls count 0; ``previous``: the frame before the first)."""
+    k, per_window, bins = bin_db.shape
+    levels = bin_db.reshape(k * per_window, bins)
     before = np.concatenate([levels[:1] if previous is None else previous[None], levels[:-1]])
     return np.maximum(levels - before, 0).mean(axis=1).reshape(k, per_window)
 
 
-def onset_counts(flux: np.ndarray, window_seconds: float = WINDOW_SECONDS) -> np.ndarray:
-    """(windows, frames) spectral flux → the number of onsets in each window (see the module doc)."""
+def onset_density(flux: np.ndarray, window_seconds: float = WINDOW_SECONDS) -> float:
+    """(windows, frames) spectral flux of a stretch → its onsets per second (see the module doc)."""
     k, per_window = flux.shape
     if not k:
-        return np.zeros(0, dtype=np.int64)
+        return 0.0
     series = flux.reshape(-1).astype(np.float64)
     reach = max(1, round(ONSET_CONTEXT_S * per_window / window_seconds))
     sums = np.concatenate([[0.0], np.cumsum(series)])
     index = np.arange(len(series))
     lo, hi = np.maximum(index - reach, 0), np.minimum(index + reach + 1, len(series))
     local = (sums[hi] - sums[lo]) / (hi - lo)  # mean flux within ``reach`` frames
+    # the range leaves out the first frame: its rise is from before the stretch (at the opening, from the
+    # silence before the sound starts), and would set the scale of every onset after it
+    top = series[1:].max() if len(series) > 1 else series.max()
+    rise = max(ONSET_DELTA_DB, ONSET_RELATIVE * float(top - series.min()))
     before = np.concatenate([[np.inf], series[:-1]])
     after = np.concatenate([series[1:], [-np.inf]])
-    peaks = (series > before) & (series >= after) & (series >= local + ONSET_DELTA_DB)
-    return peaks.reshape(k, per_window).sum(axis=1)
+    peaks = (series > before) & (series >= after) & (series >= local + rise)
+    return float(peaks.sum() / (k * window_seconds))
 
 
 def lufs(mean_power: np.ndarray | float) -> np.ndarray:
@@ -213,16 +221,16 @@ class Boundaries:
 
 
 class BoundaryAccumulator:
-    """Collects per-window loudness, brightness and onsets block by block; ``result()`` at the end.
+    """Collects per-window loudness and per-frame brightness and onsets block by block; ``result()``
+    at the end.
 
-    Memory: three floats per window and one per frame (the flux), whatever the track's length.
+    Memory: one float per window and two per frame (centroid, flux), whatever the track's length.
     """
 
     def __init__(self, opening_windows: int = OPENING_WINDOWS, tail_windows: int = TAIL_WINDOWS) -> None:
         self.opening_windows = opening_windows
         self.tail_windows = tail_windows
         self._weighted: list[np.ndarray] = []
-        self._plain: list[np.ndarray] = []
         self._centroid: list[np.ndarray] = []
         self._flux: list[np.ndarray] = []
         self._last_frame: np.ndarray | None = None
@@ -232,18 +240,16 @@ class BoundaryAccumulator:
         if len(windows):
             features = window_features(windows, sample_rate)
             self._weighted.append(features.weighted)
-            self._plain.append(features.plain)
             self._centroid.append(features.centroid)
-            self._flux.append(frame_flux(features.band_db, self._last_frame))
-            self._last_frame = features.band_db[-1, -1]
+            self._flux.append(frame_flux(features.bin_db, self._last_frame))
+            self._last_frame = features.bin_db[-1, -1]
 
     def result(self) -> Boundaries:
         """The boundaries of everything added so far (a silent or empty track: the whole of it)."""
-        weighted = np.concatenate(self._weighted) if self._weighted else np.zeros(0)
-        plain = np.concatenate(self._plain) if self._plain else np.zeros(0)
-        centroid = np.concatenate(self._centroid) if self._centroid else np.zeros(0)
-        onsets = onset_counts(np.concatenate(self._flux)) if self._flux else np.zeros(0)
-        return find_boundaries(weighted, plain, centroid, onsets, opening_windows=self.opening_windows,
+        if not self._weighted:
+            return find_boundaries(np.zeros(0), np.zeros((0, 1)), np.zeros((0, 1)))
+        return find_boundaries(np.concatenate(self._weighted), np.concatenate(self._centroid),
+                               np.concatenate(self._flux), opening_windows=self.opening_windows,
                                tail_windows=self.tail_windows)
 
 
@@ -258,11 +264,11 @@ def gated_level(weighted: np.ndarray) -> float:
     return float(lufs(kept.mean())) if len(kept) else first
 
 
-def find_boundaries(weighted: np.ndarray, plain: np.ndarray, centroid: np.ndarray, onsets: np.ndarray, *,
+def find_boundaries(weighted: np.ndarray, centroid: np.ndarray, flux: np.ndarray, *,
                     opening_windows: int = OPENING_WINDOWS, tail_windows: int = TAIL_WINDOWS,
                     ) -> Boundaries:
-    """Boundaries from per-window K-weighted power, plain power, centroid and onset count (see the
-    module doc)."""
+    """Boundaries from per-window K-weighted power and per-frame centroid and spectral flux, both
+    (windows, frames) (see the module doc)."""
     n = len(weighted)
     loud = lufs(weighted)
     level = gated_level(weighted)
@@ -287,10 +293,10 @@ def find_boundaries(weighted: np.ndarray, plain: np.ndarray, centroid: np.ndarra
         ending_start_s=ending * WINDOW_SECONDS,
         opening_lufs=float(lufs(weighted[opening].mean())),
         ending_lufs=float(lufs(weighted[heard_end].mean())),
-        opening_brightness=_centroid_of(plain[opening], centroid[opening]),
-        ending_brightness=_centroid_of(plain[heard_end], centroid[heard_end]),
-        opening_onsets=_density(onsets[opening]),
-        ending_onsets=_density(onsets[heard_end]),
+        opening_brightness=brightness_of(centroid[opening]),
+        ending_brightness=brightness_of(centroid[heard_end]),
+        opening_onsets=onset_density(flux[opening]),
+        ending_onsets=onset_density(flux[heard_end]),
         level_lufs=level,
         opening=opening,
         tail=tail,
@@ -298,21 +304,14 @@ def find_boundaries(weighted: np.ndarray, plain: np.ndarray, centroid: np.ndarra
     )
 
 
-def _density(counts: np.ndarray) -> float:
-    """Onsets per second over some windows."""
-    return float(counts.sum() / (len(counts) * WINDOW_SECONDS)) if len(counts) else 0.0
+def brightness_of(centroid: np.ndarray) -> float:
+    """The typical brightness of a stretch: the median over its frames of their centroids (Hz).
 
-
-def _centroid_of(power: np.ndarray, centroid: np.ndarray) -> float:
-    """The typical brightness of several windows: the geometric mean of their centroids (Hz).
-
-    Each window counts alike, so a few loud bass-heavy windows do not decide it; silent windows
-    (no centroid) are left out.
+    Each frame counts alike, so a few loud bass-heavy moments do not decide it; silent frames (no
+    centroid) are left out.
     """
-    sounding = (power > 0) & (centroid > 0)
-    if not sounding.any():
-        return 0.0
-    return float(2.0 ** np.log2(centroid[sounding]).mean())
+    sounding = centroid[centroid > 0]
+    return float(np.median(sounding)) if len(sounding) else 0.0
 
 
 def boundary_emotion(trajectory: np.ndarray, boundaries: Boundaries) -> dict[str, float]:

@@ -88,6 +88,21 @@ def test_brightness_is_the_spectral_centroid():
     assert result.ending_brightness == pytest.approx(3000, rel=0.05)
 
 
+def test_brightness_is_what_most_of_the_stretch_sounds_like_not_its_loudest_moments():
+    # a quiet 3 kHz bed under loud 150-Hz notes sounding 30 % of the time: 70 % of the frames are the
+    # bed alone, so the median frame centroid is the bed's, though most of the power is the bass's
+    t = np.arange(20 * 44_100) / 44_100
+    bass = 0.8 * np.sin(2 * np.pi * 150 * t) * (np.mod(t, 0.5) < 0.15)
+    result = analyse((0.05 * np.sin(2 * np.pi * 3000 * t) + bass).astype(np.float32))
+    assert result.opening_brightness == pytest.approx(3000, rel=0.05)
+
+
+def test_brightness_does_not_depend_on_the_level():
+    signal = np.concatenate([synth(10, freq=800, noise=0.02), synth(10, freq=3000, noise=0.05)])
+    loud, quiet = analyse(signal), analyse(signal * np.float32(0.01))
+    assert quiet.opening_brightness == pytest.approx(loud.opening_brightness, rel=0.01)
+
+
 def test_blocks_of_any_size_give_the_same_result():
     signal = np.concatenate([silence(1.5), synth(25, freq=700, noise=0.1, seed=3)])
     small, large = analyse(signal, block=7), analyse(signal, block=64)
@@ -169,6 +184,41 @@ def test_a_steady_tone_has_no_onsets_and_a_fade_keeps_them():
     fading = clicks(4, 20, bed=0.05) * (10 ** (-np.linspace(0, 40, 20 * 44_100) / 20)).astype(np.float32)
     result = analyse(fading)
     assert result.ending_onsets == pytest.approx(4, rel=0.15)  # the heard end, fade included
+
+
+@pytest.mark.parametrize("sr", [16_000, 44_100])
+def test_soft_music_has_as_many_onsets_as_loud_music(sr):
+    # the threshold is relative to the stretch's own flux (ONSET_RELATIVE) over a floor in dB
+    # (ONSET_DELTA_DB), not to an absolute level: the same music 20 dB softer keeps its onsets (only
+    # bins below ONSET_FLOOR, -90 dB, are cut)
+    signal = clicks(4, 20, bed=0.05, sr=sr, seed=4)
+    loud, soft = analyse(signal, sr), analyse(signal * np.float32(0.1), sr)
+    assert soft.opening_onsets == pytest.approx(loud.opening_onsets, abs=0.2)
+    assert loud.opening_onsets == pytest.approx(4, rel=0.15)
+
+
+def soft_notes(rate: float, seconds: float, *, sr: int, attack: float = 0.03) -> np.ndarray:
+    """``rate`` soft harmonic notes per second of random pitch, ``attack`` seconds each, over faint noise."""
+    rng = np.random.default_rng(0)
+    n, t = int(seconds * sr), np.arange(int(sr / rate)) / sr
+    out = 0.003 * rng.standard_normal(n)
+    for start in np.arange(0.0, seconds, 1 / rate):
+        f0, at = rng.uniform(200, 600), int(start * sr)
+        note = sum(np.sin(2 * np.pi * f0 * h * t) / h for h in range(1, 6))
+        note *= 0.1 * np.minimum(t / attack, 1) * np.exp(-t / 0.5)
+        out[at : at + len(t)] += note[: n - at]
+    return out.astype(np.float32)
+
+
+def test_leading_silence_does_not_hide_the_openings_onsets():
+    # the rise from digital silence into the sound is the largest flux of the opening; it is left out
+    # of the range that scales the threshold (ONSET_RELATIVE), or it would hide the softer notes after it
+    notes = soft_notes(3, 20, sr=16_000)
+    plain = analyse(notes, 16_000)
+    after_silence = analyse(np.concatenate([silence(3, 16_000), notes]), 16_000)
+    assert after_silence.sound_start_s == 3.0
+    assert after_silence.opening_onsets == pytest.approx(plain.opening_onsets, abs=0.3)
+    assert plain.opening_onsets == pytest.approx(3, abs=0.3)
 
 
 def test_onsets_are_the_same_in_blocks_of_any_size():
