@@ -94,10 +94,20 @@ def describe_region(path: Path, start: float, seconds: float) -> dict[str, float
 
     raw = subprocess.run(
         ["ffmpeg", "-nostdin", "-v", "error", "-ss", f"{max(start, 0.0):.3f}", "-t", f"{seconds:.3f}",
-         "-i", str(path), "-ac", "1", "-ar", "44100", "-f", "f32le", "-"],
+         "-i", str(path), "-ac", "2", "-ar", "44100", "-f", "f32le", "-"],
         capture_output=True, check=True).stdout
-    y = librosa.resample(np.frombuffer(raw, dtype="<f4"), orig_sr=44_100, target_sr=SAMPLE_RATE)
+    y = librosa.resample(heard_mono(np.frombuffer(raw, dtype="<f4").reshape(-1, 2)), orig_sr=44_100,
+                         target_sr=SAMPLE_RATE)
     return descriptors(y, SAMPLE_RATE)
+
+
+def heard_mono(stereo: np.ndarray) -> np.ndarray:
+    """ffmpeg's mono mix, (L + R)/√2, unless the channels cancel in it (a phase-inverted pair, which a
+    listener hears at full level in stereo): then the left channel alone."""
+    mono = (stereo[:, 0] + stereo[:, 1]) / np.float32(np.sqrt(2))
+    if np.mean(mono**2) < 0.01 * np.mean(stereo[:, 0] ** 2):
+        return np.ascontiguousarray(stereo[:, 0])
+    return mono
 
 
 # --- the labelled excerpts ------------------------------------------------------------------------

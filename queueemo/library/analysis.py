@@ -86,7 +86,7 @@ analyse_with_model = ModelAnalyser()
 # What a scan stores besides the model's output: the decode's downmix and the audible boundaries and
 # their acoustics. Raised whenever that changes, so every track is analysed again once, as after a
 # model change. 1: onset densities (migration 0006); 2: phase-inverted channels no longer cancel in
-# the mono downmix, boundary acoustics over the audible regions.
+# the mono downmix; brightness is the median frame's centroid; onsets over every bin, relative threshold.
 ANALYSIS_FORMAT = 2
 
 
