@@ -8,8 +8,8 @@ notes, a brighter register — is what these few numbers say directly, per 0.5-s
 ``flux_rel``  ``flux`` minus the track's median flux (denser or sparser than the rest of the track)
 ``centroid``  power-weighted mean mel band (0 = lowest, 1 = highest): brightness
 
-All four are unchanged by a gain (loudness and flux up to float16 rounding of near-silence), so the
-mastering level of a file does not leak into them. The same ``DescriptorStream`` runs at training
+All four are unchanged by a gain, so the mastering level of a file does not leak into them (flux
+excepted where music starts from digital silence, whose onset has no finite level to be relative to). The same ``DescriptorStream`` runs at training
 (embedding cache) and analysis (``embedding.embed_file``), fed the same float16 mel frames.
 """
 
