@@ -9,8 +9,9 @@ notes, a brighter register — is what these few numbers say directly, per 0.5-s
 ``centroid``  power-weighted mean mel band (0 = lowest, 1 = highest): brightness
 
 All four are unchanged by a gain, so the mastering level of a file does not leak into them (flux
-excepted where music starts from digital silence, whose onset has no finite level to be relative to). The same ``DescriptorStream`` runs at training
-(embedding cache) and analysis (``embedding.embed_file``), fed the same float16 mel frames.
+excepted where music starts from digital silence, whose onset has no finite level to be relative
+to). The same ``DescriptorStream`` runs at training (embedding cache) and analysis
+(``embedding.embed_file``), fed the same float16 mel frames.
 """
 
 from __future__ import annotations

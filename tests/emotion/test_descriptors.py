@@ -36,7 +36,8 @@ def test_louder_denser_brighter_music_raises_every_descriptor():
     assert values.shape == (n, len(DESCRIPTOR_NAMES)) == (16, 4)
     first, second = values[1:7].mean(0), values[9:15].mean(0)
     assert np.all(second > first), dict(zip(DESCRIPTOR_NAMES, second - first, strict=True))
-    # Loudness is relative to the track: its median window is 0, the second half is ~18 dB louder (and not half silent).
+    # Loudness is relative to the track: its median window is 0; the second half is ~18 dB louder
+    # (and not half silent).
     assert np.median(values[:, 0]) == pytest.approx(0.0, abs=1e-6)
     assert 1.4 < second[0] - first[0] < 3.0
 
