@@ -254,9 +254,10 @@ def _window_range(blocks: Iterator[np.ndarray], first: int, count: int | None) -
 
 def embed_file(path: str | os.PathLike[str], model_dir: Path | None = None, *,
                first_window: int = 0, max_windows: int | None = None,
-               observe: WindowObserver | None = None) -> np.ndarray:
+               observe: WindowObserver | None = None, descriptors: bool = True) -> np.ndarray:
     """(n_windows, 200 + 4) float32 per 0.5-s window: musicnn's embedding, then the window's acoustic
-    descriptors (``descriptors.DESCRIPTOR_NAMES``, relative to this file or excerpt).
+    descriptors (``descriptors.DESCRIPTOR_NAMES``, relative to this file or excerpt); only the
+    embedding, (n_windows, 200), if ``descriptors`` is false (a model that does not read them).
 
     ``first_window``/``max_windows`` embed only part of the file (training uses excerpts of emopia);
     ``observe`` sees every decoded block (see ``audio.decode_windows``).
@@ -265,9 +266,11 @@ def embed_file(path: str | os.PathLike[str], model_dir: Path | None = None, *,
     blocks = decode_windows(path, sample_rate=SAMPLE_RATE, observe=observe)
     if first_window or max_windows is not None:
         blocks = _window_range(blocks, first_window, max_windows)
-    stream = DescriptorStream()
+    stream = DescriptorStream() if descriptors else None
     with torch.inference_mode():
         embeddings = embed_stream(front, blocks, descriptors=stream)
     if len(embeddings) == 0:
         raise AudioError(path, f"shorter than {WINDOW_SECONDS / 2} s of sound")
+    if stream is None:
+        return embeddings.numpy()
     return np.concatenate([embeddings.numpy(), stream.windows(len(embeddings), FRAMES_PER_WINDOW)], axis=1)
