@@ -219,7 +219,7 @@ def train() -> None:
               help="Also train on emopia's piano clips (rendered with fluidsynth on first use).")
 @click.option("--members", default=5, show_default=True,
               help="v2: networks in the ensemble (seeds SEED, SEED+1, ...), averaged per window.")
-@click.option("--descriptors/--no-descriptors", default=True, show_default=True,
+@click.option("--descriptors/--no-descriptors", default=False, show_default=True,
               help="v2: also read each window's acoustic descriptors (loudness, flux, centroid).")
 @_model_option
 def train_clip_command(
