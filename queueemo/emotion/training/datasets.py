@@ -1,9 +1,9 @@
 """Training data from ``../shared/data``: features, targets and splits disjoint by song, piece or artist.
 
 Features come from the chosen front end exactly as at inference time (``seed``: log-mel windows from
-``queueemo.audio``; ``v2``: musicnn embeddings from ``queueemo.emotion.embedding``), cached as float16
-``.npy`` files so that training runs do not decode again (``training.embeddings`` fills the v2 cache
-with several processes). Splits are deterministic functions of a group name (the
+``queueemo.audio``; ``v2``: musicnn embedding + descriptors from ``queueemo.emotion.embedding``),
+cached as float16 ``.npy`` files so that training runs do not decode again (``training.embeddings``
+fills the v2 cache with several processes). Splits are deterministic functions of a group name (the
 piece for vgmidi, artist for 4q and emomusic), so the same piece never lands on both sides. (vgmidi's
 pieces come from only 13 games: a split by game would leave two games to test on, too few to measure.)
 """
