@@ -57,7 +57,14 @@ def equality_check(files: list[Path]) -> tuple[float, float]:
     import numpy as np
     import torch
 
-    from queueemo.emotion.embedding import FrontEnd, embed_stream, load_front_end, load_full_network
+    from queueemo.emotion.descriptors import DescriptorStream
+    from queueemo.emotion.embedding import (
+        FRAMES_PER_WINDOW,
+        FrontEnd,
+        embed_stream,
+        load_front_end,
+        load_full_network,
+    )
     from queueemo.emotion.inference import predict_features
     from queueemo.emotion.inference_v2 import load_clip_v2
 
@@ -66,11 +73,15 @@ def equality_check(files: list[Path]) -> tuple[float, float]:
     model, _ = load_clip_v2()
     worst_embedding = worst_output = 0.0
     for path in files:
+        stream = DescriptorStream()  # the descriptors do not depend on the network: computed once
         with torch.inference_mode():
-            ours, exact = (embed_stream(front, decode_windows(path, sample_rate=SAMPLE_RATES["v2"])).numpy()
+            ours, exact = (embed_stream(front, decode_windows(path, sample_rate=SAMPLE_RATES["v2"]),
+                                        descriptors=stream if front is compact else None).numpy()
                            for front in (compact, full))
         worst_embedding = max(worst_embedding, float(np.abs(ours - exact).max()))
-        outputs = predict_features(model, ours) - predict_features(model, exact)
+        described = stream.windows(len(ours), FRAMES_PER_WINDOW)
+        outputs = (predict_features(model, np.hstack([ours, described]))
+                   - predict_features(model, np.hstack([exact, described])))
         worst_output = max(worst_output, float(np.abs(outputs).max()))
     return worst_embedding, worst_output
 

@@ -219,10 +219,12 @@ def train() -> None:
               help="Also train on emopia's piano clips (rendered with fluidsynth on first use).")
 @click.option("--members", default=5, show_default=True,
               help="v2: networks in the ensemble (seeds SEED, SEED+1, ...), averaged per window.")
+@click.option("--descriptors/--no-descriptors", default=False, show_default=True,
+              help="v2: also read each window's acoustic descriptors (loudness, flux, centroid).")
 @_model_option
 def train_clip_command(
     data_dir: str, cache_dir: str, out_dir: str, epochs: int, seed: int, emopia: bool, members: int,
-    model: str | None,
+    descriptors: bool, model: str | None,
 ) -> None:
     """Train a clip model on vgmidi + 4q (+ emopia); writes clip.pt (seed) or clip_v2.pt (v2)."""
     from queueemo.emotion.training import datasets
@@ -237,6 +239,8 @@ def train_clip_command(
     if front == "v2":
         import torch
 
+        from queueemo.emotion.descriptors import N_DESCRIPTORS
+        from queueemo.emotion.network import ClipV2Config
         from queueemo.emotion.training.train_clip_v2 import ClipV2Training, train_clip_v2
 
         # The v2 LSTM is small: one thread is faster than two that wait on each other.
@@ -244,6 +248,7 @@ def train_clip_command(
 
         info = train_clip_v2(curves=curves, clips=clips, extra_clips=extra, out_dir=Path(out_dir),
                              settings=ClipV2Training(seed=seed, max_epochs=epochs, members=members),
+                             network=ClipV2Config(descriptors=N_DESCRIPTORS if descriptors else 0),
                              report=_echo_err)
         click.echo(f"wrote {out_dir}/clip_v2.pt ({info['version']})")
         return

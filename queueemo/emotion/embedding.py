@@ -21,6 +21,7 @@ import torch
 
 from queueemo.assets import asset_path, read_info
 from queueemo.audio import WINDOW_SECONDS, WindowObserver, decode_windows
+from queueemo.emotion.descriptors import DescriptorStream
 from queueemo.emotion.musicnn import (
     EMBEDDING_SIZE,
     N_MELS,
@@ -202,17 +203,20 @@ def embed_mel(network: Musicnn | CompactMusicnn, power: torch.Tensor, n_windows:
                       for i in range(0, n_windows, chunk_windows)])
 
 
-def embed_stream(front: FrontEnd, blocks: Iterator[np.ndarray],
-                 chunk_windows: int = CHUNK_WINDOWS) -> torch.Tensor:
+def embed_stream(front: FrontEnd, blocks: Iterator[np.ndarray], chunk_windows: int = CHUNK_WINDOWS,
+                 descriptors: DescriptorStream | None = None) -> torch.Tensor:
     """Windows of 16-kHz samples → (n_windows, 200), equal to ``embed_mel`` of the whole track.
 
     Windows are embedded as soon as their patch and its context have been decoded, and mel frames
-    no later window needs are dropped, so memory does not grow with track length.
+    no later window needs are dropped, so memory does not grow with track length. ``descriptors``,
+    if given, sees every mel frame once, in order.
     """
     buffer = torch.zeros((0, N_MELS), dtype=torch.float16)
     base = done = n_windows = 0
     out: list[torch.Tensor] = []
     for mel, n_windows in iter_mel(front, blocks):
+        if descriptors is not None:
+            descriptors.add(mel)
         buffer = torch.cat([buffer, mel])
         available = base + len(buffer)
         # Unclipped starts are final for windows whose patch and context end inside the frames so far.
@@ -250,18 +254,23 @@ def _window_range(blocks: Iterator[np.ndarray], first: int, count: int | None) -
 
 def embed_file(path: str | os.PathLike[str], model_dir: Path | None = None, *,
                first_window: int = 0, max_windows: int | None = None,
-               observe: WindowObserver | None = None) -> np.ndarray:
-    """(n_windows, 200) float32 musicnn embeddings of a file, one per 0.5-s window.
+               observe: WindowObserver | None = None, descriptors: bool = True) -> np.ndarray:
+    """(n_windows, 200 + 4) float32 per 0.5-s window: musicnn's embedding, then the window's acoustic
+    descriptors (``descriptors.DESCRIPTOR_NAMES``, relative to this file or excerpt); only the
+    embedding, (n_windows, 200), if ``descriptors`` is false (a model that does not read them).
 
-    ``first_window``/``max_windows`` embed only part of the file (training uses excerpts);
+    ``first_window``/``max_windows`` embed only part of the file (training uses excerpts of emopia);
     ``observe`` sees every decoded block (see ``audio.decode_windows``).
     """
     front = load_front_end(model_dir)
     blocks = decode_windows(path, sample_rate=SAMPLE_RATE, observe=observe)
     if first_window or max_windows is not None:
         blocks = _window_range(blocks, first_window, max_windows)
+    stream = DescriptorStream() if descriptors else None
     with torch.inference_mode():
-        embeddings = embed_stream(front, blocks)
+        embeddings = embed_stream(front, blocks, descriptors=stream)
     if len(embeddings) == 0:
         raise AudioError(path, f"shorter than {WINDOW_SECONDS / 2} s of sound")
-    return embeddings.numpy()
+    if stream is None:
+        return embeddings.numpy()
+    return np.concatenate([embeddings.numpy(), stream.windows(len(embeddings), FRAMES_PER_WINDOW)], axis=1)

@@ -49,4 +49,5 @@ def analyze_file_v2(path: str | os.PathLike[str], model_dir: Path | None = None,
     ``observe`` sees every decoded block of windows (see ``audio.decode_windows``).
     """
     model, _ = load_clip_v2(model_dir)
-    return predict_features(model, embed_file(path, model_dir, observe=observe))
+    features = embed_file(path, model_dir, observe=observe, descriptors=model.config.descriptors > 0)
+    return predict_features(model, features)

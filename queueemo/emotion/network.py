@@ -133,20 +133,24 @@ class ClipV2Config:
     context_hidden: int = 16
     dropout: float = 0.5
     linear: bool = False  # a linear read-out of each window, the LSTM path added as a residual
+    # Acoustic descriptors read after the embedding (``emotion.descriptors``), appended to its projection.
+    descriptors: int = 0
 
     def to_dict(self) -> dict[str, float | int]:
         return asdict(self)
 
 
 class ClipModelV2(nn.Module):
-    """musicnn embeddings (batch, windows, 200) → (batch, windows, 2) in −1..1.
+    """Per-window inputs (batch, windows, 200 [+ descriptors]) → (batch, windows, 2) in −1..1.
 
-    Each window's embedding is normalised and projected on its own; a bidirectional LSTM across
-    windows adds context, and the head reads both the window itself (a skip connection: most of the
-    signal is in the window's own embedding) and its context (how the music moves around it). With
-    ``linear``, a linear read-out of the normalised embedding gives each window's base value (what a
-    ridge regression does well) and the LSTM path is added to it before ``tanh``, as a residual that
-    carries the dynamics.
+    Each window's embedding is normalised and projected on its own; with ``descriptors``, the window's
+    normalised acoustic descriptors (the columns after the embedding) are appended to the projection
+    as they are. A bidirectional LSTM across windows adds context, and the head reads both the window
+    itself (a skip connection: most of the signal is in the window's own embedding) and its context
+    (how the music moves around it). With ``linear``, a linear read-out of the normalised embedding
+    gives each window's base value (what a ridge regression does well) and the LSTM path is added to
+    it before ``tanh``, as a residual that carries the dynamics. Input columns beyond those it reads
+    are ignored, so a model without descriptors runs on inputs that carry them.
     """
 
     def __init__(self, config: ClipV2Config | None = None) -> None:
@@ -156,29 +160,37 @@ class ClipModelV2(nn.Module):
         self.segment_windows = 64  # set from the weights' JSON: the training crop length
         self.register_buffer("input_mean", torch.zeros(config.input_size))
         self.register_buffer("input_std", torch.ones(config.input_size))
+        if config.descriptors:
+            self.register_buffer("descriptor_mean", torch.zeros(config.descriptors))
+            self.register_buffer("descriptor_std", torch.ones(config.descriptors))
+        self.width = config.projection + config.descriptors  # what the LSTM and the head's skip read
         self.dropout = nn.Dropout(config.dropout)
         self.project = nn.Linear(config.input_size, config.projection)
-        self.context_lstm = nn.LSTM(
-            config.projection, config.context_hidden, batch_first=True, bidirectional=True
-        )
-        self.head = nn.Linear(config.projection + 2 * config.context_hidden, 2)
+        self.context_lstm = nn.LSTM(self.width, config.context_hidden, batch_first=True, bidirectional=True)
+        self.head = nn.Linear(self.width + 2 * config.context_hidden, 2)
         self.read_out = nn.Linear(config.input_size, 2) if config.linear else None
 
     def embed_windows(self, windows: torch.Tensor) -> torch.Tensor:
-        """(..., 200) embeddings → (..., projection [+ 2 linear read-outs]), each window on its own."""
-        x = self.dropout((windows.float() - self.input_mean) / self.input_std)
-        projected = torch.nn.functional.gelu(self.project(x))
-        if self.read_out is None:
-            return projected
-        return torch.cat([projected, self.read_out(x)], dim=-1)
+        """(..., 200 [+ descriptors]) inputs → (..., projection [+ descriptors] [+ 2 linear read-outs]),
+        each window on its own."""
+        windows = windows.float()
+        size = self.config.input_size
+        x = self.dropout((windows[..., :size] - self.input_mean) / self.input_std)
+        parts = [torch.nn.functional.gelu(self.project(x))]
+        if self.config.descriptors:
+            described = windows[..., size : size + self.config.descriptors]
+            parts.append((described - self.descriptor_mean) / self.descriptor_std)
+        if self.read_out is not None:
+            parts.append(self.read_out(x))
+        return torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
 
     def from_embeddings(self, embeddings: torch.Tensor) -> torch.Tensor:
         """(batch, windows, embed_windows' width) → (batch, windows, 2) with context across windows."""
-        projected = embeddings[..., : self.config.projection]
+        projected = embeddings[..., : self.width]
         context, _ = self.context_lstm(self.dropout(projected))
         out = self.head(self.dropout(torch.cat([projected, context], dim=-1)))
         if self.read_out is not None:
-            out = out + embeddings[..., self.config.projection :]
+            out = out + embeddings[..., self.width :]
         return torch.tanh(out)
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
@@ -199,7 +211,7 @@ class ClipEnsembleV2(nn.Module):
         self.segment_windows = 64  # set from the weights' JSON: the training crop length
 
     def embed_windows(self, windows: torch.Tensor) -> torch.Tensor:
-        """(..., 200) embeddings → (..., members × member width), each window on its own."""
+        """(..., 200 [+ descriptors]) inputs → (..., members × member width), each window on its own."""
         return torch.cat([member.embed_windows(windows) for member in self.members], dim=-1)
 
     def from_embeddings(self, embeddings: torch.Tensor) -> torch.Tensor:

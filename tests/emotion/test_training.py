@@ -122,7 +122,9 @@ def test_shipped_v2_is_one_file_of_members_trained_from_different_seeds():
     info = assets.read_info("clip_v2")
     assert version == info["version"] and len(model.members) == info["members"] >= 2
     assert len({run["seed"] for run in info["member_runs"]}) == info["members"]
-    x = torch.randn(1, 40, 200) * model.members[0].input_std + model.members[0].input_mean
+    first = model.members[0]
+    x = torch.randn(1, 40, 200) * first.input_std + first.input_mean
+    x = torch.cat([x, torch.randn(1, 40, first.config.descriptors)], dim=-1)
     with torch.inference_mode():
         outputs = [member(x) for member in model.members]
     assert not torch.allclose(outputs[0], outputs[1], atol=1e-3)
@@ -136,3 +138,40 @@ def test_v2_weights_from_before_ensembles_are_refused_with_a_hint(tmp_path):
     (tmp_path / "clip_v2.json").write_text(json.dumps(info))
     with pytest.raises(ModelError, match="before ensembles: retrain"):
         load_clip_v2(tmp_path)
+
+
+def test_descriptors_are_read_after_the_embedding_and_ignored_by_a_model_without_them():
+    torch.manual_seed(0)
+    x = torch.randn(2, 20, 204)
+    moved = x.clone()
+    moved[..., 200:] += 3.0
+    with_descriptors = ClipModelV2(ClipV2Config(descriptors=4)).eval()
+    without = ClipModelV2(ClipV2Config()).eval()
+    with torch.inference_mode():
+        assert with_descriptors.embed_windows(x).shape == (2, 20, 36)
+        assert not torch.allclose(with_descriptors(x), with_descriptors(moved))
+        torch.testing.assert_close(without(x), without(moved))
+        torch.testing.assert_close(without(x), without(x[..., :200]))
+
+
+def test_training_normalises_descriptors_by_the_training_windows(tmp_path):
+    rng = np.random.default_rng(0)
+
+    def described(tracks: list[Track]) -> list[Track]:
+        for track in tracks:
+            extra = rng.normal(5.0, 2.0, size=(len(track.features), 4)).astype(np.float16)
+            track.features = np.hstack([track.features, extra])
+        return tracks
+
+    curves = {"train": described(_tracks(rng, 3, 66, curve=True)),
+              "val": described(_tracks(rng, 2, 70, curve=True))}
+    clips = {"train": described(_tracks(rng, 8, 30, curve=False)),
+             "val": described(_tracks(rng, 4, 30, curve=False))}
+    shutil.copy(assets.model_dir() / f"{FRONT_END_NAME}.json", tmp_path)
+    train_clip_v2(curves=curves, clips=clips, out_dir=tmp_path, network=ClipV2Config(descriptors=4),
+                  settings=ClipV2Training(members=1, max_epochs=1, batches_per_epoch=1))
+    model, _ = load_clip_v2(tmp_path)
+    member = model.members[0]
+    assert member.config.descriptors == 4 and member.input_mean.shape == (200,)
+    np.testing.assert_allclose(member.descriptor_mean.numpy(), 5.0, atol=0.2)
+    np.testing.assert_allclose(member.descriptor_std.numpy(), 2.0, atol=0.2)

@@ -1,9 +1,9 @@
 """Training data from ``../shared/data``: features, targets and splits disjoint by song, piece or artist.
 
 Features come from the chosen front end exactly as at inference time (``seed``: log-mel windows from
-``queueemo.audio``; ``v2``: musicnn embeddings from ``queueemo.emotion.embedding``), cached as float16
-``.npy`` files so that training runs do not decode again (``training.embeddings`` fills the v2 cache
-with several processes). Splits are deterministic functions of a group name (the
+``queueemo.audio``; ``v2``: musicnn embedding + descriptors from ``queueemo.emotion.embedding``),
+cached as float16 ``.npy`` files so that training runs do not decode again (``training.embeddings``
+fills the v2 cache with several processes). Splits are deterministic functions of a group name (the
 piece for vgmidi, artist for 4q and emomusic), so the same piece never lands on both sides. (vgmidi's
 pieces come from only 13 games: a split by game would leave two games to test on, too few to measure.)
 """
@@ -31,8 +31,11 @@ log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 FRONT_ENDS = ("seed", "v2")
-# Cache sub-folder per front end (the seed's log-mel cache keeps its original place).
-CACHE_FOLDERS = {"seed": "", "v2": "musicnn"}
+# Cache sub-folder per front end (the seed's log-mel cache keeps its original place). The v2 name
+# says what an entry holds: musicnn embedding + the 4 descriptors of ``emotion.descriptors``, of whole
+# vgmidi and 4q files. (The earlier ``musicnn`` folder held embeddings only, of 12-s excerpts of the 4q
+# training and validation clips: it is no longer read and can be deleted.)
+CACHE_FOLDERS = {"seed": "", "v2": "musicnn-whole-desc4"}
 # Share of groups per split: validation drives early stopping, test is only read by `evaluate`.
 SPLIT_SHARES = (0.7, 0.15, 0.15)
 QUADRANT_SIGNS = {"Q1": (1, 1), "Q2": (1, -1), "Q3": (-1, -1), "Q4": (-1, 1)}
@@ -52,7 +55,7 @@ class Track:
 
     key: str
     group: str
-    features: np.ndarray  # (n, 44, 128) log-mel (seed) or (n, 200) embeddings (v2), float16
+    features: np.ndarray  # (n, 44, 128) log-mel (seed) or (n, 204) embedding + descriptors (v2), float16
     targets: np.ndarray | None = None  # (n, 2) per-window arousal/valence (vgmidi)
     quadrant: str | None = None  # "Q1".."Q4" (4q)
 
@@ -67,18 +70,10 @@ def cache_name(audio_path: Path) -> str:
     return f"{audio_path.stem}-{zlib.crc32(str(audio_path).encode()):08x}.npy"
 
 
-# v2 embeds an excerpt of each 4q and emopia training file (musicnn costs ~0.05–0.25 CPU-s per audio
-# second on 2 shared cores): (first window, windows) per data set. vgmidi pieces are embedded whole:
-# their curves are what the model learns to follow over time. The test split is embedded whole (full
-# vgmidi pieces, full 30-s 4q excerpts), so evaluation sees what analysis sees.
-V2_EXCERPTS = {"vgmidi": (0, None), "4q": (16, 24), "emopia": (0, 24)}
-
-
-def v2_excerpt(data_set: str, group: str) -> tuple[int, int | None]:
-    """Windows of a file embedded for v2: test files whole, training and validation an excerpt."""
-    if split_of(group) == "test":
-        return (0, None)
-    return V2_EXCERPTS[data_set]
+# Windows of a file v2 embeds, (first window, windows) per data set: vgmidi pieces and 4q clips whole in
+# every split (the compact musicnn costs ~15 CPU-s per audio-hour, so the ~12 h cost minutes), so
+# training, validation and evaluation see what analysis sees; emopia renders a 12-s excerpt.
+V2_EXCERPTS = {"vgmidi": (0, None), "4q": (0, None), "emopia": (0, 24)}
 
 
 def compute_features(audio_path: Path, front: str, excerpt: tuple[int, int | None] = (0, None)) -> np.ndarray:
@@ -143,7 +138,7 @@ def load_vgmidi(root: Path, cache_dir: Path, progress: Callable[[str], None] | N
         if not audio.exists() or piece["piece"] not in by_piece:
             continue
         features = _features(audio, cache_dir / CACHE_FOLDERS[front] / "vgmidi", front=front,
-                             excerpt=v2_excerpt("vgmidi", piece["piece"]))
+                             excerpt=V2_EXCERPTS["vgmidi"])
         rows = sorted(by_piece[piece["piece"]], key=lambda r: float(r["start_s"]))
         # Targets are stretched over the whole rendering, then cut to the embedded excerpt.
         targets = _window_targets(rows, max(len(features), _count_windows(audio)))
@@ -164,7 +159,7 @@ def load_4q(root: Path, cache_dir: Path, progress: Callable[[str], None] | None 
             continue
         artist = row["Artist"].strip().lower()
         features = _features(audio, cache_dir / CACHE_FOLDERS[front] / "4q", front=front,
-                             excerpt=v2_excerpt("4q", artist))
+                             excerpt=V2_EXCERPTS["4q"])
         tracks.append(Track(row["Song"], artist, features, quadrant=row["Quadrant"]))
         if progress:
             progress(row["Song"])

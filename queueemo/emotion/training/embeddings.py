@@ -26,7 +26,6 @@ from queueemo.emotion.training.datasets import (
     cache_name,
     compute_features,
     render_midi,
-    v2_excerpt,
 )
 from queueemo.errors import QueueemoError
 
@@ -79,14 +78,13 @@ def missing_jobs(root: Path, cache_dir: Path, sets: tuple[str, ...]) -> list[Job
     if "vgmidi" in sets:
         for audio in sorted((root / "vgmidi" / "audio").glob("*.opus")):
             jobs.append(Job(base / "vgmidi" / cache_name(audio), audio=audio,
-                            excerpt=v2_excerpt("vgmidi", audio.stem)))
+                            excerpt=V2_EXCERPTS["vgmidi"]))
     if "4q" in sets:
         with (root / "4q" / "metadata.csv").open(newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
                 audio = root / "4q" / "audio" / row["Quadrant"] / f"{row['Song']}.opus"
                 if audio.exists():
-                    jobs.append(Job(base / "4q" / cache_name(audio), audio=audio,
-                                    excerpt=v2_excerpt("4q", row["Artist"].strip().lower())))
+                    jobs.append(Job(base / "4q" / cache_name(audio), audio=audio, excerpt=V2_EXCERPTS["4q"]))
     if "emopia" in sets:
         archive = root / "emopia" / "midis.zip"
         soundfont = root / "soundfonts" / "J800_Piano.sf2"

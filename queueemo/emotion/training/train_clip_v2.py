@@ -106,10 +106,16 @@ def score(report: dict) -> float:
             + report["vgmidi_within"]["arousal"])
 
 
-def _normalisation(tracks: list[Track]) -> tuple[torch.Tensor, torch.Tensor]:
+def _normalise(model: ClipModelV2, tracks: list[Track]) -> None:
+    """Set the model's input (and descriptor) mean and std from the training windows."""
     stacked = np.concatenate([t.features.astype(np.float64) for t in tracks])
-    return (torch.tensor(stacked.mean(0), dtype=torch.float32),
-            torch.tensor(stacked.std(0) + 1e-3, dtype=torch.float32))
+    mean = torch.tensor(stacked.mean(0), dtype=torch.float32)
+    std = torch.tensor(stacked.std(0) + 1e-3, dtype=torch.float32)
+    size, described = model.config.input_size, model.config.descriptors
+    model.input_mean, model.input_std = mean[:size], std[:size]
+    if described:
+        model.descriptor_mean = mean[size : size + described]
+        model.descriptor_std = std[size : size + described]
 
 
 def _train_member(
@@ -127,14 +133,16 @@ def _train_member(
     train_curves = [t for t in curves["train"] if len(t.features) >= settings.curve_windows]
     model = ClipModelV2(network)
     model.segment_windows = settings.curve_windows
-    model.input_mean, model.input_std = _normalisation(train_curves + [t for d in domains for t in d])
+    _normalise(model, train_curves + [t for d in domains for t in d])
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate,
                                   weight_decay=settings.weight_decay)
     stopper = EarlyStopping(settings.patience)
     history = []
 
-    def noisy(x: torch.Tensor) -> torch.Tensor:
-        return x + settings.noise * model.input_std * torch.randn_like(x)
+    def noisy(x: torch.Tensor) -> torch.Tensor:  # on the embedding only; descriptors pass unchanged
+        size = network.input_size
+        embedding = x[..., :size] + settings.noise * model.input_std * torch.randn_like(x[..., :size])
+        return torch.cat([embedding, x[..., size:]], dim=-1)
 
     for epoch in range(1, settings.max_epochs + 1):
         model.train()

@@ -1,0 +1,68 @@
+"""Paired comparison of v2 clip models on the validation split, with the noise of the difference.
+
+``python scripts/compare_clip_v2.py --data ../shared/data DIR_A DIR_B [...]`` prints each
+model's validation score (``train_clip_v2.score``) and its terms, and for each model against the first
+the score difference with its standard deviation under a paired bootstrap: validation 4q clips and
+vgmidi pieces are resampled with replacement, both models scored on the same resample. A difference
+smaller than about two of those SDs is not a validated difference.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from queueemo.emotion.training.datasets import QUADRANT_SIGNS, Track
+from queueemo.emotion.training.metrics import pearson
+
+RESAMPLES = 500
+
+
+def _predictions(model_dir: Path, curves: list[Track], clips: list[Track]):
+    from queueemo.emotion.inference import predict_features
+    from queueemo.emotion.inference_v2 import load_clip_v2
+
+    model, version = load_clip_v2(model_dir)
+    pieces = [predict_features(model, t.features) for t in curves]
+    means = np.stack([predict_features(model, t.features).mean(0) for t in clips])
+    return version, pieces, means
+
+
+def score_terms(pieces: list[np.ndarray], targets: list[np.ndarray], means: np.ndarray,
+                signs: np.ndarray, piece_index: np.ndarray, clip_index: np.ndarray) -> dict[str, float]:
+    """The validation score's terms on a (re)sample of pieces and clips."""
+    predicted = np.concatenate([pieces[i][:, 0] for i in piece_index])
+    annotated = np.concatenate([targets[i][:, 0] for i in piece_index])
+    within = [pearson(pieces[i][:, 0], targets[i][:, 0]) for i in piece_index
+              if targets[i][:, 0].std() > 1e-6]
+    predicted_signs = np.sign(means[clip_index] + 1e-12)
+    return {
+        "quadrant": float(np.mean(np.all(predicted_signs == signs[clip_index], axis=1))),
+        "sign_a": float(np.mean(predicted_signs[:, 0] == signs[clip_index, 0])),
+        "r_a": pearson(predicted, annotated),
+        "within_a": float(np.mean(within)) if within else 0.0,
+    }
+
+
+def compare(model_dirs: list[Path], curves: list[Track], clips: list[Track], seed: int = 0) -> list[str]:
+    """Report lines: each model's score and terms; each against the first with the bootstrap SD."""
+    targets = [t.targets for t in curves]
+    signs = np.array([QUADRANT_SIGNS[t.quadrant] for t in clips])
+    runs = [_predictions(d, curves, clips) for d in model_dirs]
+    full = (np.arange(len(curves)), np.arange(len(clips)))
+    rng = np.random.default_rng(seed)
+    samples = [(rng.integers(0, len(curves), len(curves)), rng.integers(0, len(clips), len(clips)))
+               for _ in range(RESAMPLES)]
+    lines, boot = [], []
+    for version, pieces, means in runs:
+        terms = score_terms(pieces, targets, means, signs, *full)
+        lines.append(f"{version}: score {sum(terms.values()):.3f}  "
+                     + "  ".join(f"{k} {v:.3f}" for k, v in terms.items()))
+        boot.append(np.array([sum(score_terms(pieces, targets, means, signs, *s).values()) for s in samples]))
+    for (version, *_), scores in zip(runs[1:], boot[1:], strict=True):
+        difference = scores - boot[0]
+        lines.append(f"{version} − {runs[0][0]}: bootstrap mean {difference.mean():+.3f}, "
+                     f"SD {difference.std():.3f} ({RESAMPLES} paired resamples of "
+                     f"{len(clips)} clips and {len(curves)} pieces)")
+    return lines
