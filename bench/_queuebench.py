@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,16 @@ def child_env(**extra: str) -> dict[str, str]:
     """The environment for a queueemo subprocess: this checkout first on PYTHONPATH."""
     path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     return {**os.environ, "PYTHONPATH": path, **extra}
+
+
+def median_seconds(run: Callable[[], object], repeat: int) -> float:
+    """The median wall time of ``repeat`` calls of ``run``."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
 
 
 def wait_for(condition, timeout: float = 30.0, what: str = "condition"):
