@@ -12,8 +12,9 @@ On the audio files under DIR, with N parallel processes (default: all cores), ea
   sampled every 0.1 s: RSS summed (counts shared libraries once per process) and PSS summed (shares
   them out: the memory the scan really takes);
 - **worker start-up**: a fresh interpreter importing torch and loading the model, as each worker does;
-- **bliss-rs** (PyPI ``bliss-audio``), if importable: ``bliss_audio.Song(path)`` on every file, in N
-  worker processes that are restarted when bliss crashes on a file (crashes are counted).
+- **bliss-rs** (PyPI ``bliss-audio``; 0.1.11 runs on an AVX2-only CPU, 0.2.0 dies with SIGILL), if
+  importable: ``bliss_audio.Song(path)`` on every file, in N worker processes that are restarted when
+  bliss crashes on a file (crashes are counted).
 
 Targets: scan ≤ 2 × decode floor for v2 (issue 7; 1.3 × for seed, issue 3), no slower than
 bliss-rs, peak RSS ≤ 1 GB.
