@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import soundfile
 import torch
+from audiofiles import synth, write_audio
 
 from queueemo.emotion import embedding
 from queueemo.emotion.descriptors import DESCRIPTOR_NAMES, DescriptorStream, window_descriptors
-from tests.audiofiles import synth, write_audio
 
 SR = 16_000
 FPW = embedding.FRAMES_PER_WINDOW
