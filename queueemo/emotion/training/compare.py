@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from queueemo.emotion.training.datasets import QUADRANT_SIGNS, Track
-from queueemo.emotion.training.metrics import pearson
+from queueemo.emotion.training.datasets import Track
+from queueemo.emotion.training.metrics import validation_report
 
 RESAMPLES = 500
 
@@ -30,25 +30,19 @@ def _predictions(model_dir: Path, curves: list[Track], clips: list[Track]):
 
 
 def score_terms(pieces: list[np.ndarray], targets: list[np.ndarray], means: np.ndarray,
-                signs: np.ndarray, piece_index: np.ndarray, clip_index: np.ndarray) -> dict[str, float]:
-    """The validation score's terms on a (re)sample of pieces and clips."""
-    predicted = np.concatenate([pieces[i][:, 0] for i in piece_index])
-    annotated = np.concatenate([targets[i][:, 0] for i in piece_index])
-    within = [pearson(pieces[i][:, 0], targets[i][:, 0]) for i in piece_index
-              if targets[i][:, 0].std() > 1e-6]
-    predicted_signs = np.sign(means[clip_index] + 1e-12)
-    return {
-        "quadrant": float(np.mean(np.all(predicted_signs == signs[clip_index], axis=1))),
-        "sign_a": float(np.mean(predicted_signs[:, 0] == signs[clip_index, 0])),
-        "r_a": pearson(predicted, annotated),
-        "within_a": float(np.mean(within)) if within else 0.0,
-    }
+                quadrants: list[str], piece_index: np.ndarray, clip_index: np.ndarray) -> dict[str, float]:
+    """The validation score's terms (``train_clip_v2.score``) on a (re)sample of pieces and clips."""
+    report = validation_report([pieces[i] for i in piece_index], [targets[i] for i in piece_index],
+                               means[clip_index], [quadrants[i] for i in clip_index])
+    q4 = report["4q"]
+    return {"quadrant": q4["quadrant_accuracy"], "sign_a": q4["arousal_sign_accuracy"],
+            "r_a": report["vgmidi"]["arousal"]["r"], "within_a": report["vgmidi_within"]["arousal"]}
 
 
 def compare(model_dirs: list[Path], curves: list[Track], clips: list[Track], seed: int = 0) -> list[str]:
     """Report lines: each model's score and terms; each against the first with the bootstrap SD."""
     targets = [t.targets for t in curves]
-    signs = np.array([QUADRANT_SIGNS[t.quadrant] for t in clips])
+    quadrants = [t.quadrant for t in clips]
     runs = [_predictions(d, curves, clips) for d in model_dirs]
     full = (np.arange(len(curves)), np.arange(len(clips)))
     rng = np.random.default_rng(seed)
@@ -56,10 +50,11 @@ def compare(model_dirs: list[Path], curves: list[Track], clips: list[Track], see
                for _ in range(RESAMPLES)]
     lines, boot = [], []
     for version, pieces, means in runs:
-        terms = score_terms(pieces, targets, means, signs, *full)
+        terms = score_terms(pieces, targets, means, quadrants, *full)
         lines.append(f"{version}: score {sum(terms.values()):.3f}  "
                      + "  ".join(f"{k} {v:.3f}" for k, v in terms.items()))
-        boot.append(np.array([sum(score_terms(pieces, targets, means, signs, *s).values()) for s in samples]))
+        boot.append(np.array([sum(score_terms(pieces, targets, means, quadrants, *sample).values())
+                              for sample in samples]))
     for (version, *_), scores in zip(runs[1:], boot[1:], strict=True):
         difference = scores - boot[0]
         lines.append(f"{version} − {runs[0][0]}: bootstrap mean {difference.mean():+.3f}, "

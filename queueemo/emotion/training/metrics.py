@@ -67,6 +67,20 @@ def within_song_r(predicted: list[np.ndarray], true: list[np.ndarray]) -> dict[s
     return report
 
 
+def validation_report(per_piece: list[np.ndarray], targets: list[np.ndarray], means: np.ndarray,
+                      quadrants: list[str]) -> dict:
+    """The clip model's held-out report: vgmidi per window and within each piece (``per_piece``
+    predictions against ``targets``), 4q per clip (``means``, one predicted row per clip); a source
+    with nothing in it is left out."""
+    report: dict = {}
+    if per_piece:
+        report["vgmidi"] = regression_report(np.concatenate(per_piece), np.concatenate(targets))
+        report["vgmidi_within"] = within_song_r(per_piece, targets)
+    if quadrants:
+        report["4q"] = quadrant_report(means, quadrants)
+    return report
+
+
 def change_report(halves: np.ndarray, signs: np.ndarray) -> dict[str, float]:
     """Constructed mixes: (n, 2 halves, 2) mean predictions and label signs.
 

@@ -24,7 +24,7 @@ from queueemo.emotion.training.assets import save_asset
 from queueemo.emotion.training.augment import augment
 from queueemo.emotion.training.datasets import QUADRANT_SIGNS, Track
 from queueemo.emotion.training.early_stopping import EarlyStopping
-from queueemo.emotion.training.metrics import quadrant_report, regression_report, within_song_r
+from queueemo.emotion.training.metrics import validation_report
 
 
 @dataclass(frozen=True)
@@ -80,16 +80,9 @@ def _batch(tracks: list[Track], count: int, length: int, rng: np.random.Generato
 def validate(model: ClipModel, curves: list[Track], clips: list[Track]) -> dict:
     """Metrics on held-out vgmidi pieces (per window) and 4q excerpts (per clip mean)."""
     model.eval()
-    report: dict = {}
-    if curves:
-        per_piece = [predict_features(model, t.features) for t in curves]
-        targets = [t.targets for t in curves]
-        report["vgmidi"] = regression_report(np.concatenate(per_piece), np.concatenate(targets))
-        report["vgmidi_within"] = within_song_r(per_piece, targets)
-    if clips:
-        means = np.stack([predict_features(model, t.features).mean(0) for t in clips])
-        report["4q"] = quadrant_report(means, [t.quadrant for t in clips])
-    return report
+    per_piece = [predict_features(model, t.features) for t in curves]
+    means = np.array([predict_features(model, t.features).mean(0) for t in clips]).reshape(-1, 2)
+    return validation_report(per_piece, [t.targets for t in curves], means, [t.quadrant for t in clips])
 
 
 def score(report: dict) -> float:
