@@ -95,7 +95,7 @@ def _instrument(stages: Stages) -> Callable[[], None]:
     stages.wrap(embedding, "log_compress", "mel")
     stages.wrap(musicnn._TemporalBranch, "forward", "temporal convolutions")
     stages.wrap(musicnn._FrontBranch, "forward", "timbral convolutions")
-    stages.wrap(embedding, "_pool_patches", "pooling")
+    stages.wrap(embedding, "pool_patches", "pooling")
     stages.wrap(musicnn.CompactMusicnn, "embed_varying", "dense layers")
     stages.wrap(musicnn.CompactMusicnn, "varying_features", "mid end and layout")
     stages.wrap(inference_v2, "predict_features", "clip LSTM")

@@ -74,8 +74,8 @@ def write_weights(out_dir: Path) -> None:
     import librosa
     import tensorflow as tf
 
-    from queueemo.emotion.embedding import N_FFT, SAMPLE_RATE, audio_settings, file_sha256
-    from queueemo.emotion.musicnn import N_MELS
+    from queueemo.emotion.embedding import file_sha256
+    from queueemo.emotion.musicnn_input import N_FFT, N_MELS, SAMPLE_RATE, audio_settings
 
     state = convert(tf.compat.v1.train.NewCheckpointReader(checkpoint_prefix()))
     state["mel_basis"] = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS).astype(np.float32)

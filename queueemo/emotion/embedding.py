@@ -22,41 +22,28 @@ import torch
 from queueemo.assets import asset_path, read_info
 from queueemo.audio import WINDOW_SECONDS, WindowObserver, decode_windows
 from queueemo.emotion.descriptors import DescriptorStream
-from queueemo.emotion.musicnn import (
-    EMBEDDING_SIZE,
+from queueemo.emotion.musicnn import EMBEDDING_SIZE, RECEPTIVE_MARGIN, CompactMusicnn, Musicnn
+from queueemo.emotion.musicnn_input import (
+    FLOAT16_MAX,
+    FRAMES_PER_WINDOW,
+    HOP_LENGTH,
+    N_FFT,
     N_MELS,
     PATCH_FRAMES,
-    RECEPTIVE_MARGIN,
-    CompactMusicnn,
-    Musicnn,
+    SAMPLE_RATE,
+    audio_settings,
+    patch_starts,
+    pool_patches,
+    stft_chunks,
 )
 from queueemo.errors import AudioError, ModelError
 
 FRONT_END_NAME = "musicnn_msd"
-SAMPLE_RATE = 16_000
-N_FFT = 512
-HOP_LENGTH = 256
-FRAMES_PER_WINDOW = WINDOW_SECONDS * SAMPLE_RATE / HOP_LENGTH  # 31.25
-FLOAT16_MAX = 65504.0
 # Windows embedded together (one pass over 64 s of frames): each pass recomputes its 3-s patch and
 # 2 × 73 frames of context, 7 % more frames at 128 windows against 40 % at 24. Activations of a pass
 # take ~60 MB with the compact network. ``embed_mel`` per audio-hour (one core, machine loaded, noisy):
 # 24 → 31–48 s, 64 → 38 s, 128 → 23–24 s, 256 → 30 s.
 CHUNK_WINDOWS = 128
-
-
-def audio_settings() -> dict[str, float | int | str]:
-    """The input the converted weights expect; stored in their JSON and checked at load."""
-    return {
-        "sample_rate": SAMPLE_RATE,
-        "n_fft": N_FFT,
-        "hop_length": HOP_LENGTH,
-        "n_mels": N_MELS,
-        "mel": "slaney, centred STFT, zero padding, hann",
-        "scale": "log10(10000 * float16(mel power) + 1)",
-        "patch_frames": PATCH_FRAMES,
-        "window_seconds": WINDOW_SECONDS,
-    }
 
 
 def file_sha256(path: Path) -> str:
@@ -135,21 +122,11 @@ def iter_mel(front: FrontEnd, blocks: Iterator[np.ndarray]) -> Iterator[tuple[to
 
     Together the frames equal a centred STFT with zero padding over the concatenated signal.
     """
-    half = N_FFT // 2
-    pending = torch.zeros(half)
-    n_windows = 0
-    for block in blocks:
-        n_windows += len(block)
-        pending = torch.cat([pending, torch.from_numpy(np.array(block, dtype=np.float32).ravel())])
-        count = (len(pending) - N_FFT) // HOP_LENGTH + 1
-        if count > 0:
-            yield mel_power(front, pending[: (count - 1) * HOP_LENGTH + N_FFT]), n_windows
-            pending = pending[count * HOP_LENGTH :]
-    pending = torch.cat([pending, torch.zeros(half)])
-    if len(pending) >= N_FFT:
-        yield mel_power(front, pending), n_windows
-    else:
-        yield torch.zeros((0, N_MELS), dtype=torch.float16), n_windows
+    for samples, n_windows in stft_chunks(blocks):
+        if len(samples):
+            yield mel_power(front, torch.from_numpy(samples)), n_windows
+        else:
+            yield torch.zeros((0, N_MELS), dtype=torch.float16), n_windows
 
 
 def stream_mel(front: FrontEnd, blocks: Iterator[np.ndarray]) -> tuple[torch.Tensor, int]:
@@ -158,39 +135,14 @@ def stream_mel(front: FrontEnd, blocks: Iterator[np.ndarray]) -> tuple[torch.Ten
     return torch.cat([mel for mel, _ in parts]), parts[-1][1]
 
 
-def patch_starts(n_windows: int, n_frames: int) -> np.ndarray:
-    """First frame of the 3-s patch centred on each window (clipped to the track)."""
-    centres = (np.arange(n_windows) + 0.5) * FRAMES_PER_WINDOW
-    starts = np.floor(centres - PATCH_FRAMES / 2 + 0.5).astype(np.int64)
-    return np.clip(starts, 0, max(n_frames - PATCH_FRAMES, 0))
-
-
 def _embed_windows(network: Musicnn | CompactMusicnn, power: torch.Tensor, base: int, starts: np.ndarray,
                    length: int, n_frames: int) -> torch.Tensor:
     """Embeddings of the patches at global frames ``starts`` from mel frames ``base`` … onwards."""
     lo = max(0, int(starts[0]) - RECEPTIVE_MARGIN)
     hi = min(n_frames, int(starts[-1]) + length + RECEPTIVE_MARGIN)
     features = network.varying_features(log_compress(power[lo - base : hi - base])[None])[0]
-    maximum, mean = _pool_patches(features.numpy(), starts - lo, length)
+    maximum, mean = pool_patches(features.numpy(), starts - lo, length)
     return network.embed_varying(torch.from_numpy(maximum), torch.from_numpy(mean))
-
-
-def _pool_patches(features: np.ndarray, starts: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
-    """Max and mean over frames ``start … start + length`` of (channels, frames) features, per start.
-
-    Means come from cumulative sums (float64). Patches overlap by five sixths: for the maxima, the
-    frames are cut where any patch starts or ends, each piece is reduced once, and a patch takes the
-    maximum of its few pieces (its piece indices padded by repeating its last one).
-    """
-    used = features[:, : int(starts[-1]) + length]
-    sums = np.zeros((len(used), used.shape[1] + 1))
-    np.cumsum(used, axis=1, dtype=np.float64, out=sums[:, 1:])
-    mean = ((sums[:, starts + length] - sums[:, starts]) / length).T.astype(np.float32)
-    cuts = np.unique(np.concatenate([starts, starts + length]))
-    piece_max = np.maximum.reduceat(used, cuts[:-1], axis=1)
-    first, last = np.searchsorted(cuts, starts), np.searchsorted(cuts, starts + length)
-    pieces = np.minimum(first[:, None] + np.arange(int((last - first).max())), last[:, None] - 1)
-    return piece_max[:, pieces].max(axis=2).T, mean
 
 
 def embed_mel(network: Musicnn | CompactMusicnn, power: torch.Tensor, n_windows: int,

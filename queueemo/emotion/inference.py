@@ -17,6 +17,7 @@ import torch
 from queueemo.assets import asset_path, read_info
 from queueemo.audio import WindowObserver, feature_parameters, iter_log_mel
 from queueemo.emotion.network import ClipConfig, ClipEnsembleV2, ClipModel, ClipModelV2
+from queueemo.emotion.segments import blend_segments, segment_starts
 from queueemo.errors import AudioError, ModelError
 
 CLIP_NAME = "clip"
@@ -48,16 +49,6 @@ def load_state(model: ModelT, weights: Path) -> ModelT:
     return model
 
 
-def segment_starts(n_windows: int, length: int) -> list[int]:
-    """Start indices of half-overlapping segments that cover ``n_windows``."""
-    if n_windows <= length:
-        return [0]
-    starts = list(range(0, n_windows - length + 1, length // 2))
-    if starts[-1] != n_windows - length:
-        starts.append(n_windows - length)
-    return starts
-
-
 def contextualise(model: ClipModel | ClipModelV2 | ClipEnsembleV2, embeddings: torch.Tensor) -> np.ndarray:
     """(n, window_hidden) window embeddings of a track → (n, 2) trajectory.
 
@@ -69,14 +60,7 @@ def contextualise(model: ClipModel | ClipModelV2 | ClipEnsembleV2, embeddings: t
     length = min(n, model.segment_windows)
     starts = segment_starts(n, model.segment_windows)
     segments = torch.stack([embeddings[s : s + length] for s in starts])
-    predictions = model.from_embeddings(segments).numpy()
-    weight = np.minimum(np.arange(1, length + 1), np.arange(length, 0, -1)).astype(np.float32)
-    total = np.zeros((n, 2), dtype=np.float64)
-    weights = np.zeros((n, 1), dtype=np.float64)
-    for start, prediction in zip(starts, predictions, strict=True):
-        total[start : start + length] += prediction * weight[:, None]
-        weights[start : start + length] += weight[:, None]
-    return (total / weights).astype(np.float32)
+    return blend_segments(model.from_embeddings(segments).numpy(), starts, n)
 
 
 def predict_features(model: ClipModel | ClipModelV2 | ClipEnsembleV2, features: np.ndarray) -> np.ndarray:

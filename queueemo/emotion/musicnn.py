@@ -19,8 +19,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-N_MELS = 96
-PATCH_FRAMES = 187  # 3 s at hop 256 and 16 kHz, as musicnn computes it
 FRONT_CHANNELS = 561  # 2 × 204 timbral + 3 × 51 temporal
 FEATURE_CHANNELS = FRONT_CHANNELS + 3 * 64  # dense connection of front end and mid end: 753
 EMBEDDING_SIZE = 200

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from queueemo import assets
-from queueemo.emotion import embedding
+from queueemo.emotion import embedding, musicnn_input
 from queueemo.errors import ModelError
 
 GOLDEN = Path(__file__).with_name("musicnn_golden.npz")
@@ -63,7 +63,7 @@ def test_whole_track_pass_gives_one_embedding_per_window_close_to_exact_patches(
         power, n_windows = embedding.stream_mel(front, iter([signal.reshape(12, 8000)]))
         windows = embedding.embed_mel(front.network, power, n_windows, chunk_windows=5)
         mel = embedding.log_compress(power)
-        start = int(embedding.patch_starts(n_windows, len(mel))[6])
+        start = int(musicnn_input.patch_starts(n_windows, len(mel))[6])
         exact = front.network(mel[None, start : start + 187])[0]
     assert windows.shape == (12, 200)
     cosine = torch.nn.functional.cosine_similarity(windows[6], exact, dim=0)
@@ -136,9 +136,9 @@ def test_patch_pooling_equals_the_max_and_mean_of_each_patch():
     rng = np.random.default_rng(5)
     features = rng.standard_normal((9, 1400)).astype(np.float32) * 10
     for n_windows, n_frames in ((40, 1400), (3, 200), (2, 120)):
-        starts = embedding.patch_starts(n_windows, n_frames)
+        starts = musicnn_input.patch_starts(n_windows, n_frames)
         length = min(embedding.PATCH_FRAMES, n_frames)
-        maximum, mean = embedding._pool_patches(features[:, :n_frames], starts, length)
+        maximum, mean = musicnn_input.pool_patches(features[:, :n_frames], starts, length)
         patches = np.stack([features[:, s : s + length] for s in starts])  # (n, channels, length)
         np.testing.assert_array_equal(maximum, patches.max(axis=2))
         np.testing.assert_allclose(mean, patches.mean(axis=2, dtype=np.float64), rtol=1e-6, atol=1e-6)

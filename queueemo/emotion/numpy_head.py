@@ -1,0 +1,77 @@
+"""The v2 clip head (an ensemble of projection + bidirectional LSTM + read-out) run in numpy.
+
+The same computation as ``network.ClipEnsembleV2`` in eval mode, from the same state dict as arrays,
+for the torch-free runtime: per window, normalise the 200-d embedding and project it (GELU); across
+windows, a bidirectional LSTM; per window, a linear head on [projection, context] and ``tanh``; the
+members' mean. Long tracks go through half-overlapping segments (``segments``), as with torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from queueemo.emotion.numpy_ops import bidirectional_lstms, gelu
+from queueemo.emotion.segments import blend_segments, segment_starts
+from queueemo.errors import ModelError
+
+
+@dataclass(frozen=True)
+class EnsembleHead:
+    """Weights of every member stacked on a leading axis (float32)."""
+
+    input_mean: np.ndarray  # (members, inputs)
+    input_std: np.ndarray  # (members, inputs)
+    project_weight: np.ndarray  # (members, projection, inputs)
+    project_bias: np.ndarray  # (members, projection)
+    lstm_ih: np.ndarray  # (members, 2, 4·hidden, projection)
+    lstm_hh: np.ndarray  # (members, 2, 4·hidden, hidden)
+    lstm_bias: np.ndarray  # (members, 2, 4·hidden)
+    head_weight: np.ndarray  # (members, 2, projection + 2·hidden)
+    head_bias: np.ndarray  # (members, 2)
+    segment_windows: int
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, np.ndarray], config: Mapping[str, object], members: int,
+                   segment_windows: int) -> EnsembleHead:
+        """From ``ClipEnsembleV2.state_dict()`` as numpy arrays and its config (``ClipV2Config`` as a dict);
+        ``ModelError`` for a configuration this runtime does not compute or a missing array."""
+        if config.get("descriptors") or config.get("linear"):
+            raise ModelError("the numpy runtime computes heads without descriptors or linear read-out only")
+
+        def stacked(name: str, reverse: bool = False) -> np.ndarray:
+            try:
+                if reverse:
+                    pairs = [(state[f"members.{m}.{name}"], state[f"members.{m}.{name}_reverse"])
+                             for m in range(members)]
+                    return np.stack([np.stack(pair) for pair in pairs]).astype(np.float32)
+                return np.stack([state[f"members.{m}.{name}"] for m in range(members)]).astype(np.float32)
+            except KeyError as exc:
+                raise ModelError(f"clip head weights lack {exc.args[0]}") from exc
+
+        return cls(
+            input_mean=stacked("input_mean"), input_std=stacked("input_std"),
+            project_weight=stacked("project.weight"), project_bias=stacked("project.bias"),
+            lstm_ih=stacked("context_lstm.weight_ih_l0", reverse=True),
+            lstm_hh=stacked("context_lstm.weight_hh_l0", reverse=True),
+            lstm_bias=stacked("context_lstm.bias_ih_l0", reverse=True)
+            + stacked("context_lstm.bias_hh_l0", reverse=True),
+            head_weight=stacked("head.weight"), head_bias=stacked("head.bias"),
+            segment_windows=segment_windows,
+        )
+
+    def predict(self, embeddings: np.ndarray) -> np.ndarray:
+        """(n, inputs) per-window embeddings of a track → (n, 2) float32 arousal/valence in −1..1."""
+        n = len(embeddings)
+        x = (np.asarray(embeddings, dtype=np.float32)[None, :, : self.input_mean.shape[1]]
+             - self.input_mean[:, None]) / self.input_std[:, None]  # (members, n, inputs)
+        projected = gelu(x @ np.swapaxes(self.project_weight, 1, 2) + self.project_bias[:, None])
+        length = min(n, self.segment_windows)
+        starts = segment_starts(n, self.segment_windows)
+        segments = np.stack([projected[:, s : s + length] for s in starts], axis=1)  # (m, seg, len, p)
+        context = bidirectional_lstms(segments, self.lstm_ih, self.lstm_hh, self.lstm_bias)
+        features = np.concatenate([segments, context], axis=-1)
+        out = np.tanh(features @ np.swapaxes(self.head_weight, 1, 2)[:, None] + self.head_bias[:, None, None])
+        return blend_segments(out.mean(axis=0), starts, n)

@@ -1,0 +1,88 @@
+"""The torch-free runtime computes what the torch networks compute."""
+
+import numpy as np
+import pytest
+import torch
+
+from queueemo.emotion.inference import predict_features
+from queueemo.emotion.network import ClipEnsembleV2, ClipV2Config
+from queueemo.emotion.numpy_head import EnsembleHead
+from queueemo.emotion.numpy_ops import conv1d, gelu
+from queueemo.errors import ModelError
+
+
+def test_gelu_matches_torch_over_a_wide_range():
+    x = np.linspace(-12, 12, 20001, dtype=np.float32)
+    expected = torch.nn.functional.gelu(torch.from_numpy(x)).numpy()
+    assert np.abs(gelu(x) - expected).max() < 2e-6
+
+
+@pytest.mark.parametrize(("stride", "dilation"), [(1, 1), (2, 1), (1, 3), (2, 2)])
+def test_conv1d_matches_torch(stride, dilation):
+    rng = np.random.default_rng(stride * 10 + dilation)
+    x = rng.standard_normal((97, 12)).astype(np.float32)  # (frames, channels)
+    conv = torch.nn.Conv1d(12, 7, 5, stride=stride, dilation=dilation)
+    expected = conv(torch.from_numpy(x.T)[None])[0].T.detach().numpy()
+    weight, bias = conv.weight.detach().numpy(), conv.bias.detach().numpy()
+    got = conv1d(x, weight, bias, stride=stride, dilation=dilation)
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() < 1e-5
+
+
+def _random_ensemble(seed: int, members: int = 3) -> ClipEnsembleV2:
+    torch.manual_seed(seed)
+    model = ClipEnsembleV2(ClipV2Config(), members)
+    with torch.no_grad():
+        for member in model.members:
+            member.input_mean.normal_()
+            member.input_std.uniform_(0.5, 2.0)
+    model.segment_windows = 64
+    return model.eval()
+
+
+@pytest.mark.parametrize("n_windows", [1, 40, 64, 150])
+def test_numpy_head_matches_the_torch_ensemble(n_windows):
+    model = _random_ensemble(n_windows)
+    state = {name: value.numpy() for name, value in model.state_dict().items()}
+    head = EnsembleHead.from_state(state, model.config.to_dict(), len(model.members), model.segment_windows)
+    embeddings = np.random.default_rng(0).standard_normal((n_windows, 200)).astype(np.float32)
+    expected = predict_features(model, embeddings)
+    got = head.predict(embeddings)
+    assert got.shape == (n_windows, 2)
+    assert np.abs(got - expected).max() < 1e-5
+
+
+def test_numpy_head_refuses_what_it_does_not_compute():
+    model = _random_ensemble(1)
+    state = {name: value.numpy() for name, value in model.state_dict().items()}
+    with pytest.raises(ModelError, match="descriptors"):
+        EnsembleHead.from_state(state, {"descriptors": 4}, 3, 64)
+    with pytest.raises(ModelError, match="lack"):
+        EnsembleHead.from_state({}, {}, 3, 64)
+
+
+def test_numpy_mel_stream_equals_the_torch_front_end_mel():
+    from queueemo.audio import WINDOW_SECONDS
+    from queueemo.emotion.embedding import load_front_end, stream_mel
+    from queueemo.emotion.musicnn_input import (
+        SAMPLE_RATE,
+        hann_window,
+        log_compress,
+        mel_power,
+        stft_chunks,
+    )
+
+    window_samples = int(WINDOW_SECONDS * SAMPLE_RATE)
+    rng = np.random.default_rng(3)
+    signal = (0.3 * rng.standard_normal(37 * window_samples)).astype(np.float32)
+    windows = signal.reshape(-1, window_samples)
+    blocks = [windows[:5], windows[5:6], windows[6:30], windows[30:]]
+    front = load_front_end()
+    expected, n_windows = stream_mel(front, iter(blocks))
+    basis = front.mel_basis.numpy()
+    chunks = stft_chunks(iter(blocks))
+    got = np.concatenate([mel_power(samples, basis, hann_window()) for samples, _ in chunks])
+    assert n_windows == 37
+    assert got.shape == tuple(expected.shape)
+    # float16 rounding of float32 sums computed in a different order: at most one ulp apart
+    assert np.abs(log_compress(got) - log_compress(expected.numpy())).max() < 2e-3
