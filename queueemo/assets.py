@@ -6,6 +6,7 @@ The weights live inside the package (``queueemo/models``, the repository's top-l
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from functools import lru_cache
@@ -31,6 +32,15 @@ def asset_path(name: str, folder: Path | None = None) -> Path:
     if not path.exists():
         raise ModelError(f"model file {name} not found in {path.parent} (reinstall queueemo, or train it)")
     return path
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file (the shipped weights' JSON records theirs)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 @lru_cache(maxsize=8)

@@ -74,7 +74,7 @@ def write_weights(out_dir: Path) -> None:
     import librosa
     import tensorflow as tf
 
-    from queueemo.emotion.embedding import file_sha256
+    from queueemo.assets import file_sha256
     from queueemo.emotion.musicnn_input import N_FFT, N_MELS, SAMPLE_RATE, audio_settings
 
     state = convert(tf.compat.v1.train.NewCheckpointReader(checkpoint_prefix()))

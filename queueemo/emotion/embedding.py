@@ -9,7 +9,6 @@ and one stretch of activations, not by track length × network width.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from queueemo.assets import asset_path, read_info
+from queueemo.assets import asset_path, file_sha256, read_info
 from queueemo.audio import WINDOW_SECONDS, WindowObserver, decode_windows
 from queueemo.emotion.descriptors import DescriptorStream
 from queueemo.emotion.musicnn import EMBEDDING_SIZE, RECEPTIVE_MARGIN, CompactMusicnn, Musicnn
@@ -44,15 +43,6 @@ FRONT_END_NAME = "musicnn_msd"
 # take ~60 MB with the compact network. ``embed_mel`` per audio-hour (one core, machine loaded, noisy):
 # 24 → 31–48 s, 64 → 38 s, 128 → 23–24 s, 256 → 30 s.
 CHUNK_WINDOWS = 128
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
