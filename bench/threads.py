@@ -3,7 +3,7 @@
     python bench/threads.py [--seconds 410] [--repeat 3] [--model v2|seed]
 
 A synthetic track (a pulsed tone with noise) of ``--seconds`` is written once; the same backend's
-``analyze`` is timed with torch on ``torch_threads.ANALYSIS_THREADS`` (what ``queueemo.analyze`` and
+``analyze`` is timed with torch on ``threads.ANALYSIS_THREADS`` (what ``queueemo.analyze`` and
 scans use) and with torch left at its default (one thread per core), alternating, in the same
 process after a warm-up.
 """
@@ -21,7 +21,7 @@ import soundfile
 import torch
 
 from queueemo.emotion.backends import BACKEND_NAMES, get_backend
-from queueemo.torch_threads import ANALYSIS_THREADS, analysis_threads
+from queueemo.threads import ANALYSIS_THREADS, analysis_threads
 
 
 def main() -> None:

@@ -45,10 +45,11 @@ def analyze(path: str | os.PathLike[str], model: str | None = None) -> np.ndarra
     when the file is not decodable audio.
     """
     from queueemo.emotion.backends import get_backend
-    from queueemo.torch_threads import analysis_threads
+    from queueemo.threads import analysis_threads
 
-    with analysis_threads():
-        return get_backend(model).analyze(path)
+    backend = get_backend(model)
+    with analysis_threads(torch=backend.uses_torch):
+        return backend.analyze(path)
 
 
 def forecast(history: np.ndarray, steps: int = 1) -> np.ndarray:

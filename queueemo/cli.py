@@ -122,12 +122,13 @@ def analyze(ctx: click.Context, paths: tuple[str, ...], as_json: bool, model: st
     from queueemo.boundaries import BoundaryAccumulator
     from queueemo.config import load_settings
     from queueemo.emotion.backends import get_backend
-    from queueemo.torch_threads import set_analysis_threads
+    from queueemo.threads import set_analysis_threads
 
     settings = load_settings(ctx.obj["config_path"], overrides={"emotion": {"model": model}})
     library = settings.library
-    analyze_file = get_backend(settings.emotion.model).analyze
-    set_analysis_threads()
+    backend = get_backend(settings.emotion.model)
+    analyze_file = backend.analyze
+    set_analysis_threads(torch=backend.uses_torch)
 
     files = _expand_paths(paths)
     if not files:

@@ -30,6 +30,8 @@ class Backend(Protocol):
     """What the rest of queueemo needs from a clip model."""
 
     name: str
+    uses_torch: bool  # analysis imports torch (its threads are then set for analysis too)
+    preload: tuple[str, ...]  # modules a forkserver imports once for every worker it forks
 
     @property
     def version(self) -> str:
@@ -50,6 +52,8 @@ class SeedBackend:
     """The log-mel LSTM (``clip.pt``)."""
 
     name = "seed"
+    uses_torch = True
+    preload = ("torch", "queueemo.emotion.inference")
 
     def __init__(self, model_dir: Path | None = None) -> None:
         self.model_dir = model_dir
@@ -77,6 +81,8 @@ class V2Backend:
     """musicnn embeddings → LSTM (``musicnn_msd.npz`` + ``clip_v2.pt``)."""
 
     name = "v2"
+    uses_torch = True
+    preload = ("torch", "queueemo.emotion.inference_v2")
 
     def __init__(self, model_dir: Path | None = None) -> None:
         self.model_dir = model_dir

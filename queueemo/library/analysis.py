@@ -32,7 +32,7 @@ from queueemo.audio import WindowObserver
 from queueemo.boundaries import Boundaries, BoundaryAccumulator
 from queueemo.errors import AudioError, QueueemoError
 from queueemo.library.tags import Tags, read_tags
-from queueemo.torch_threads import analysis_threads, set_analysis_threads
+from queueemo.threads import analysis_threads, set_analysis_threads
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,20 @@ class ModelAnalyser:
         from queueemo.emotion.backends import get_backend
 
         get_backend(self.model).warm_up()
+
+    @property
+    def uses_torch(self) -> bool:
+        """Whether the backend runs torch (so its thread count is set in workers)."""
+        from queueemo.emotion.backends import get_backend
+
+        return get_backend(self.model).uses_torch
+
+    @property
+    def preload(self) -> tuple[str, ...]:
+        """What a forkserver imports for the backend's workers."""
+        from queueemo.emotion.backends import get_backend
+
+        return get_backend(self.model).preload
 
 
 analyse_with_model = ModelAnalyser()
@@ -135,18 +149,21 @@ _PARENT_POLL_SECONDS = 0.5
 _TERMINATE_GRACE_SECONDS = 2.0
 
 
-# Imported once by the forkserver, before any worker is forked from it: no torch operation runs there.
-FORKSERVER_PRELOAD = ("torch", "queueemo.library.analysis", "queueemo.emotion.backends",
-                      "queueemo.emotion.inference_v2", "queueemo.emotion.inference")
+# Imported once by the forkserver, before any worker is forked from it (no torch operation runs there),
+# besides the backend's own ``preload``; an analyser that names none gets torch.
+FORKSERVER_PRELOAD = ("queueemo.library.analysis", "queueemo.emotion.backends")
+DEFAULT_PRELOAD = ("torch",)
 
 
-def worker_context(fork_server: bool = True) -> multiprocessing.context.BaseContext:
-    """How workers start: forked from a forkserver that preloaded torch, or spawned where there is
-    none or ``fork_server`` is False (the server, torch imported, lives as long as its owner)."""
+def worker_context(fork_server: bool = True,
+                   preload: tuple[str, ...] = DEFAULT_PRELOAD) -> multiprocessing.context.BaseContext:
+    """How workers start: forked from a forkserver that preloaded ``preload`` (torch for the torch
+    backends), or spawned where there is none or ``fork_server`` is False (the server lives as long as
+    its owner)."""
     if not fork_server or "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(list(FORKSERVER_PRELOAD))  # no effect once the server runs
+    context.set_forkserver_preload([*preload, *FORKSERVER_PRELOAD])  # no effect once the server runs
     return context
 
 
@@ -196,7 +213,7 @@ def _init_worker(analyse: Analyser, owner: int) -> None:
     _watch_parent(owner)
     # Ctrl-C is the parent's to handle: it stops taking results and shuts the pool down.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    set_analysis_threads()  # N workers on N cores, one thread each
+    set_analysis_threads(torch=getattr(analyse, "uses_torch", True))  # N workers on N cores, 1 thread each
     warm_up = getattr(analyse, "warm_up", None)
     if warm_up is not None:
         warm_up()
@@ -231,7 +248,7 @@ class Workers:
         forkserver workers are forked by the first ``run()``."""
         if self.jobs == 1 or self._pool is not None:
             return
-        context = worker_context(self.fork_server)
+        context = worker_context(self.fork_server, getattr(self.analyse, "preload", DEFAULT_PRELOAD))
         self._not_ours = set(multiprocessing.active_children())
         self._pool = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_init_worker,
                                          initargs=(self.analyse, os.getpid()))
@@ -285,7 +302,7 @@ class Workers:
                 future.cancel()
 
     def _run_here(self, tasks: Iterable[tuple[int, str]]) -> Iterator[Outcome]:
-        with analysis_threads():
+        with analysis_threads(torch=getattr(self.analyse, "uses_torch", True)):
             for track_id, path in tasks:
                 yield analyse_one(track_id, path, self.analyse)
 

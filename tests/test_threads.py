@@ -1,4 +1,4 @@
-"""Every analysis path runs torch on the thread count chosen in queueemo.torch_threads."""
+"""Every analysis path runs torch on the thread count chosen in queueemo.threads."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 import queueemo
 from queueemo.emotion import inference_v2
-from queueemo.torch_threads import ANALYSIS_THREADS
+from queueemo.threads import ANALYSIS_THREADS
 
 
 @pytest.fixture
