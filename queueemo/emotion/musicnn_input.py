@@ -62,8 +62,10 @@ def mel_power(samples: np.ndarray, mel_basis: np.ndarray, window: np.ndarray) ->
     """Uncentred frames of ``samples`` (hop 256) → (frames, 96) mel power rounded to float16."""
     if len(samples) < N_FFT:
         return np.zeros((0, N_MELS), dtype=np.float16)
+    from scipy import fft  # float32 real FFT: 3.5 times numpy's on this work (numpy computes float32 slowly)
+
     frames = sliding_window_view(samples, N_FFT)[::HOP_LENGTH] * window
-    spectrum = np.fft.rfft(frames, axis=1)
+    spectrum = fft.rfft(frames, axis=1)
     power = np.square(spectrum.real) + np.square(spectrum.imag)
     return np.minimum(power @ mel_basis.T, FLOAT16_MAX).astype(np.float16)
 
@@ -85,19 +87,29 @@ def patch_starts(n_windows: int, n_frames: int) -> np.ndarray:
     return np.clip(starts, 0, max(n_frames - PATCH_FRAMES, 0))
 
 
-def pool_patches(features: np.ndarray, starts: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+def pool_patches(features: np.ndarray, starts: np.ndarray, length: int,
+                 stride: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Max and mean over frames ``start … start + length`` of (channels, frames) features, per start.
 
+    With ``stride`` > 1 the features hold one value per ``stride`` frames (a strided network's, frame
+    ``f`` having value ``features[:, f // stride]``): pooling them is exact without repeating them.
     Means come from cumulative sums (float64). Patches overlap by five sixths: for the maxima, the
     frames are cut where any patch starts or ends, each piece is reduced once, and a patch takes the
     maximum of its few pieces (its piece indices padded by repeating its last one).
     """
-    used = features[:, : int(starts[-1]) + length]
+    first, last = starts // stride, (starts + length - 1) // stride + 1
+    used = features[:, : int(last[-1])]
     sums = np.zeros((len(used), used.shape[1] + 1))
     np.cumsum(used, axis=1, dtype=np.float64, out=sums[:, 1:])
-    mean = ((sums[:, starts + length] - sums[:, starts]) / length).T.astype(np.float32)
-    cuts = np.unique(np.concatenate([starts, starts + length]))
+    values = np.concatenate([used, np.zeros((len(used), 1), dtype=used.dtype)], axis=1)
+
+    def sum_before(frame: np.ndarray) -> np.ndarray:  # sum over frames 0 … frame − 1
+        index = frame // stride
+        return stride * sums[:, index] + (frame - index * stride) * values[:, index]
+
+    mean = ((sum_before(starts + length) - sum_before(starts)) / length).T.astype(np.float32)
+    cuts = np.unique(np.concatenate([first, last]))
     piece_max = np.maximum.reduceat(used, cuts[:-1], axis=1)
-    first, last = np.searchsorted(cuts, starts), np.searchsorted(cuts, starts + length)
+    first, last = np.searchsorted(cuts, first), np.searchsorted(cuts, last)
     pieces = np.minimum(first[:, None] + np.arange(int((last - first).max())), last[:, None] - 1)
     return piece_max[:, pieces].max(axis=2).T, mean

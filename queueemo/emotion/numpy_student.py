@@ -3,10 +3,10 @@
 The layer geometry is defined here, torch-free, and the training network (``student``) builds its
 convolutions from it, so the two cannot drift apart. Four 1-D convolutions over time with the 96 mel
 bands as channels ("same" padding; the first two of stride 2; the last two dilated, with residual
-connections; ReLU after each, batch norm folded into the weights), features repeated back to mel
-frames, the 3-s patch of each window pooled (max and mean), two dense layers to a 200-d embedding on
-musicnn's scale. Weights come from the shipped ``.npz`` (checked against the JSON's audio settings and
-SHA-256).
+connections; ReLU after each, batch norm folded into the weights) give one feature vector per 4 mel
+frames; the 3-s patch of each window is pooled (max and mean, as if the features were repeated back to
+mel frames) and two dense layers give a 200-d embedding on musicnn's scale. Weights come from the
+shipped ``.npz`` (checked against the JSON's audio settings and SHA-256).
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ def padding(kernel: int, dilation: int) -> int:
 
 
 def receptive_margin() -> int:
-    """Mel frames either side that a frame's features depend on, plus the repetition back to mel
-    frames (up to STRIDE − 1)."""
+    """Mel frames either side that a frame's features depend on, plus the STRIDE − 1 frames a coarse
+    feature stands for."""
     margin, step = 0, 1
     for kernel, stride, dilation in CONVOLUTIONS:
         margin += padding(kernel, dilation) * step
@@ -56,7 +56,7 @@ class NumpyStudent:
     embedding_size: int = 200
 
     def varying_features(self, log_mel: np.ndarray) -> np.ndarray:
-        """(frames, 96) log-mel → (channels, frames) features, each coarse frame repeated STRIDE times."""
+        """(frames, 96) log-mel → (channels, ceil(frames / STRIDE)) features, one per STRIDE frames."""
         a = self.arrays
         x = (log_mel - a["input_mean"]) / a["input_std"]
         for index, (kernel, stride, dilation) in enumerate(CONVOLUTIONS):
@@ -65,7 +65,7 @@ class NumpyStudent:
             y = np.maximum(conv1d(padded, a[f"convs.{index}.weight"], a[f"convs.{index}.bias"],
                                   stride=stride, dilation=dilation), 0)
             x = x + y if index >= RESIDUAL_FROM else y
-        return np.repeat(x, STRIDE, axis=0)[: len(log_mel)].T
+        return x.T
 
     def embed_varying(self, maximum: np.ndarray, mean: np.ndarray) -> np.ndarray:
         """Pooled (n, channels) max and mean → (n, 200) embedding on musicnn's scale."""

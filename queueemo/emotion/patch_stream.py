@@ -28,7 +28,8 @@ class PatchNetwork(Protocol):
     embedding_size: int
 
     def varying_features(self, log_mel: np.ndarray) -> np.ndarray:
-        """(frames, 96) log-mel → (channels, frames) float32 features per frame."""
+        """(frames, 96) log-mel → (channels, ceil(frames / stride)) float32 features, one per ``stride``
+        frames (the first at frame 0)."""
 
     def embed_varying(self, maximum: np.ndarray, mean: np.ndarray) -> np.ndarray:
         """Pooled (n, channels) max and mean → (n, embedding_size) float32."""
@@ -40,7 +41,7 @@ def _embed_windows(network: PatchNetwork, power: np.ndarray, base: int, starts: 
     lo = max(0, int(starts[0]) - network.receptive_margin) // network.stride * network.stride
     hi = min(n_frames, int(starts[-1]) + length + network.receptive_margin)
     features = network.varying_features(log_compress(power[lo - base : hi - base]))
-    maximum, mean = pool_patches(features, starts - lo, length)
+    maximum, mean = pool_patches(features, starts - lo, length, network.stride)
     return network.embed_varying(maximum, mean)
 
 

@@ -1,5 +1,7 @@
 """The torch-free runtime computes what the torch networks compute."""
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -86,3 +88,45 @@ def test_numpy_mel_stream_equals_the_torch_front_end_mel():
     assert got.shape == tuple(expected.shape)
     # float16 rounding of float32 sums computed in a different order: at most one ulp apart
     assert np.abs(log_compress(got) - log_compress(expected.numpy())).max() < 2e-3
+
+
+def _random_student(seed: int = 0):
+    from queueemo.emotion.numpy_student import CONVOLUTIONS, NumpyStudent
+
+    rng = np.random.default_rng(seed)
+    arrays = {"input_mean": rng.standard_normal(96), "input_std": rng.uniform(0.5, 2, 96),
+              "output_mean": rng.standard_normal(200), "output_std": rng.uniform(0.5, 2, 200),
+              "hidden.weight": rng.standard_normal((64, 64)) / 8, "hidden.bias": rng.standard_normal(64),
+              "out.weight": rng.standard_normal((200, 64)) / 8, "out.bias": rng.standard_normal(200)}
+    channels = 96
+    for index, (kernel, _, _) in enumerate(CONVOLUTIONS):
+        out = 32
+        scale = np.sqrt(channels * kernel)
+        arrays[f"convs.{index}.weight"] = rng.standard_normal((out, channels, kernel)) / scale
+        arrays[f"convs.{index}.bias"] = rng.standard_normal(out) / 10
+        channels = out
+    return NumpyStudent({name: value.astype(np.float32) for name, value in arrays.items()})
+
+
+@pytest.mark.parametrize("n_windows", [1, 5, 130, 301])
+def test_streamed_student_embeddings_equal_a_whole_track_pass(n_windows):
+    from queueemo.emotion.musicnn_input import SAMPLE_RATE, hann_window, mel_power, stft_chunks
+    from queueemo.emotion.patch_stream import embed_mel, embed_stream
+
+    student = _random_student()
+    basis = np.abs(np.random.default_rng(1).standard_normal((96, 257))).astype(np.float32) / 50
+    window_samples = SAMPLE_RATE // 2
+    signal = np.random.default_rng(n_windows).standard_normal(n_windows * window_samples).astype(np.float32)
+    windows = signal.reshape(n_windows, window_samples)
+    sizes = np.random.default_rng(2).integers(1, 40, size=n_windows)
+    cuts = np.unique(np.concatenate([[0], np.minimum(np.cumsum(sizes), n_windows)]))
+    blocks = [windows[a:b] for a, b in itertools.pairwise(cuts)]
+
+    def chunks():
+        return ((mel_power(s, basis, hann_window()), n) for s, n in stft_chunks(iter(blocks)))
+
+    power = np.concatenate([mel for mel, _ in chunks()])
+    whole = embed_mel(student, power, n_windows, chunk_windows=n_windows)
+    streamed = embed_stream(student, chunks(), chunk_windows=16)
+    assert streamed.shape == (n_windows, 200)
+    assert np.abs(streamed - whole).max() < 1e-4 * np.abs(whole).max()
