@@ -18,6 +18,7 @@ ANALYSIS_THREADS = 1
 
 def set_analysis_threads(threads: int = ANALYSIS_THREADS, *, torch: bool = True) -> None:
     """From now on, BLAS and (if ``torch``) torch use ``threads`` threads in this process."""
+    import numpy  # noqa: F401  (threadpoolctl limits the BLAS libraries loaded so far: load numpy's)
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(threads, user_api="blas")
@@ -30,6 +31,7 @@ def set_analysis_threads(threads: int = ANALYSIS_THREADS, *, torch: bool = True)
 @contextmanager
 def analysis_threads(threads: int = ANALYSIS_THREADS, *, torch: bool = True) -> Iterator[None]:
     """Run the block with ``threads`` BLAS (and, if ``torch``, torch) threads, then restore the caller's."""
+    import numpy  # noqa: F401  (see set_analysis_threads)
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(threads, user_api="blas"):
