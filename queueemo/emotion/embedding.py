@@ -72,7 +72,7 @@ def file_sha256(path: Path) -> str:
 class FrontEnd:
     """The loaded network (dead filters folded into constants) and its mel filter bank."""
 
-    network: CompactMusicnn | Musicnn
+    network: CompactMusicnn | Musicnn | torch.nn.Module  # or the distilled student (``student``)
     mel_basis: torch.Tensor  # (96, 257)
     window: torch.Tensor  # Hann, periodic, 512
 
@@ -167,12 +167,22 @@ def patch_starts(n_windows: int, n_frames: int) -> np.ndarray:
 
 def _embed_windows(network: Musicnn | CompactMusicnn, power: torch.Tensor, base: int, starts: np.ndarray,
                    length: int, n_frames: int) -> torch.Tensor:
-    """Embeddings of the patches at global frames ``starts`` from mel frames ``base`` … onwards."""
-    lo = max(0, int(starts[0]) - RECEPTIVE_MARGIN)
-    hi = min(n_frames, int(starts[-1]) + length + RECEPTIVE_MARGIN)
+    """Embeddings of the patches at global frames ``starts`` from mel frames ``base`` … onwards.
+
+    A pass starts at a multiple of the network's ``stride`` (1 for musicnn), so a strided network
+    sees the same frame phase as in a whole-track pass.
+    """
+    margin, stride = _margin_stride(network)
+    lo = max(0, int(starts[0]) - margin) // stride * stride
+    hi = min(n_frames, int(starts[-1]) + length + margin)
     features = network.varying_features(log_compress(power[lo - base : hi - base])[None])[0]
     maximum, mean = _pool_patches(features.numpy(), starts - lo, length)
     return network.embed_varying(torch.from_numpy(maximum), torch.from_numpy(mean))
+
+
+def _margin_stride(network: torch.nn.Module) -> tuple[int, int]:
+    """Frames of context either side of a frame's features, and the frame stride of a pass."""
+    return getattr(network, "receptive_margin", RECEPTIVE_MARGIN), getattr(network, "stride", 1)
 
 
 def _pool_patches(features: np.ndarray, starts: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
@@ -213,6 +223,7 @@ def embed_stream(front: FrontEnd, blocks: Iterator[np.ndarray], chunk_windows: i
     """
     buffer = torch.zeros((0, N_MELS), dtype=torch.float16)
     base = done = n_windows = 0
+    margin, stride = _margin_stride(front.network)
     out: list[torch.Tensor] = []
     for mel, n_windows in iter_mel(front, blocks):
         if descriptors is not None:
@@ -221,14 +232,14 @@ def embed_stream(front: FrontEnd, blocks: Iterator[np.ndarray], chunk_windows: i
         available = base + len(buffer)
         # Unclipped starts are final for windows whose patch and context end inside the frames so far.
         starts = patch_starts(n_windows, 1 << 62)[done:]
-        ready = int(np.sum(starts + PATCH_FRAMES + RECEPTIVE_MARGIN <= available))
+        ready = int(np.sum(starts + PATCH_FRAMES + margin <= available))
         ready -= ready % chunk_windows
         for i in range(0, ready, chunk_windows):
             out.append(_embed_windows(front.network, buffer, base, starts[i : i + chunk_windows],
                                       PATCH_FRAMES, available))
         done += ready
         if done < n_windows:  # keep what the remaining windows (possibly clipped at the end) need
-            keep = max(0, min(int(starts[ready]), available - PATCH_FRAMES) - RECEPTIVE_MARGIN)
+            keep = max(0, min(int(starts[ready]), available - PATCH_FRAMES) - margin) // stride * stride
             buffer, base = buffer[keep - base :], keep
     n_frames = base + len(buffer)
     if done < n_windows:
@@ -254,15 +265,17 @@ def _window_range(blocks: Iterator[np.ndarray], first: int, count: int | None) -
 
 def embed_file(path: str | os.PathLike[str], model_dir: Path | None = None, *,
                first_window: int = 0, max_windows: int | None = None,
-               observe: WindowObserver | None = None, descriptors: bool = True) -> np.ndarray:
+               observe: WindowObserver | None = None, descriptors: bool = True,
+               front_end: FrontEnd | None = None) -> np.ndarray:
     """(n_windows, 200 + 4) float32 per 0.5-s window: musicnn's embedding, then the window's acoustic
     descriptors (``descriptors.DESCRIPTOR_NAMES``, relative to this file or excerpt); only the
     embedding, (n_windows, 200), if ``descriptors`` is false (a model that does not read them).
 
     ``first_window``/``max_windows`` embed only part of the file (training uses excerpts of emopia);
-    ``observe`` sees every decoded block (see ``audio.decode_windows``).
+    ``observe`` sees every decoded block (see ``audio.decode_windows``); ``front_end`` replaces
+    musicnn (the distilled student of ``v2-lite``, ``student.load_student``).
     """
-    front = load_front_end(model_dir)
+    front = front_end or load_front_end(model_dir)
     blocks = decode_windows(path, sample_rate=SAMPLE_RATE, observe=observe)
     if first_window or max_windows is not None:
         blocks = _window_range(blocks, first_window, max_windows)
