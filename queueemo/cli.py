@@ -182,14 +182,14 @@ def _load_audio_sets(data_dir: str, cache_dir: str, front: str = "seed", extra: 
     root = datasets.require_data(Path(data_dir))
     cache = Path(cache_dir).expanduser()
     counter = {"n": 0}
-    if front == "v2":
+    if front != "seed":
         from queueemo.emotion.training.embeddings import fill_cache
 
         def embedded(done: int, total: int) -> None:
             if done % 50 == 0 or done == total:
-                click.echo(f"  musicnn embeddings: {done}/{total} recordings", err=True)
+                click.echo(f"  {front} embeddings: {done}/{total} recordings", err=True)
 
-        for error in fill_cache(root, cache, ("vgmidi", "4q", *extra), progress=embedded):
+        for error in fill_cache(root, cache, ("vgmidi", "4q", *extra), progress=embedded, front=front):
             click.echo(f"skipped {error}", err=True)
 
     def tick(_: str) -> None:
@@ -227,7 +227,8 @@ def train_clip_command(
     data_dir: str, cache_dir: str, out_dir: str, epochs: int, seed: int, emopia: bool, members: int,
     descriptors: bool, model: str | None,
 ) -> None:
-    """Train a clip model on vgmidi + 4q (+ emopia); writes clip.pt (seed) or clip_v2.pt (v2)."""
+    """Train a clip model on vgmidi + 4q (+ emopia); writes clip.pt (seed), clip_v2.pt (v2) or
+    clip_v2_lite.pt (v2-lite)."""
     from queueemo.emotion.training import datasets
     from queueemo.emotion.training.train_clip import ClipTraining, train_clip
 
@@ -237,7 +238,7 @@ def train_clip_command(
     if emopia:
         rendered = datasets.load_emopia(Path(data_dir), Path(cache_dir).expanduser(), front=front)
         extra = datasets.splits(rendered)["train"]
-    if front == "v2":
+    if front != "seed":
         import torch
 
         from queueemo.emotion.descriptors import N_DESCRIPTORS
@@ -250,8 +251,8 @@ def train_clip_command(
         info = train_clip_v2(curves=curves, clips=clips, extra_clips=extra, out_dir=Path(out_dir),
                              settings=ClipV2Training(seed=seed, max_epochs=epochs, members=members),
                              network=ClipV2Config(descriptors=N_DESCRIPTORS if descriptors else 0),
-                             report=_echo_err)
-        click.echo(f"wrote {out_dir}/clip_v2.pt ({info['version']})")
+                             report=_echo_err, backend=front)
+        click.echo(f"wrote {out_dir}/{info['version'].rsplit('-', 1)[0]}.pt ({info['version']})")
         return
     info = train_clip(
         curves=curves, clips=clips, extra_clips=extra, out_dir=Path(out_dir),

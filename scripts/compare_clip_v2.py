@@ -13,13 +13,20 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--cache", type=Path, default=Path("~/.cache/queueemo/features"))
-    parser.add_argument("model_dirs", type=Path, nargs="+")
+    parser.add_argument("models", nargs="+", help="DIR (a v2 head) or BACKEND=DIR (e.g. v2-lite=DIR)")
     args = parser.parse_args()
 
     cache = args.cache.expanduser()
-    curves = datasets.by_split(datasets.load_vgmidi(args.data, cache, front="v2"), "val")
-    clips = datasets.by_split(datasets.load_4q(args.data, cache, front="v2"), "val")
-    for line in compare.compare(args.model_dirs, curves, clips):
+    specs = [m.split("=", 1) if "=" in m else ("v2", m) for m in args.models]
+
+    def validation(front: str) -> tuple[list, list]:
+        return (datasets.by_split(datasets.load_vgmidi(args.data, cache, front=front), "val"),
+                datasets.by_split(datasets.load_4q(args.data, cache, front=front), "val"))
+
+    curves, clips = validation("v2")
+    features = {b: validation(b) for b in {b for b, _ in specs} - {"v2"}}
+    for line in compare.compare([Path(d) for _, d in specs], curves, clips,
+                                backends=[b for b, _ in specs], features=features):
         print(line)
 
 

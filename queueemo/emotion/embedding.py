@@ -20,6 +20,7 @@ import torch
 
 from queueemo.assets import asset_path, file_sha256, read_info
 from queueemo.audio import WINDOW_SECONDS, WindowObserver, decode_windows
+from queueemo.emotion import patch_stream
 from queueemo.emotion.descriptors import DescriptorStream
 from queueemo.emotion.musicnn import EMBEDDING_SIZE, RECEPTIVE_MARGIN, CompactMusicnn, Musicnn
 from queueemo.emotion.musicnn_input import (
@@ -28,11 +29,8 @@ from queueemo.emotion.musicnn_input import (
     HOP_LENGTH,
     N_FFT,
     N_MELS,
-    PATCH_FRAMES,
     SAMPLE_RATE,
     audio_settings,
-    patch_starts,
-    pool_patches,
     stft_chunks,
 )
 from queueemo.errors import AudioError, ModelError
@@ -49,7 +47,7 @@ CHUNK_WINDOWS = 128
 class FrontEnd:
     """The loaded network (dead filters folded into constants) and its mel filter bank."""
 
-    network: CompactMusicnn | Musicnn
+    network: CompactMusicnn | Musicnn | torch.nn.Module  # or the distilled student (``student``)
     mel_basis: torch.Tensor  # (96, 257)
     window: torch.Tensor  # Hann, periodic, 512
 
@@ -125,61 +123,51 @@ def stream_mel(front: FrontEnd, blocks: Iterator[np.ndarray]) -> tuple[torch.Ten
     return torch.cat([mel for mel, _ in parts]), parts[-1][1]
 
 
-def _embed_windows(network: Musicnn | CompactMusicnn, power: torch.Tensor, base: int, starts: np.ndarray,
-                   length: int, n_frames: int) -> torch.Tensor:
-    """Embeddings of the patches at global frames ``starts`` from mel frames ``base`` … onwards."""
-    lo = max(0, int(starts[0]) - RECEPTIVE_MARGIN)
-    hi = min(n_frames, int(starts[-1]) + length + RECEPTIVE_MARGIN)
-    features = network.varying_features(log_compress(power[lo - base : hi - base])[None])[0]
-    maximum, mean = pool_patches(features.numpy(), starts - lo, length)
-    return network.embed_varying(torch.from_numpy(maximum), torch.from_numpy(mean))
+@dataclass(frozen=True)
+class TorchPatchNetwork:
+    """A torch network with musicnn's interface (musicnn, compact or whole, or the torch student)
+    driven by ``patch_stream`` in numpy: its features are computed in torch, everything else is shared
+    with the torch-free runtime."""
+
+    network: torch.nn.Module
+    embedding_size: int = EMBEDDING_SIZE
+
+    @property
+    def receptive_margin(self) -> int:
+        return int(getattr(self.network, "receptive_margin", RECEPTIVE_MARGIN))
+
+    @property
+    def stride(self) -> int:
+        return int(getattr(self.network, "stride", 1))
+
+    def varying_features(self, log_mel: np.ndarray) -> np.ndarray:
+        return self.network.varying_features(torch.from_numpy(log_mel)[None])[0].numpy()
+
+    def embed_varying(self, maximum: np.ndarray, mean: np.ndarray) -> np.ndarray:
+        return self.network.embed_varying(torch.from_numpy(maximum), torch.from_numpy(mean)).numpy()
 
 
-def embed_mel(network: Musicnn | CompactMusicnn, power: torch.Tensor, n_windows: int,
+def embed_mel(network: torch.nn.Module, power: torch.Tensor, n_windows: int,
               chunk_windows: int = CHUNK_WINDOWS) -> torch.Tensor:
     """(frames, 96) mel power of a whole track → (n_windows, 200) embeddings."""
-    n_frames = len(power)
-    length = min(PATCH_FRAMES, n_frames)
-    starts = patch_starts(n_windows, n_frames)
-    return torch.cat([_embed_windows(network, power, 0, starts[i : i + chunk_windows], length, n_frames)
-                      for i in range(0, n_windows, chunk_windows)])
+    return torch.from_numpy(patch_stream.embed_mel(TorchPatchNetwork(network), power.numpy(), n_windows,
+                                                   chunk_windows))
 
 
 def embed_stream(front: FrontEnd, blocks: Iterator[np.ndarray], chunk_windows: int = CHUNK_WINDOWS,
                  descriptors: DescriptorStream | None = None) -> torch.Tensor:
-    """Windows of 16-kHz samples → (n_windows, 200), equal to ``embed_mel`` of the whole track.
+    """Windows of 16-kHz samples → (n_windows, 200), equal to ``embed_mel`` of the whole track, with
+    memory bounded as ``patch_stream.embed_stream`` says. ``descriptors``, if given, sees every mel
+    frame once, in order."""
 
-    Windows are embedded as soon as their patch and its context have been decoded, and mel frames
-    no later window needs are dropped, so memory does not grow with track length. ``descriptors``,
-    if given, sees every mel frame once, in order.
-    """
-    buffer = torch.zeros((0, N_MELS), dtype=torch.float16)
-    base = done = n_windows = 0
-    out: list[torch.Tensor] = []
-    for mel, n_windows in iter_mel(front, blocks):
-        if descriptors is not None:
-            descriptors.add(mel)
-        buffer = torch.cat([buffer, mel])
-        available = base + len(buffer)
-        # Unclipped starts are final for windows whose patch and context end inside the frames so far.
-        starts = patch_starts(n_windows, 1 << 62)[done:]
-        ready = int(np.sum(starts + PATCH_FRAMES + RECEPTIVE_MARGIN <= available))
-        ready -= ready % chunk_windows
-        for i in range(0, ready, chunk_windows):
-            out.append(_embed_windows(front.network, buffer, base, starts[i : i + chunk_windows],
-                                      PATCH_FRAMES, available))
-        done += ready
-        if done < n_windows:  # keep what the remaining windows (possibly clipped at the end) need
-            keep = max(0, min(int(starts[ready]), available - PATCH_FRAMES) - RECEPTIVE_MARGIN)
-            buffer, base = buffer[keep - base :], keep
-    n_frames = base + len(buffer)
-    if done < n_windows:
-        starts = patch_starts(n_windows, n_frames)[done:]
-        length = min(PATCH_FRAMES, n_frames)
-        for i in range(0, len(starts), chunk_windows):
-            out.append(_embed_windows(front.network, buffer, base, starts[i : i + chunk_windows],
-                                      length, n_frames))
-    return torch.cat(out) if out else torch.zeros((0, EMBEDDING_SIZE))
+    def mel_chunks() -> Iterator[tuple[np.ndarray, int]]:
+        for mel, n_windows in iter_mel(front, blocks):
+            if descriptors is not None:
+                descriptors.add(mel)
+            yield mel.numpy(), n_windows
+
+    return torch.from_numpy(patch_stream.embed_stream(TorchPatchNetwork(front.network), mel_chunks(),
+                                                      chunk_windows))
 
 
 def _window_range(blocks: Iterator[np.ndarray], first: int, count: int | None) -> Iterator[np.ndarray]:
@@ -196,15 +184,17 @@ def _window_range(blocks: Iterator[np.ndarray], first: int, count: int | None) -
 
 def embed_file(path: str | os.PathLike[str], model_dir: Path | None = None, *,
                first_window: int = 0, max_windows: int | None = None,
-               observe: WindowObserver | None = None, descriptors: bool = True) -> np.ndarray:
+               observe: WindowObserver | None = None, descriptors: bool = True,
+               front_end: FrontEnd | None = None) -> np.ndarray:
     """(n_windows, 200 + 4) float32 per 0.5-s window: musicnn's embedding, then the window's acoustic
     descriptors (``descriptors.DESCRIPTOR_NAMES``, relative to this file or excerpt); only the
     embedding, (n_windows, 200), if ``descriptors`` is false (a model that does not read them).
 
     ``first_window``/``max_windows`` embed only part of the file (training uses excerpts of emopia);
-    ``observe`` sees every decoded block (see ``audio.decode_windows``).
+    ``observe`` sees every decoded block (see ``audio.decode_windows``); ``front_end`` replaces
+    musicnn (the distilled student of ``v2-lite``, ``student.load_student``).
     """
-    front = load_front_end(model_dir)
+    front = front_end or load_front_end(model_dir)
     blocks = decode_windows(path, sample_rate=SAMPLE_RATE, observe=observe)
     if first_window or max_windows is not None:
         blocks = _window_range(blocks, first_window, max_windows)

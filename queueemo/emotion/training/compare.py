@@ -1,10 +1,11 @@
 """Paired comparison of v2 clip models on the validation split, with the noise of the difference.
 
-``python scripts/compare_clip_v2.py --data ../shared/data DIR_A DIR_B [...]`` prints each
+``python scripts/compare_clip_v2.py --data ../shared/data DIR_A [v2-lite=]DIR_B [...]`` prints each
 model's validation score (``train_clip_v2.score``) and its terms, and for each model against the first
 the score difference with its standard deviation under a paired bootstrap: validation 4q clips and
 vgmidi pieces are resampled with replacement, both models scored on the same resample. A difference
-smaller than about two of those SDs is not a validated difference.
+smaller than about two of those SDs is not a validated difference. A ``v2-lite=`` model is scored on
+the student's embeddings of the same files (its own features, same clips and pieces).
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from queueemo.emotion.training.metrics import validation_report
 RESAMPLES = 500
 
 
-def _predictions(model_dir: Path, curves: list[Track], clips: list[Track]):
+def _predictions(model_dir: Path, curves: list[Track], clips: list[Track], backend: str = "v2"):
     from queueemo.emotion.inference import predict_features
     from queueemo.emotion.inference_v2 import load_clip_v2
 
-    model, version = load_clip_v2(model_dir)
+    model, version = load_clip_v2(model_dir, backend)
     pieces = [predict_features(model, t.features) for t in curves]
     means = np.stack([predict_features(model, t.features).mean(0) for t in clips])
     return version, pieces, means
@@ -39,11 +40,19 @@ def score_terms(pieces: list[np.ndarray], targets: list[np.ndarray], means: np.n
             "r_a": report["vgmidi"]["arousal"]["r"], "within_a": report["vgmidi_within"]["arousal"]}
 
 
-def compare(model_dirs: list[Path], curves: list[Track], clips: list[Track], seed: int = 0) -> list[str]:
-    """Report lines: each model's score and terms; each against the first with the bootstrap SD."""
+def compare(model_dirs: list[Path], curves: list[Track], clips: list[Track], seed: int = 0,
+            backends: list[str] | None = None,
+            features: dict[str, tuple[list[Track], list[Track]]] | None = None) -> list[str]:
+    """Report lines: each model's score and terms; each against the first with the bootstrap SD.
+
+    ``backends`` names each model's backend (default v2); ``features`` gives (curves, clips) per
+    backend other than v2, the same files in the same order.
+    """
     targets = [t.targets for t in curves]
     quadrants = [t.quadrant for t in clips]
-    runs = [_predictions(d, curves, clips) for d in model_dirs]
+    backends = backends or ["v2"] * len(model_dirs)
+    inputs = {"v2": (curves, clips), **(features or {})}
+    runs = [_predictions(d, *inputs[b], b) for d, b in zip(model_dirs, backends, strict=True)]
     full = (np.arange(len(curves)), np.arange(len(clips)))
     rng = np.random.default_rng(seed)
     samples = [(rng.integers(0, len(curves), len(curves)), rng.integers(0, len(clips), len(clips)))

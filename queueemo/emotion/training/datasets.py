@@ -30,12 +30,28 @@ from queueemo.errors import AudioError, QueueemoError
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
-FRONT_ENDS = ("seed", "v2")
+FRONT_ENDS = ("seed", "v2", "v2-lite")
 # Cache sub-folder per front end (the seed's log-mel cache keeps its original place). The v2 name
 # says what an entry holds: musicnn embedding + the 4 descriptors of ``emotion.descriptors``, of whole
 # vgmidi and 4q files. (The earlier ``musicnn`` folder held embeddings only, of 12-s excerpts of the 4q
 # training and validation clips: it is no longer read and can be deleted.)
 CACHE_FOLDERS = {"seed": "", "v2": "musicnn-whole-desc4"}
+# The student's input, for distillation: musicnn's 96-band mel power (float16, before the log), whole
+# vgmidi and 4q files and the emopia excerpts, frames exactly as ``embedding.iter_mel`` computes them.
+MEL_FOLDER = "musicnn-mel96-power-f16"
+
+
+def cache_folder(front: str) -> str:
+    """Cache sub-folder of a front end's features; ``v2-lite``'s is named for the student's version
+    (a retrained student writes a new folder), ``mel`` is the distillation input."""
+    if front == "mel":
+        return MEL_FOLDER
+    if front == "v2-lite":
+        from queueemo.assets import model_version
+        from queueemo.emotion.student import STUDENT_NAME
+
+        return f"{model_version(STUDENT_NAME)}-whole-desc4"
+    return CACHE_FOLDERS[front]
 # Share of groups per split: validation drives early stopping, test is only read by `evaluate`.
 SPLIT_SHARES = (0.7, 0.15, 0.15)
 QUADRANT_SIGNS = {"Q1": (1, 1), "Q2": (1, -1), "Q3": (-1, -1), "Q4": (-1, 1)}
@@ -77,12 +93,20 @@ V2_EXCERPTS = {"vgmidi": (0, None), "4q": (0, None), "emopia": (0, 24)}
 
 
 def compute_features(audio_path: Path, front: str, excerpt: tuple[int, int | None] = (0, None)) -> np.ndarray:
-    """Model input of one file (or of windows ``excerpt`` = (first, count) of it) for a front end."""
-    if front == "v2":
+    """Model input of one file (or of windows ``excerpt`` = (first, count) of it) for a front end
+    (or ``mel``: the distillation input, see ``MEL_FOLDER``)."""
+    if front in ("v2", "v2-lite"):
         from queueemo.emotion.embedding import embed_file
+        from queueemo.emotion.student import load_student
 
         first, count = excerpt
-        return embed_file(audio_path, first_window=first, max_windows=count).astype(np.float16)
+        student = load_student() if front == "v2-lite" else None
+        return embed_file(audio_path, first_window=first, max_windows=count,
+                          front_end=student).astype(np.float16)
+    if front == "mel":
+        from queueemo.emotion.training.distil import excerpt_mel
+
+        return excerpt_mel(audio_path, excerpt)
     return np.concatenate(list(iter_log_mel(audio_path))).astype(np.float16)
 
 
@@ -91,7 +115,7 @@ def _features(audio_path: Path, cache_dir: Path, name: str | None = None, front:
     cached = cache_dir / (name or cache_name(audio_path))
     if cached.exists():
         return np.load(cached)
-    features = compute_features(audio_path, front, excerpt if front == "v2" else (0, None))
+    features = compute_features(audio_path, front, excerpt if front != "seed" else (0, None))
     cache_dir.mkdir(parents=True, exist_ok=True)
     partial = cached.with_suffix(".partial.npy")
     np.save(partial, features)
@@ -137,7 +161,7 @@ def load_vgmidi(root: Path, cache_dir: Path, progress: Callable[[str], None] | N
         audio = base / "audio" / f"{piece['piece']}.opus"
         if not audio.exists() or piece["piece"] not in by_piece:
             continue
-        features = _features(audio, cache_dir / CACHE_FOLDERS[front] / "vgmidi", front=front,
+        features = _features(audio, cache_dir / cache_folder(front) / "vgmidi", front=front,
                              excerpt=V2_EXCERPTS["vgmidi"])
         rows = sorted(by_piece[piece["piece"]], key=lambda r: float(r["start_s"]))
         # Targets are stretched over the whole rendering, then cut to the embedded excerpt.
@@ -158,7 +182,7 @@ def load_4q(root: Path, cache_dir: Path, progress: Callable[[str], None] | None 
         if not audio.exists():
             continue
         artist = row["Artist"].strip().lower()
-        features = _features(audio, cache_dir / CACHE_FOLDERS[front] / "4q", front=front,
+        features = _features(audio, cache_dir / cache_folder(front) / "4q", front=front,
                              excerpt=V2_EXCERPTS["4q"])
         tracks.append(Track(row["Song"], artist, features, quadrant=row["Quadrant"]))
         if progress:
@@ -185,7 +209,7 @@ def load_emopia(root: Path, cache_dir: Path, progress: Callable[[str], None] | N
         for name in sorted(n for n in archive.namelist() if n.endswith(".mid")):
             stem = Path(name).stem  # Q1_<song>_<clip>
             quadrant, song = stem.split("_")[0], stem[3:].rsplit("_", 1)[0]
-            cached = cache_dir / CACHE_FOLDERS[front] / "emopia" / f"{stem}.npy"
+            cached = cache_dir / cache_folder(front) / "emopia" / f"{stem}.npy"
             if not cached.exists():
                 midi = Path(tmp) / "clip.mid"
                 midi.write_bytes(archive.read(name))

@@ -1,4 +1,4 @@
-"""Fill the v2 embedding cache of the training data with several processes.
+"""Fill the v2 (or v2-lite, or distillation mel) feature cache of the training data with several processes.
 
 musicnn costs ~0.1 CPU-s per second of audio, so the ~20 hours of training audio are embedded once,
 in parallel, into the same cache the loaders in ``datasets`` read. Workers are *spawned* (a pool
@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from queueemo.emotion.training.datasets import (
-    CACHE_FOLDERS,
     V2_EXCERPTS,
+    cache_folder,
     cache_name,
     compute_features,
     render_midi,
@@ -42,6 +42,7 @@ class Job:
     member: str | None = None
     soundfont: Path | None = None
     excerpt: tuple[int, int | None] = (0, None)
+    front: str = "v2"
 
 
 def _init_worker() -> None:
@@ -54,14 +55,14 @@ def run_job(job: Job) -> str | None:
     """Embed one file into its cache entry; the error as text if it is not usable audio."""
     try:
         if job.audio is not None:
-            features = compute_features(job.audio, "v2", job.excerpt)
+            features = compute_features(job.audio, job.front, job.excerpt)
         else:
             assert job.archive and job.member and job.soundfont
             with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(job.archive) as archive:
                 midi, wav = Path(tmp) / "clip.mid", Path(tmp) / "clip.wav"
                 midi.write_bytes(archive.read(job.member))
                 render_midi(midi, job.soundfont, wav)
-                features = compute_features(wav, "v2", job.excerpt)
+                features = compute_features(wav, job.front, job.excerpt)
     except QueueemoError as exc:
         return f"{job.target.name}: {exc}"
     job.target.parent.mkdir(parents=True, exist_ok=True)
@@ -71,20 +72,21 @@ def run_job(job: Job) -> str | None:
     return None
 
 
-def missing_jobs(root: Path, cache_dir: Path, sets: tuple[str, ...]) -> list[Job]:
-    """Files of the named data sets whose v2 embeddings are not cached yet."""
-    base = cache_dir / CACHE_FOLDERS["v2"]
+def missing_jobs(root: Path, cache_dir: Path, sets: tuple[str, ...], front: str = "v2") -> list[Job]:
+    """Files of the named data sets whose features for ``front`` (v2, v2-lite or mel) are not cached yet."""
+    base = cache_dir / cache_folder(front)
     jobs = []
     if "vgmidi" in sets:
         for audio in sorted((root / "vgmidi" / "audio").glob("*.opus")):
             jobs.append(Job(base / "vgmidi" / cache_name(audio), audio=audio,
-                            excerpt=V2_EXCERPTS["vgmidi"]))
+                            excerpt=V2_EXCERPTS["vgmidi"], front=front))
     if "4q" in sets:
         with (root / "4q" / "metadata.csv").open(newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
                 audio = root / "4q" / "audio" / row["Quadrant"] / f"{row['Song']}.opus"
                 if audio.exists():
-                    jobs.append(Job(base / "4q" / cache_name(audio), audio=audio, excerpt=V2_EXCERPTS["4q"]))
+                    jobs.append(Job(base / "4q" / cache_name(audio), audio=audio, excerpt=V2_EXCERPTS["4q"],
+                                    front=front))
     if "emopia" in sets:
         archive = root / "emopia" / "midis.zip"
         soundfont = root / "soundfonts" / "J800_Piano.sf2"
@@ -92,16 +94,16 @@ def missing_jobs(root: Path, cache_dir: Path, sets: tuple[str, ...]) -> list[Job
             for member in sorted(n for n in handle.namelist() if n.endswith(".mid")):
                 target = base / "emopia" / f"{Path(member).stem}.npy"
                 jobs.append(Job(target, archive=archive, member=member, soundfont=soundfont,
-                                excerpt=V2_EXCERPTS["emopia"]))
+                                excerpt=V2_EXCERPTS["emopia"], front=front))
     # Interleave the data sets, so that a run stopped early leaves some of each.
     jobs.sort(key=lambda job: zlib.crc32(job.target.name.encode()))
     return [job for job in jobs if not job.target.exists()]
 
 
 def fill_cache(root: Path, cache_dir: Path, sets: tuple[str, ...], jobs: int = 2,
-               progress: Callable[[int, int], None] | None = None) -> list[str]:
+               progress: Callable[[int, int], None] | None = None, front: str = "v2") -> list[str]:
     """Embed every uncached file of ``sets``; returns one line per file that could not be used."""
-    todo = missing_jobs(root, cache_dir, sets)
+    todo = missing_jobs(root, cache_dir, sets, front)
     errors: list[str] = []
     if not todo:
         return errors

@@ -113,9 +113,9 @@ def _clip_rows(
 
 
 def _predictor(front: str, model_dir: Path | None) -> tuple[str, Callable[[np.ndarray], np.ndarray]]:
-    if front == "v2":
-        model_v2, version = load_clip_v2(model_dir)
-        return f"v2/{version}", lambda features: predict_features(model_v2, features)
+    if front != "seed":
+        model_v2, version = load_clip_v2(model_dir, front)
+        return f"{front}/{version}", lambda features: predict_features(model_v2, features)
     model, version = load_clip_model(model_dir)
     return f"seed/{version}", lambda features: predict_features(model, features)
 
@@ -131,7 +131,7 @@ def evaluate_clip(
     train = curves["train"] + clips["train"]
     mean = _window_targets(train).mean(0)
     ridge = _fit_ridge(train, curves["val"] + clips["val"])
-    inputs = "mean log-mel" if front == "seed" else "musicnn+descriptors"
+    inputs = {"seed": "mean log-mel", "v2": "musicnn+descriptors"}.get(front, "student+descriptors")
     test_curves, test_clips = curves["test"], clips["test"]
     rows = [
         _clip_rows(name, predict, test_curves, test_clips),

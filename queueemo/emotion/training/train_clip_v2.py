@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from queueemo.emotion.embedding import audio_settings
-from queueemo.emotion.inference_v2 import CLIP_V2_NAME
+from queueemo.emotion.inference_v2 import HEADS
 from queueemo.emotion.network import ClipEnsembleV2, ClipModelV2, ClipV2Config
 from queueemo.emotion.training.assets import save_asset
 from queueemo.emotion.training.datasets import QUADRANT_SIGNS, Track
@@ -197,9 +197,11 @@ def train_clip_v2(
     settings: ClipV2Training | None = None,
     network: ClipV2Config | None = None,
     report: Callable[[str], None] = lambda _: None,
+    backend: str = "v2",
 ) -> dict:
     """Train ``settings.members`` members (seeds ``seed``, ``seed + 1``, ...), each early-stopped on
-    validation; write them as one ensemble to ``clip_v2.pt`` + ``clip_v2.json``; return its info."""
+    validation; write them as one ensemble to ``clip_v2.pt`` + ``clip_v2.json`` (``clip_v2_lite.*``
+    for ``backend`` v2-lite, whose features are the student's); return its info."""
     settings, network = settings or ClipV2Training(), network or ClipV2Config()
     domains = [[t for t in clips["train"] if len(t.features) >= settings.clip_windows]]
     if extra_clips:
@@ -212,7 +214,7 @@ def train_clip_v2(
             lambda line, seed=seed: report(f"member seed {seed}: {line}"),
         )
         runs.append({"seed": seed, "state": state, "validation": metrics, "history": history})
-    return save_ensemble(out_dir, runs, curves["val"], clips["val"], settings, network, report)
+    return save_ensemble(out_dir, runs, curves["val"], clips["val"], settings, network, report, backend)
 
 
 def save_ensemble(
@@ -223,17 +225,19 @@ def save_ensemble(
     settings: ClipV2Training,
     network: ClipV2Config,
     report: Callable[[str], None] = lambda _: None,
+    backend: str = "v2",
 ) -> dict:
     """Stack trained members (``runs``: seed, state, validation, history) into one ensemble, validate
-    it, and write ``clip_v2.pt`` + ``clip_v2.json``; return its info."""
+    it, and write ``clip_v2.pt`` + ``clip_v2.json`` (or ``backend``'s head files); return its info."""
     ensemble = ClipEnsembleV2(network, len(runs))
     ensemble.segment_windows = settings.curve_windows
     for member, run in zip(ensemble.members, runs, strict=True):
         member.load_state_dict(run["state"])
     metrics = validate(ensemble, val_curves, val_clips)
     report(f"ensemble of {len(runs)}: validation score {score(metrics):.3f}")
-    return save_asset(out_dir, CLIP_V2_NAME, ensemble.state_dict(), {
-        "front_end": _front_end_version(),
+    name, front_name = HEADS[backend]
+    return save_asset(out_dir, name, ensemble.state_dict(), {
+        "front_end": _front_end_version(front_name),
         "audio": audio_settings(),
         "config": network.to_dict(),
         "members": len(runs),
@@ -245,8 +249,7 @@ def save_ensemble(
     })
 
 
-def _front_end_version() -> str:
+def _front_end_version(name: str) -> str:
     from queueemo.assets import model_version
-    from queueemo.emotion.embedding import FRONT_END_NAME
 
-    return model_version(FRONT_END_NAME)
+    return model_version(name)
