@@ -133,11 +133,13 @@ def window_features(windows: np.ndarray, sample_rate: int) -> WindowFeatures:
     and onsets see the frames through a Hann window (a 3-tap convolution of the spectrum), whose low
     leakage keeps a tone's centroid on the tone and a steady tone's far bins steady from frame to frame.
     """
+    from scipy import fft  # float32 FFTs ~8 times faster than numpy's here
+
     windows = np.asarray(windows, dtype=np.float32)
     k, n = windows.shape
     frame = min(frame_length(sample_rate), n)
     frames = windows[:, : (n // frame) * frame].reshape(k, n // frame, frame)
-    spectrum = np.fft.rfft(frames, axis=2)
+    spectrum = fft.rfft(frames, axis=2)
     power = spectrum.real**2 + spectrum.imag**2
     weighted = (power @ _loudness_weights(frame, sample_rate)).astype(np.float64).mean(axis=1)
     hann = spectrum[:, :, 1:-1] - (spectrum[:, :, :-2] + spectrum[:, :, 2:]) * np.float32(0.5)  # ×2

@@ -115,7 +115,7 @@ class V2LiteBackend(V2Backend):
 
     name = "v2-lite"
     uses_torch = False
-    preload = ("numpy", "scipy.fft", "queueemo.emotion.inference_lite")
+    preload = ("queueemo.emotion.inference_lite",)
     head = "clip_v2_lite"
 
     def analyze(self, path: str | os.PathLike[str], *, observe: WindowObserver | None = None) -> np.ndarray:

@@ -150,8 +150,9 @@ _TERMINATE_GRACE_SECONDS = 2.0
 
 
 # Imported once by the forkserver, before any worker is forked from it (no torch operation runs there),
-# besides the backend's own ``preload``; an analyser that names none gets torch.
-FORKSERVER_PRELOAD = ("queueemo.library.analysis", "queueemo.emotion.backends")
+# besides the backend's own ``preload``; an analyser that names none gets torch. scipy's FFT serves the
+# boundaries of every backend.
+FORKSERVER_PRELOAD = ("scipy.fft", "queueemo.library.analysis", "queueemo.emotion.backends")
 DEFAULT_PRELOAD = ("torch",)
 
 

@@ -137,8 +137,22 @@ def test_patch_pooling_equals_the_max_and_mean_of_each_patch():
     features = rng.standard_normal((9, 1400)).astype(np.float32) * 10
     for n_windows, n_frames in ((40, 1400), (3, 200), (2, 120)):
         starts = musicnn_input.patch_starts(n_windows, n_frames)
-        length = min(embedding.PATCH_FRAMES, n_frames)
+        length = min(musicnn_input.PATCH_FRAMES, n_frames)
         maximum, mean = musicnn_input.pool_patches(features[:, :n_frames], starts, length)
         patches = np.stack([features[:, s : s + length] for s in starts])  # (n, channels, length)
         np.testing.assert_array_equal(maximum, patches.max(axis=2))
         np.testing.assert_allclose(mean, patches.mean(axis=2, dtype=np.float64), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("stride", [2, 4])
+def test_strided_features_pool_as_if_repeated_to_every_frame(stride):
+    rng = np.random.default_rng(stride)
+    for n_windows, n_frames in ((40, 1400), (3, 200), (2, 121)):
+        coarse = rng.standard_normal((9, -(-n_frames // stride))).astype(np.float32)
+        repeated = np.repeat(coarse, stride, axis=1)[:, :n_frames]
+        starts = musicnn_input.patch_starts(n_windows, n_frames)
+        length = min(musicnn_input.PATCH_FRAMES, n_frames)
+        expected = musicnn_input.pool_patches(repeated, starts, length)
+        got = musicnn_input.pool_patches(coarse, starts, length, stride)
+        np.testing.assert_array_equal(got[0], expected[0])
+        np.testing.assert_allclose(got[1], expected[1], rtol=1e-6, atol=1e-6)
