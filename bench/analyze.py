@@ -25,7 +25,7 @@ from pathlib import Path
 
 from queueemo.audio import decode_windows, is_audio_path
 
-SAMPLE_RATES = {"v2": 16_000, "seed": 44_100}
+SAMPLE_RATES = {"v2": 16_000, "v2-lite": 16_000, "seed": 44_100}
 # Largest |Δ| allowed between the analysed and the as-converted network, on embeddings and on outputs.
 CHECK_TOLERANCE = 0.01
 
