@@ -1,18 +1,19 @@
-"""Where a scan worker's CPU goes: start-up, per file, per stage of the v2 analysis.
+"""Where a scan worker's CPU goes: start-up, per file, per stage of the v2 or v2-lite analysis.
 
-    python bench/worker_profile.py DIR [--repeat 3]
+    python bench/worker_profile.py DIR [--repeat 3] [--model v2|v2-lite]
 
-A worker's life, measured the way a worker lives it (one torch thread, one process):
+A worker's life, measured the way a worker lives it (one thread, one process):
 
-- **start-up**, in a fresh interpreter per step (medians of --repeat): the interpreter, ``import torch``,
-  the worker's imports (``queueemo.library.analysis`` and what it pulls in), the model load (warm-up);
-  CPU seconds of the process (all threads);
+- **start-up**, in a fresh interpreter per step (medians of --repeat): the interpreter, the worker's
+  imports (``queueemo.library.analysis`` and what it pulls in), what the backend's forkserver preloads
+  (torch for v2; numpy and scipy's FFT for v2-lite), the model load (warm-up); CPU seconds of the
+  process (all threads);
 - **per file**, for every audio file under DIR analysed as a worker does (``analyse_one``): CPU of this
-  process's main thread split by stage (tags, boundaries, mel, timbral / temporal convolutions, mid end,
-  pooling, dense layers, clip LSTM, the rest = window assembly and waiting overhead), the pipe-reading
-  thread, ffmpeg's decode (its children's CPU) and pickling the outcome (what IPC costs a worker);
-  per audio-hour, with the ratio (everything the worker does besides decoding) / (ffmpeg's decode):
-  with one worker per core, full scan / decode floor ≥ 1 + that ratio.
+  process's main thread split by stage (tags, boundaries, mel, the network's stages, pooling, dense
+  layers, clip LSTM, the rest = window assembly and waiting overhead), the pipe-reading thread,
+  ffmpeg's decode (its children's CPU) and pickling the outcome (what IPC costs a worker); per
+  audio-hour, with the ratio (everything the worker does besides decoding) / (ffmpeg's decode): with
+  one worker per core, full scan / decode floor ≥ 1 + that ratio.
 
 Stages are timed by wrapping the functions (thread CPU time); wrapping costs a few µs per call.
 """
@@ -28,28 +29,30 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from pathlib import Path
 
 _START_UP = """
-import json, time
+import importlib, json, time
 t = {"interpreter": time.process_time()}
-import torch
-t["import torch"] = time.process_time()
 import queueemo.library.analysis as analysis
 t["worker imports"] = time.process_time()
-analysis.set_analysis_threads()
-analysis.ModelAnalyser("v2").warm_up()
+analyser = analysis.ModelAnalyser(MODEL)
+for module in analyser.preload:
+    importlib.import_module(module)
+t["backend imports"] = time.process_time()
+analysis.set_analysis_threads(torch=analyser.uses_torch)
+analyser.warm_up()
 t["model load"] = time.process_time()
 print(json.dumps(t))
 """
 
 
-def start_up(repeat: int) -> dict[str, float]:
+def start_up(repeat: int, model: str) -> dict[str, float]:
     """CPU seconds of each start-up step of a fresh worker interpreter (medians)."""
     runs = []
+    code = _START_UP.replace("MODEL", repr(model))
     for _ in range(repeat):
-        out = subprocess.run([sys.executable, "-c", _START_UP], check=True, capture_output=True, text=True)
+        out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
         marks = json.loads(out.stdout)
         steps, previous = {}, 0.0
         for name, value in marks.items():
@@ -83,23 +86,32 @@ class Stages:
         setattr(owner, attribute, timed)
 
 
-def _instrument(stages: Stages) -> Callable[[], None]:
-    """Wrap the v2 path's stages; returns the model's warm-up."""
+def _instrument(stages: Stages, model: str) -> None:
+    """Wrap the stages of ``model``'s path (v2: musicnn in torch; v2-lite: the student in numpy)."""
     from queueemo import boundaries
-    from queueemo.emotion import embedding, inference_v2, musicnn
+    from queueemo.emotion import patch_stream
     from queueemo.library import analysis
 
     stages.wrap(analysis, "read_tags", "tags")
     stages.wrap(boundaries.BoundaryAccumulator, "add", "boundaries")
+    stages.wrap(patch_stream, "log_compress", "mel")
+    stages.wrap(patch_stream, "pool_patches", "pooling")
+    if model == "v2-lite":
+        from queueemo.emotion import inference_lite, numpy_head, numpy_student
+
+        stages.wrap(inference_lite, "mel_power", "mel")
+        stages.wrap(numpy_student.NumpyStudent, "varying_features", "student convolutions")
+        stages.wrap(numpy_student.NumpyStudent, "embed_varying", "dense layers")
+        stages.wrap(numpy_head.EnsembleHead, "predict", "clip LSTM")
+        return
+    from queueemo.emotion import embedding, inference_v2, musicnn
+
     stages.wrap(embedding, "mel_power", "mel")
-    stages.wrap(embedding, "log_compress", "mel")
     stages.wrap(musicnn._TemporalBranch, "forward", "temporal convolutions")
     stages.wrap(musicnn._FrontBranch, "forward", "timbral convolutions")
-    stages.wrap(embedding, "pool_patches", "pooling")
     stages.wrap(musicnn.CompactMusicnn, "embed_varying", "dense layers")
     stages.wrap(musicnn.CompactMusicnn, "varying_features", "mid end and layout")
     stages.wrap(inference_v2, "predict_features", "clip LSTM")
-    return analysis.ModelAnalyser("v2").warm_up
 
 
 def _children_cpu() -> float:
@@ -107,18 +119,20 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def per_file(files: list[Path]) -> tuple[dict[str, float], float, float]:
+def per_file(files: list[Path], model: str) -> tuple[dict[str, float], float, float]:
     """CPU seconds by stage over all files, and the audio seconds they hold, and wall seconds."""
-    from queueemo.library.analysis import analyse_one, analyse_with_model, set_analysis_threads
+    from queueemo.library.analysis import ModelAnalyser, analyse_one, set_analysis_threads
 
-    set_analysis_threads()
+    analyser = ModelAnalyser(model)
+    set_analysis_threads(torch=analyser.uses_torch)
     stages = Stages()
-    _instrument(stages)()
+    _instrument(stages, model)
+    analyser.warm_up()
     ffmpeg_before = _children_cpu()
     process_before, thread_before, wall_before = time.process_time(), time.thread_time(), time.perf_counter()
     audio = pickling = 0.0
     for number, path in enumerate(files):
-        outcome = analyse_one(number, str(path), analyse_with_model)
+        outcome = analyse_one(number, str(path), analyser)
         started = time.thread_time()
         pickle.dumps(outcome)
         pickling += time.thread_time() - started
@@ -139,6 +153,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--repeat", type=int, default=3, help="start-up runs (median printed)")
+    parser.add_argument("--model", choices=("v2", "v2-lite"), default="v2")
     args = parser.parse_args()
     from queueemo.audio import is_audio_path
 
@@ -146,11 +161,11 @@ def main() -> None:
     if not files:
         sys.exit(f"no audio files under {args.folder}")
     print(f"load average at start: {Path('/proc/loadavg').read_text().split()[0]}")
-    steps = start_up(args.repeat)
+    steps = start_up(args.repeat, args.model)
     print(f"worker start-up, CPU s (median of {args.repeat} fresh interpreters): "
           + ", ".join(f"{name} {value:.2f}" for name, value in steps.items())
           + f"; total {sum(steps.values()):.2f}")
-    seconds, audio, wall = per_file(files)
+    seconds, audio, wall = per_file(files, args.model)
     hours = audio / 3600
     print(f"{len(files)} files, {hours:.2f} audio-hours, {wall:.1f} s wall; CPU s per audio-hour:")
     decode = seconds.pop("ffmpeg decode (children)")

@@ -44,6 +44,23 @@ def test_workers_are_forked_from_a_server_that_imported_torch(make_audio: Callab
         assert outcome.trajectory.tolist() == [[1.0, 1.0]]  # torch preloaded; parent: the server
 
 
+@dataclass(frozen=True)
+class _TorchFreeProbe(ModelAnalyser):
+    """The v2-lite analyser, reporting after a real analysis whether its worker ever imported torch."""
+
+    def __call__(self, path: str, *, observe: WindowObserver | None = None) -> np.ndarray:
+        trajectory = super().__call__(path, observe=observe)
+        return np.full_like(trajectory, float("torch" in sys.modules))
+
+
+def test_a_v2_lite_worker_never_imports_torch(make_audio: Callable[..., Path]) -> None:
+    path = make_audio("one.wav", seconds=2)
+    with Workers(_TorchFreeProbe("v2-lite"), jobs=2, fork_server=False) as workers:
+        outcomes = list(workers.run([(0, str(path))]))
+    assert outcomes[0].error is None
+    assert outcomes[0].trajectory.tolist() == [[0.0, 0.0]] * 4
+
+
 def test_the_daemons_workers_are_spawned_so_no_server_outlives_a_batch(
         make_audio: Callable[..., Path]) -> None:
     path = make_audio("one.wav", seconds=1)
