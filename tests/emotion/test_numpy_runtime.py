@@ -130,3 +130,30 @@ def test_streamed_student_embeddings_equal_a_whole_track_pass(n_windows):
     streamed = embed_stream(student, chunks(), chunk_windows=16)
     assert streamed.shape == (n_windows, 200)
     assert np.abs(streamed - whole).max() < 1e-4 * np.abs(whole).max()
+
+
+def test_numpy_student_computes_what_the_torch_student_computes():
+    from queueemo.emotion.numpy_student import NumpyStudent
+    from queueemo.emotion.student import StudentNetwork
+
+    torch.manual_seed(0)
+    network = StudentNetwork()
+    with torch.no_grad():
+        for norm in network.norms:
+            norm.running_mean.normal_()
+            norm.running_var.uniform_(0.5, 2.0)
+        network.input_mean.normal_()
+        network.input_std.uniform_(0.5, 2.0)
+    folded = network.eval().folded()
+    student = NumpyStudent({name: value.numpy() for name, value in folded.state_dict().items()})
+    for frames in (30, 187, 1001):
+        mel = np.random.default_rng(frames).standard_normal((frames, 96)).astype(np.float32)
+        with torch.inference_mode():
+            expected = network.varying_features(torch.from_numpy(mel)[None])[0].numpy()
+        got = student.varying_features(mel)
+        assert got.shape == expected.shape == (128, -(-frames // 4))
+        assert np.abs(got - expected).max() < 1e-4
+        maximum, mean = got[:, :3].T.copy(), got[:, 3:6].T.copy()
+        with torch.inference_mode():
+            embedded = network.embed_varying(torch.from_numpy(maximum), torch.from_numpy(mean)).numpy()
+        assert np.abs(student.embed_varying(maximum, mean) - embedded).max() < 1e-4
