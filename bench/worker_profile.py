@@ -1,6 +1,6 @@
 """Where a scan worker's CPU goes: start-up, per file, per stage of the v2 analysis.
 
-    python bench/worker_profile.py DIR [--repeat 3]
+    python bench/worker_profile.py DIR [--repeat 3] [--model v2-lite]
 
 A worker's life, measured the way a worker lives it (one torch thread, one process):
 
@@ -39,17 +39,18 @@ t["import torch"] = time.process_time()
 import queueemo.library.analysis as analysis
 t["worker imports"] = time.process_time()
 analysis.set_analysis_threads()
-analysis.ModelAnalyser("v2").warm_up()
+analysis.ModelAnalyser(MODEL).warm_up()
 t["model load"] = time.process_time()
 print(json.dumps(t))
 """
 
 
-def start_up(repeat: int) -> dict[str, float]:
+def start_up(repeat: int, model: str = "v2") -> dict[str, float]:
     """CPU seconds of each start-up step of a fresh worker interpreter (medians)."""
     runs = []
     for _ in range(repeat):
-        out = subprocess.run([sys.executable, "-c", _START_UP], check=True, capture_output=True, text=True)
+        out = subprocess.run([sys.executable, "-c", _START_UP.replace("MODEL", repr(model))], check=True,
+                             capture_output=True, text=True)
         marks = json.loads(out.stdout)
         steps, previous = {}, 0.0
         for name, value in marks.items():
@@ -83,10 +84,10 @@ class Stages:
         setattr(owner, attribute, timed)
 
 
-def _instrument(stages: Stages) -> Callable[[], None]:
-    """Wrap the v2 path's stages; returns the model's warm-up."""
+def _instrument(stages: Stages, model: str = "v2") -> Callable[[], None]:
+    """Wrap the v2 (or v2-lite) path's stages; returns the model's warm-up."""
     from queueemo import boundaries
-    from queueemo.emotion import embedding, inference_v2, musicnn
+    from queueemo.emotion import embedding, inference_v2, musicnn, student
     from queueemo.library import analysis
 
     stages.wrap(analysis, "read_tags", "tags")
@@ -98,8 +99,11 @@ def _instrument(stages: Stages) -> Callable[[], None]:
     stages.wrap(embedding, "_pool_patches", "pooling")
     stages.wrap(musicnn.CompactMusicnn, "embed_varying", "dense layers")
     stages.wrap(musicnn.CompactMusicnn, "varying_features", "mid end and layout")
+    stages.wrap(student.StudentNetwork, "coarse_features", "student network")
+    stages.wrap(student.StudentNetwork, "varying_features", "student repeat to frames")
+    stages.wrap(student.StudentNetwork, "embed_varying", "dense layers")
     stages.wrap(inference_v2, "predict_features", "clip LSTM")
-    return analysis.ModelAnalyser("v2").warm_up
+    return analysis.ModelAnalyser(model).warm_up
 
 
 def _children_cpu() -> float:
@@ -107,18 +111,19 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def per_file(files: list[Path]) -> tuple[dict[str, float], float, float]:
+def per_file(files: list[Path], model: str = "v2") -> tuple[dict[str, float], float, float]:
     """CPU seconds by stage over all files, and the audio seconds they hold, and wall seconds."""
-    from queueemo.library.analysis import analyse_one, analyse_with_model, set_analysis_threads
+    from queueemo.library.analysis import ModelAnalyser, analyse_one, set_analysis_threads
 
     set_analysis_threads()
     stages = Stages()
-    _instrument(stages)()
+    analyser = ModelAnalyser(model)
+    _instrument(stages, model)()
     ffmpeg_before = _children_cpu()
     process_before, thread_before, wall_before = time.process_time(), time.thread_time(), time.perf_counter()
     audio = pickling = 0.0
     for number, path in enumerate(files):
-        outcome = analyse_one(number, str(path), analyse_with_model)
+        outcome = analyse_one(number, str(path), analyser)
         started = time.thread_time()
         pickle.dumps(outcome)
         pickling += time.thread_time() - started
@@ -139,6 +144,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--repeat", type=int, default=3, help="start-up runs (median printed)")
+    parser.add_argument("--model", default="v2", help="clip-model backend (v2 or v2-lite)")
     args = parser.parse_args()
     from queueemo.audio import is_audio_path
 
@@ -146,11 +152,11 @@ def main() -> None:
     if not files:
         sys.exit(f"no audio files under {args.folder}")
     print(f"load average at start: {Path('/proc/loadavg').read_text().split()[0]}")
-    steps = start_up(args.repeat)
+    steps = start_up(args.repeat, args.model)
     print(f"worker start-up, CPU s (median of {args.repeat} fresh interpreters): "
           + ", ".join(f"{name} {value:.2f}" for name, value in steps.items())
           + f"; total {sum(steps.values()):.2f}")
-    seconds, audio, wall = per_file(files)
+    seconds, audio, wall = per_file(files, args.model)
     hours = audio / 3600
     print(f"{len(files)} files, {hours:.2f} audio-hours, {wall:.1f} s wall; CPU s per audio-hour:")
     decode = seconds.pop("ffmpeg decode (children)")

@@ -102,7 +102,7 @@ class DaemonSettings:
 
 
 # Clip-model backends (queueemo.emotion.backends); the first is the default.
-EMOTION_MODELS = ("v2", "seed")
+EMOTION_MODELS = ("v2", "v2-lite", "seed")
 
 
 @dataclass(frozen=True)
