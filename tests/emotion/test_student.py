@@ -163,3 +163,32 @@ def test_training_pools_patches_as_analysis_does():
             maximum, mean = _pool_patches(features[row].numpy(), starts[mine].numpy(), 187)
             analysed = network.embed_standardised(torch.from_numpy(maximum), torch.from_numpy(mean))
             torch.testing.assert_close(trained[mine], analysed, atol=1e-5, rtol=1e-5)
+
+
+def test_a_head_trained_on_student_features_is_written_for_v2_lite_and_loads(tmp_path):
+    from queueemo.emotion.inference import predict_features
+    from queueemo.emotion.training.datasets import Track
+    from queueemo.emotion.training.train_clip_v2 import ClipV2Training, train_clip_v2
+
+    rng = np.random.default_rng(0)
+
+    def tracks(count: int, windows: int, curve: bool) -> list[Track]:
+        out = []
+        for i in range(count):
+            features = rng.normal(size=(windows, EMBEDDING_SIZE)).astype(np.float16)
+            targets = np.tanh(features[:, :2].astype(np.float32).cumsum(0) / 10) if curve else None
+            out.append(Track(f"t{i}", f"t{i}", features, targets=targets,
+                             quadrant=None if curve else f"Q{i % 4 + 1}"))
+        return out
+
+    for name in (f"{STUDENT_NAME}.npz", f"{STUDENT_NAME}.json"):
+        shutil.copy(assets.model_dir() / name, tmp_path)
+    info = train_clip_v2(curves={"train": tracks(3, 66, True), "val": tracks(2, 70, True)},
+                         clips={"train": tracks(8, 30, False), "val": tracks(4, 30, False)},
+                         out_dir=tmp_path, backend="v2-lite",
+                         settings=ClipV2Training(members=1, max_epochs=1, batches_per_epoch=1))
+    assert info["version"].startswith("clip_v2_lite-") and not (tmp_path / "clip_v2.pt").exists()
+    assert info["front_end"] == assets.read_info(STUDENT_NAME)["version"]
+    model, version = load_clip_v2(tmp_path, "v2-lite")
+    assert version == info["version"]
+    assert predict_features(model, tracks(1, 40, True)[0].features).shape == (40, 2)
