@@ -1,6 +1,6 @@
 """Scan speed and memory on real audio files, against the decode floor and bliss-rs.
 
-    python bench/scan.py DIR [--jobs N] [--repeat R] [--model v2|seed] [--baseline PYTHON]
+    python bench/scan.py DIR [--jobs N] [--repeat R] [--model v2|v2-lite|seed] [--baseline PYTHON]
 
 On the audio files under DIR, with N parallel processes (default: all cores), each step R times
 (median printed; the floor and the scan alternate, so both see the same load):
@@ -53,7 +53,7 @@ for line in sys.stdin:
 """
 
 
-SAMPLE_RATES = {"v2": 16_000, "seed": 44_100}
+SAMPLE_RATES = {"v2": 16_000, "v2-lite": 16_000, "seed": 44_100}
 
 
 def _children_cpu() -> float:
