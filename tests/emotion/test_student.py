@@ -1,0 +1,194 @@
+"""The distilled student (v2-lite): shapes, streaming equality, folding, the backend and its checks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+import torch
+from click.testing import CliRunner
+
+from queueemo import assets
+from queueemo.audio import decode_windows
+from queueemo.cli import cli
+from queueemo.config import load_settings
+from queueemo.emotion.backends import get_backend
+from queueemo.emotion.embedding import (
+    EMBEDDING_SIZE,
+    embed_file,
+    embed_mel,
+    embed_stream,
+    stream_mel,
+)
+from queueemo.emotion.inference_v2 import load_clip_v2
+from queueemo.emotion.student import STUDENT_NAME, StudentNetwork, load_student
+from queueemo.errors import ModelError
+from queueemo.library import ScanOptions, Track, open_library, scan
+from queueemo.library.analysis import ModelAnalyser, current_model_version
+
+# Streamed and whole-track embeddings are the same computation on the same frames; only the order of
+# float32 sums differs (cumulative sums in float64, so ≪ this).
+STREAM_TOLERANCE = 1e-4
+
+
+@pytest.fixture(autouse=True)
+def _no_user_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    for name in ("QUEUEEMO_CONFIG", "QUEUEEMO_DB", "QUEUEEMO_EMOTION_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_student_gives_one_embedding_per_window_on_musicnns_scale(make_audio):
+    path = make_audio("song.flac", seconds=7.0, freq=220.0, pulse_hz=4.0, noise=0.02)
+    student = embed_file(path, front_end=load_student())
+    teacher = embed_file(path)
+    assert student.shape == teacher.shape == (14, EMBEDDING_SIZE + 4)
+    assert np.isfinite(student).all()
+    np.testing.assert_array_equal(student[:, EMBEDDING_SIZE:], teacher[:, EMBEDDING_SIZE:])
+    s, t = student[:, :EMBEDDING_SIZE], teacher[:, :EMBEDDING_SIZE]
+    cosine = np.sum(s * t, 1) / (np.linalg.norm(s, axis=1) * np.linalg.norm(t, axis=1))
+    assert cosine.mean() > 0.7, "the student imitates musicnn's embedding"
+    assert not np.allclose(s, t, atol=1e-2)
+
+
+def test_streamed_student_embedding_equals_one_whole_track_pass(make_audio):
+    path = make_audio("long.flac", seconds=75.0, freq=110.0, pulse_hz=2.0, noise=0.05)
+    front = load_student()
+    with torch.inference_mode():
+        streamed = embed_stream(front, decode_windows(path, sample_rate=16_000), chunk_windows=16)
+        power, n_windows = stream_mel(front, decode_windows(path, sample_rate=16_000))
+        whole = embed_mel(front.network, power, n_windows, chunk_windows=1 << 20)
+    assert streamed.shape == whole.shape == (150, EMBEDDING_SIZE)
+    torch.testing.assert_close(streamed, whole, atol=STREAM_TOLERANCE, rtol=0)
+
+
+def test_batch_norm_folds_into_the_convolutions_exactly():
+    torch.manual_seed(0)
+    network = StudentNetwork()
+    for norm in network.norms:
+        norm.running_mean.normal_()
+        norm.running_var.uniform_(0.5, 2.0)
+        norm.weight.data.normal_()
+    mel = torch.rand(2, 300, 96) * 3
+    with torch.inference_mode():
+        expected = network.eval().varying_features(mel)
+        folded = network.folded().varying_features(mel)
+    assert not any(isinstance(n, torch.nn.BatchNorm1d) for n in network.folded().norms)
+    torch.testing.assert_close(folded, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_v2_lite_is_selectable_with_its_own_version(make_audio, tmp_path):
+    path = make_audio("song.wav", seconds=4.0, freq=440.0, pulse_hz=3.0)
+    lite, v2 = get_backend("v2-lite"), get_backend("v2")
+    assert lite.version.startswith("v2-lite/clip_v2_lite-") and lite.version != v2.version
+    trajectory = lite.analyze(path)
+    assert trajectory.shape == (8, 2) and trajectory.dtype == np.float32
+    assert np.all(np.abs(trajectory) <= 1.0)
+    assert not np.allclose(trajectory, v2.analyze(path))
+    config = tmp_path / "config.toml"
+    config.write_text('[emotion]\nmodel = "v2-lite"\n')
+    assert load_settings(config, env={}).emotion.model == "v2-lite"
+    result = CliRunner().invoke(cli, ["analyze", "--model", "v2-lite", "--json", str(path)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["arousal"] == pytest.approx(trajectory[:, 0], abs=1e-4)
+
+
+def test_switching_between_v2_and_v2_lite_analyses_again(tmp_path, make_audio):
+    music = tmp_path / "music"
+    make_audio("music/a.flac", seconds=2.0, freq=220.0)
+    make_audio("music/b.mp3", seconds=3.0, freq=660.0, pulse_hz=4.0)
+    library = open_library(f"sqlite:///{tmp_path / 'library.sqlite3'}")
+    try:
+        def run(model: str):
+            options = ScanOptions(jobs=1, analyse=ModelAnalyser(model),
+                                  model_version=current_model_version(model))
+            return scan(library, [music], options)
+
+        assert run("v2").analysed == 2
+        assert run("v2-lite").analysed == 2, "another model: every track again"
+        assert run("v2-lite").analysed == 0
+        with library.session() as session:
+            versions = set(session.scalars(sa.select(Track.model_version)))
+        assert versions == {current_model_version("v2-lite")}
+    finally:
+        library.close()
+
+
+def _copy_lite_assets(folder: Path) -> None:
+    for name in (f"{STUDENT_NAME}.npz", f"{STUDENT_NAME}.json", "clip_v2_lite.pt", "clip_v2_lite.json"):
+        shutil.copy(assets.model_dir() / name, folder)
+
+
+def test_a_head_trained_on_another_front_end_is_refused(tmp_path):
+    _copy_lite_assets(tmp_path)
+    model, _ = load_clip_v2(tmp_path, "v2-lite")
+    assert len(model.members) >= 1
+    info = json.loads((tmp_path / "clip_v2_lite.json").read_text())
+    info["front_end"] = assets.read_info("musicnn_msd")["version"]  # trained on musicnn's embeddings
+    (tmp_path / "clip_v2_lite.json").write_text(json.dumps(info))
+    assets.read_info.cache_clear()
+    load_clip_v2.cache_clear()
+    with pytest.raises(ModelError, match="was trained on front end musicnn_msd"):
+        load_clip_v2(tmp_path, "v2-lite")
+
+
+def test_an_altered_student_is_refused(tmp_path):
+    _copy_lite_assets(tmp_path)
+    with np.load(tmp_path / f"{STUDENT_NAME}.npz") as arrays:
+        changed = {k: v + (k == "out.bias") for k, v in arrays.items()}
+    np.savez(tmp_path / f"{STUDENT_NAME}.npz", **changed)
+    with pytest.raises(ModelError, match="does not match the checksum"):
+        load_student(tmp_path)
+
+
+def test_training_pools_patches_as_analysis_does():
+    from queueemo.emotion.embedding import _pool_patches, log_compress
+    from queueemo.emotion.training.distil import DistilTraining, Pair, _batch, student_outputs
+
+    rng = np.random.default_rng(0)
+    pairs = [Pair("a", rng.uniform(0, 0.01, (3000, 96)).astype(np.float16),
+                  rng.normal(size=(96, EMBEDDING_SIZE)).astype(np.float16))]
+    network = StudentNetwork().eval()
+    with torch.inference_mode():
+        power, rows, starts, _ = _batch(pairs, DistilTraining(batch=2), rng, augment=False)
+        trained = student_outputs(network, power, rows, starts)
+        features = network.varying_features(log_compress(power))
+        for row in range(2):
+            mine = (rows == row).numpy()
+            maximum, mean = _pool_patches(features[row].numpy(), starts[mine].numpy(), 187)
+            analysed = network.embed_standardised(torch.from_numpy(maximum), torch.from_numpy(mean))
+            torch.testing.assert_close(trained[mine], analysed, atol=1e-5, rtol=1e-5)
+
+
+def test_a_head_trained_on_student_features_is_written_for_v2_lite_and_loads(tmp_path):
+    from queueemo.emotion.inference import predict_features
+    from queueemo.emotion.training.datasets import Track
+    from queueemo.emotion.training.train_clip_v2 import ClipV2Training, train_clip_v2
+
+    rng = np.random.default_rng(0)
+
+    def tracks(count: int, windows: int, curve: bool) -> list[Track]:
+        out = []
+        for i in range(count):
+            features = rng.normal(size=(windows, EMBEDDING_SIZE)).astype(np.float16)
+            targets = np.tanh(features[:, :2].astype(np.float32).cumsum(0) / 10) if curve else None
+            out.append(Track(f"t{i}", f"t{i}", features, targets=targets,
+                             quadrant=None if curve else f"Q{i % 4 + 1}"))
+        return out
+
+    for name in (f"{STUDENT_NAME}.npz", f"{STUDENT_NAME}.json"):
+        shutil.copy(assets.model_dir() / name, tmp_path)
+    info = train_clip_v2(curves={"train": tracks(3, 66, True), "val": tracks(2, 70, True)},
+                         clips={"train": tracks(8, 30, False), "val": tracks(4, 30, False)},
+                         out_dir=tmp_path, backend="v2-lite",
+                         settings=ClipV2Training(members=1, max_epochs=1, batches_per_epoch=1))
+    assert info["version"].startswith("clip_v2_lite-") and not (tmp_path / "clip_v2.pt").exists()
+    assert info["front_end"] == assets.read_info(STUDENT_NAME)["version"]
+    model, version = load_clip_v2(tmp_path, "v2-lite")
+    assert version == info["version"]
+    assert predict_features(model, tracks(1, 40, True)[0].features).shape == (40, 2)
