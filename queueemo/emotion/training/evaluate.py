@@ -124,7 +124,7 @@ def evaluate_clip(
     curves: dict[str, list[Track]], clips: dict[str, list[Track]], model_dir: Path | None = None,
     front: str = "seed",
 ) -> list[dict]:
-    """Rows for a clip model (``front``: seed or v2), the mean predictor and a ridge baseline on the
+    """Rows for a clip model (``front``: seed, v2 or v2-lite), the mean predictor and a ridge baseline on the
     same inputs, on the test split."""
     name, predict = _predictor(front, model_dir)
     torch.set_grad_enabled(False)
