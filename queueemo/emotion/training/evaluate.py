@@ -131,7 +131,7 @@ def evaluate_clip(
     train = curves["train"] + clips["train"]
     mean = _window_targets(train).mean(0)
     ridge = _fit_ridge(train, curves["val"] + clips["val"])
-    inputs = {"seed": "mean log-mel", "v2": "musicnn+descriptors"}.get(front, "student+descriptors")
+    inputs = {"seed": "mean log-mel", "v2": "musicnn+descriptors"}.get(front, "student+desc.")
     test_curves, test_clips = curves["test"], clips["test"]
     rows = [
         _clip_rows(name, predict, test_curves, test_clips),
