@@ -44,15 +44,17 @@ def _no_user_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_student_gives_one_embedding_per_window_on_musicnns_scale(make_audio):
-    path = make_audio("song.flac", seconds=7.0, freq=220.0, pulse_hz=4.0, noise=0.02)
-    student = embed_file(path, front_end=load_student())
+    path = make_audio("song.flac", seconds=7.0, freq=880.0, pulse_hz=6.0, noise=0.3)
+    front = load_student()
+    student = embed_file(path, front_end=front)
     teacher = embed_file(path)
     assert student.shape == teacher.shape == (14, EMBEDDING_SIZE + 4)
     assert np.isfinite(student).all()
     np.testing.assert_array_equal(student[:, EMBEDDING_SIZE:], teacher[:, EMBEDDING_SIZE:])
     s, t = student[:, :EMBEDDING_SIZE], teacher[:, :EMBEDDING_SIZE]
-    cosine = np.sum(s * t, 1) / (np.linalg.norm(s, axis=1) * np.linalg.norm(t, axis=1))
-    assert cosine.mean() > 0.7, "the student imitates musicnn's embedding"
+    constant = np.repeat(front.network.output_mean.numpy()[None], len(t), 0)  # musicnn's mean embedding
+    # On this signal (measured): squared error 0.41 against 0.90 for the constant, cosine 0.80 against 0.41.
+    assert np.mean((s - t) ** 2) < 0.6 * np.mean((constant - t) ** 2), "the student imitates musicnn"
     assert not np.allclose(s, t, atol=1e-2)
 
 

@@ -39,6 +39,9 @@ CACHE_FOLDERS = {"seed": "", "v2": "musicnn-whole-desc4"}
 # The student's input, for distillation: musicnn's 96-band mel power (float16, before the log), whole
 # vgmidi and 4q files and the emopia excerpts, frames exactly as ``embedding.iter_mel`` computes them.
 MEL_FOLDER = "musicnn-mel96-power-f16"
+# Share of groups per split: validation drives early stopping, test is only read by `evaluate`.
+SPLIT_SHARES = (0.7, 0.15, 0.15)
+QUADRANT_SIGNS = {"Q1": (1, 1), "Q2": (1, -1), "Q3": (-1, -1), "Q4": (-1, 1)}
 
 
 def cache_folder(front: str) -> str:
@@ -52,9 +55,6 @@ def cache_folder(front: str) -> str:
 
         return f"{model_version(STUDENT_NAME)}-whole-desc4"
     return CACHE_FOLDERS[front]
-# Share of groups per split: validation drives early stopping, test is only read by `evaluate`.
-SPLIT_SHARES = (0.7, 0.15, 0.15)
-QUADRANT_SIGNS = {"Q1": (1, 1), "Q2": (1, -1), "Q3": (-1, -1), "Q4": (-1, 1)}
 
 
 def split_of(group: str) -> str:

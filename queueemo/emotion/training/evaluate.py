@@ -124,14 +124,14 @@ def evaluate_clip(
     curves: dict[str, list[Track]], clips: dict[str, list[Track]], model_dir: Path | None = None,
     front: str = "seed",
 ) -> list[dict]:
-    """Rows for a clip model (``front``: seed or v2), the mean predictor and a ridge baseline on the
+    """Rows for a clip model (``front``: seed, v2 or v2-lite), the mean predictor and a ridge baseline on the
     same inputs, on the test split."""
     name, predict = _predictor(front, model_dir)
     torch.set_grad_enabled(False)
     train = curves["train"] + clips["train"]
     mean = _window_targets(train).mean(0)
     ridge = _fit_ridge(train, curves["val"] + clips["val"])
-    inputs = {"seed": "mean log-mel", "v2": "musicnn+descriptors"}.get(front, "student+descriptors")
+    inputs = {"seed": "mean log-mel", "v2": "musicnn+descriptors"}.get(front, "student+desc.")
     test_curves, test_clips = curves["test"], clips["test"]
     rows = [
         _clip_rows(name, predict, test_curves, test_clips),
