@@ -228,7 +228,7 @@ def train_clip_command(
     descriptors: bool, model: str | None,
 ) -> None:
     """Train a clip model on vgmidi + 4q (+ emopia); writes clip.pt (seed), clip_v2.pt (v2) or
-    clip_v2_lite.pt (v2-lite)."""
+    clip_v2_lite.npz (v2-lite)."""
     from queueemo.emotion.training import datasets
     from queueemo.emotion.training.train_clip import ClipTraining, train_clip
 
@@ -243,6 +243,7 @@ def train_clip_command(
 
         from queueemo.emotion.descriptors import N_DESCRIPTORS
         from queueemo.emotion.network import ClipV2Config
+        from queueemo.emotion.numpy_head import HEAD_FILES
         from queueemo.emotion.training.train_clip_v2 import ClipV2Training, train_clip_v2
 
         # The v2 LSTM is small: one thread is faster than two that wait on each other.
@@ -252,7 +253,8 @@ def train_clip_command(
                              settings=ClipV2Training(seed=seed, max_epochs=epochs, members=members),
                              network=ClipV2Config(descriptors=N_DESCRIPTORS if descriptors else 0),
                              report=_echo_err, backend=front)
-        click.echo(f"wrote {out_dir}/{info['version'].rsplit('-', 1)[0]}.pt ({info['version']})")
+        name, _, suffix = HEAD_FILES[front]
+        click.echo(f"wrote {out_dir}/{name}.{suffix} ({info['version']})")
         return
     info = train_clip(
         curves=curves, clips=clips, extra_clips=extra, out_dir=Path(out_dir),

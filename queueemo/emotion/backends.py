@@ -98,14 +98,14 @@ class V2Backend:
     def analyze(self, path: str | os.PathLike[str], *, observe: WindowObserver | None = None) -> np.ndarray:
         from queueemo.emotion.inference_v2 import analyze_file_v2
 
-        return analyze_file_v2(path, self.model_dir, observe=observe, backend=self.name)
+        return analyze_file_v2(path, self.model_dir, observe=observe)
 
     def warm_up(self) -> None:
         from queueemo.emotion.embedding import load_front_end
         from queueemo.emotion.inference_v2 import load_clip_v2
 
         load_front_end(self.model_dir)
-        load_clip_v2(self.model_dir, self.name)
+        load_clip_v2(self.model_dir)
 
 
 class V2LiteBackend(V2Backend):

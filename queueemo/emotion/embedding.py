@@ -26,6 +26,7 @@ from queueemo.emotion.musicnn import EMBEDDING_SIZE, RECEPTIVE_MARGIN, CompactMu
 from queueemo.emotion.musicnn_input import (
     FLOAT16_MAX,
     FRAMES_PER_WINDOW,
+    FRONT_END_NAME,
     HOP_LENGTH,
     N_FFT,
     N_MELS,
@@ -35,7 +36,6 @@ from queueemo.emotion.musicnn_input import (
 )
 from queueemo.errors import AudioError, ModelError
 
-FRONT_END_NAME = "musicnn_msd"
 # Windows embedded together (one pass over 64 s of frames): each pass recomputes its 3-s patch and
 # 2 × 73 frames of context, 7 % more frames at 128 windows against 40 % at 24. Activations of a pass
 # take ~60 MB with the compact network. ``embed_mel`` per audio-hour (one core, machine loaded, noisy):

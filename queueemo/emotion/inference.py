@@ -43,7 +43,12 @@ def load_clip_model(model_dir: Path | None = None) -> tuple[ClipModel, str]:
 def load_state(model: ModelT, weights: Path) -> ModelT:
     """``model`` with the state dict in ``weights``; ``ModelError`` if it is damaged or does not fit."""
     try:
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        if weights.suffix == ".npz":  # arrays, for weights that also run in numpy
+            with np.load(weights) as arrays:
+                state = {name: torch.from_numpy(np.array(value)) for name, value in arrays.items()}
+        else:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
     except (OSError, RuntimeError, ValueError) as exc:
         raise ModelError(f"clip model {weights} is damaged or does not fit the network: {exc}") from exc
     return model

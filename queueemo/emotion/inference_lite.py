@@ -13,15 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from queueemo.assets import asset_path, read_info
 from queueemo.audio import WINDOW_SECONDS, WindowObserver, decode_windows
-from queueemo.emotion.musicnn_input import SAMPLE_RATE, audio_settings, hann_window, mel_power, stft_chunks
-from queueemo.emotion.numpy_head import EnsembleHead
-from queueemo.emotion.numpy_student import STUDENT_NAME, NumpyStudent, load_numpy_student
+from queueemo.emotion.musicnn_input import SAMPLE_RATE, hann_window, mel_power, stft_chunks
+from queueemo.emotion.numpy_head import EnsembleHead, head_info
+from queueemo.emotion.numpy_student import NumpyStudent, load_numpy_student
 from queueemo.emotion.patch_stream import embed_stream
 from queueemo.errors import AudioError, ModelError
 
-CLIP_V2_LITE_NAME = "clip_v2_lite"
 # Windows embedded per pass: the student's context is 31 frames either side, so passes can be short;
 # 128 windows (64 s) keep the per-pass overhead small and a pass's activations at a few MB.
 CHUNK_WINDOWS = 128
@@ -30,13 +28,8 @@ CHUNK_WINDOWS = 128
 @lru_cache(maxsize=2)
 def load_lite_head(model_dir: Path | None = None) -> tuple[EnsembleHead, str]:
     """The v2-lite head (an ensemble, ``clip_v2_lite.npz``) and its version; ``ModelError`` if it was
-    trained on another student or other audio settings."""
-    info = read_info(CLIP_V2_LITE_NAME, model_dir)
-    weights = asset_path(f"{CLIP_V2_LITE_NAME}.npz", model_dir)
-    student = read_info(STUDENT_NAME, model_dir)["version"]
-    if info.get("audio") != audio_settings() or info.get("front_end") != student:
-        raise ModelError(f"{weights} was trained on front end {info.get('front_end')} with audio settings "
-                         f"{info.get('audio')}; installed is {student} computing {audio_settings()}")
+    trained on another student or other audio settings, or is damaged."""
+    info, weights = head_info("v2-lite", model_dir)
     try:
         with np.load(weights) as stored:
             state = {name: np.asarray(value) for name, value in stored.items()}

@@ -15,6 +15,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from queueemo.audio import WINDOW_SECONDS
 
+FRONT_END_NAME = "musicnn_msd"  # the converted musicnn weights (``musicnn_msd.npz``)
 SAMPLE_RATE = 16_000
 N_FFT = 512
 HOP_LENGTH = 256

@@ -10,12 +10,36 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from queueemo.assets import asset_path, read_info
+from queueemo.emotion.musicnn_input import FRONT_END_NAME, audio_settings
 from queueemo.emotion.numpy_ops import bidirectional_lstms, gelu
+from queueemo.emotion.numpy_student import STUDENT_NAME
 from queueemo.emotion.segments import blend_segments, segment_starts
 from queueemo.errors import ModelError
+
+# Per backend: the head's asset name, the front end it reads and its weights' format (the v2-lite head
+# runs in numpy, so it is stored as arrays).
+HEAD_FILES = {"v2": ("clip_v2", FRONT_END_NAME, "pt"), "v2-lite": ("clip_v2_lite", STUDENT_NAME, "npz")}
+
+
+def head_info(backend: str, model_dir: Path | None = None) -> tuple[dict, Path]:
+    """The JSON and weights path of ``backend``'s head; ``ModelError`` if it was trained on another
+    front end or audio settings than installed, or is in the format before ensembles."""
+    name, front_name, suffix = HEAD_FILES[backend]
+    info = read_info(name, model_dir)
+    weights = asset_path(f"{name}.{suffix}", model_dir)
+    front_end = read_info(front_name, model_dir)["version"]
+    if info.get("audio") != audio_settings() or info.get("front_end") != front_end:
+        raise ModelError(f"{weights} was trained on front end {info.get('front_end')} with audio settings "
+                         f"{info.get('audio')}; installed is {front_end} computing {audio_settings()}")
+    if "members" not in info:
+        raise ModelError(f"{weights} holds one network in the format before ensembles: retrain it "
+                         "(queueemo train clip) or reinstall queueemo")
+    return info, weights
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ from queueemo.emotion.embedding import (
     embed_stream,
     stream_mel,
 )
+from queueemo.emotion.inference import predict_features
+from queueemo.emotion.inference_lite import load_lite_head
 from queueemo.emotion.inference_v2 import load_clip_v2
 from queueemo.emotion.student import STUDENT_NAME, StudentNetwork, load_student
 from queueemo.errors import ModelError
@@ -122,7 +124,7 @@ def test_switching_between_v2_and_v2_lite_analyses_again(tmp_path, make_audio):
 
 
 def _copy_lite_assets(folder: Path) -> None:
-    for name in (f"{STUDENT_NAME}.npz", f"{STUDENT_NAME}.json", "clip_v2_lite.pt", "clip_v2_lite.json"):
+    for name in (f"{STUDENT_NAME}.npz", f"{STUDENT_NAME}.json", "clip_v2_lite.npz", "clip_v2_lite.json"):
         shutil.copy(assets.model_dir() / name, folder)
 
 
@@ -149,7 +151,8 @@ def test_an_altered_student_is_refused(tmp_path):
 
 
 def test_training_pools_patches_as_analysis_does():
-    from queueemo.emotion.embedding import _pool_patches, log_compress
+    from queueemo.emotion.embedding import log_compress
+    from queueemo.emotion.musicnn_input import pool_patches
     from queueemo.emotion.training.distil import DistilTraining, Pair, _batch, student_outputs
 
     rng = np.random.default_rng(0)
@@ -162,13 +165,12 @@ def test_training_pools_patches_as_analysis_does():
         features = network.varying_features(log_compress(power))
         for row in range(2):
             mine = (rows == row).numpy()
-            maximum, mean = _pool_patches(features[row].numpy(), starts[mine].numpy(), 187)
+            maximum, mean = pool_patches(features[row].numpy(), starts[mine].numpy(), 187, network.stride)
             analysed = network.embed_standardised(torch.from_numpy(maximum), torch.from_numpy(mean))
             torch.testing.assert_close(trained[mine], analysed, atol=1e-5, rtol=1e-5)
 
 
 def test_a_head_trained_on_student_features_is_written_for_v2_lite_and_loads(tmp_path):
-    from queueemo.emotion.inference import predict_features
     from queueemo.emotion.training.datasets import Track
     from queueemo.emotion.training.train_clip_v2 import ClipV2Training, train_clip_v2
 
@@ -193,4 +195,18 @@ def test_a_head_trained_on_student_features_is_written_for_v2_lite_and_loads(tmp
     assert info["front_end"] == assets.read_info(STUDENT_NAME)["version"]
     model, version = load_clip_v2(tmp_path, "v2-lite")
     assert version == info["version"]
-    assert predict_features(model, tracks(1, 40, True)[0].features).shape == (40, 2)
+    features = tracks(1, 40, True)[0].features
+    assert predict_features(model, features).shape == (40, 2)
+    head, numpy_version = load_lite_head(tmp_path)  # the same file, as analysis runs it
+    assert numpy_version == version
+    np.testing.assert_allclose(head.predict(features), predict_features(model, features), atol=1e-5)
+
+
+def test_torch_free_analysis_equals_the_torch_student_and_head(make_audio):
+    path = make_audio("song.flac", seconds=9.0, freq=330.0, pulse_hz=3.0, noise=0.05)
+    model, _ = load_clip_v2(None, "v2-lite")
+    with torch.inference_mode():
+        expected = predict_features(model, embed_file(path, front_end=load_student(), descriptors=False))
+    got = get_backend("v2-lite").analyze(path)
+    assert got.shape == expected.shape == (18, 2)
+    np.testing.assert_allclose(got, expected, atol=1e-4)

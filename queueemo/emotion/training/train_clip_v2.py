@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from queueemo.emotion.embedding import audio_settings
-from queueemo.emotion.inference_v2 import HEADS
 from queueemo.emotion.network import ClipEnsembleV2, ClipModelV2, ClipV2Config
+from queueemo.emotion.numpy_head import HEAD_FILES
 from queueemo.emotion.training.assets import save_asset
 from queueemo.emotion.training.datasets import QUADRANT_SIGNS, Track
 from queueemo.emotion.training.early_stopping import EarlyStopping
@@ -235,8 +235,8 @@ def save_ensemble(
         member.load_state_dict(run["state"])
     metrics = validate(ensemble, val_curves, val_clips)
     report(f"ensemble of {len(runs)}: validation score {score(metrics):.3f}")
-    name, front_name = HEADS[backend]
-    return save_asset(out_dir, name, ensemble.state_dict(), {
+    name, front_name, suffix = HEAD_FILES[backend]
+    return save_asset(out_dir, name, ensemble.state_dict(), as_numpy=suffix == "npz", info={
         "front_end": _front_end_version(front_name),
         "audio": audio_settings(),
         "config": network.to_dict(),
