@@ -373,12 +373,21 @@ def _overrides(host: str | None, port: int | None, database_url: str | None) -> 
 
 
 def _open_library(ctx: click.Context, database_url: str | None, **library: object):
+    settings = _library_settings(ctx, database_url, **library)
+    return settings, _open_index(settings)
+
+
+def _library_settings(ctx: click.Context, database_url: str | None, **library: object):
     from queueemo.config import load_settings
-    from queueemo.library.db import open_configured
 
     overrides = {"library": {"database_url": database_url, **library}}
-    settings = load_settings(ctx.obj["config_path"], overrides=overrides)
-    return settings, open_configured(settings.database_url, settings.library)
+    return load_settings(ctx.obj["config_path"], overrides=overrides)
+
+
+def _open_index(settings):
+    from queueemo.library.db import open_configured
+
+    return open_configured(settings.database_url, settings.library)
 
 
 class _Terminated(BaseException):
@@ -436,12 +445,19 @@ def scan(ctx: click.Context, paths: tuple[str, ...], jobs: int | None, retry_fai
     """Index and analyse the audio files under PATHS (default: [library] music_roots)."""
     from dataclasses import replace
 
+    from queueemo.library.analysis import ModelAnalyser, start_worker_server
+
+    signal.signal(signal.SIGTERM, _raise_terminated)  # stop as cleanly as Ctrl-C: exit 143
+    settings = _library_settings(ctx, database_url, jobs=jobs)
+    emotion = replace(settings.emotion, model=model) if model else settings.emotion
+    if settings.library.jobs != 1 and not worker:  # the workers' server warms up while the index opens
+        start_worker_server(ModelAnalyser(emotion.model))
+
+    # Imported after that start: the index code takes ~0.5 s to import, the server's start-up overlaps it.
     from queueemo.library import ScanOptions, library_status
     from queueemo.library import scan as scan_library
 
-    signal.signal(signal.SIGTERM, _raise_terminated)  # stop as cleanly as Ctrl-C: exit 143
-    settings, library = _open_library(ctx, database_url, jobs=jobs)
-    emotion = replace(settings.emotion, model=model) if model else settings.emotion
+    library = _open_index(settings)
     options = ScanOptions.from_settings(settings.library, emotion, retry_failed=retry_failed)
     with library.session() as session:
         outdated = library_status(session, options.model_version).outdated

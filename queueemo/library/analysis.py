@@ -168,6 +168,16 @@ def worker_context(fork_server: bool = True,
     return context
 
 
+def start_worker_server(analyse: Analyser, fork_server: bool = True) -> None:
+    """Start the forkserver now, importing what ``analyse``'s backend preloads, so that workers forked
+    later start at once; nothing where workers are spawned. Returns without waiting for it."""
+    context = worker_context(fork_server, getattr(analyse, "preload", DEFAULT_PRELOAD))
+    if context.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -254,9 +264,7 @@ class Workers:
         self._pool = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_init_worker,
                                          initargs=(self.analyse, os.getpid()))
         if context.get_start_method() == "forkserver":
-            from multiprocessing import forkserver
-
-            forkserver.ensure_running()
+            start_worker_server(self.analyse, self.fork_server)
             return
         for _ in range(self.jobs):
             self._pool.submit(_ready)
