@@ -66,14 +66,18 @@ def mel_power(samples: np.ndarray, mel_basis: np.ndarray, window: np.ndarray) ->
     from scipy import fft  # float32 real FFT: 3.5 times numpy's on this work (numpy computes float32 slowly)
 
     frames = sliding_window_view(samples, N_FFT)[::HOP_LENGTH] * window
-    spectrum = fft.rfft(frames, axis=1)
-    power = np.square(spectrum.real) + np.square(spectrum.imag)
+    parts = fft.rfft(frames, axis=1).view(np.float32)  # real and imaginary parts side by side
+    np.square(parts, out=parts)
+    power = parts[:, 0::2] + parts[:, 1::2]
     return np.minimum(power @ mel_basis.T, FLOAT16_MAX).astype(np.float16)
 
 
 def log_compress(power: np.ndarray) -> np.ndarray:
     """musicnn's input scale: log10(10000 · mel + 1), float32."""
-    return np.log10(power.astype(np.float32) * np.float32(10000.0) + np.float32(1.0))
+    scaled = power.astype(np.float32)
+    scaled *= np.float32(10000.0)
+    scaled += np.float32(1.0)
+    return np.log10(scaled, out=scaled)
 
 
 def hann_window() -> np.ndarray:
