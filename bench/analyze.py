@@ -97,7 +97,8 @@ def long_file_peak_rss(hours: float, workdir: Path, model: str) -> float:
     )
     # The child reports its own peak: RUSAGE_CHILDREN would also count children forked from this
     # (by then large) process before they exec ffmpeg.
-    code = ("import resource, sys, torch, queueemo; torch.set_num_threads(1); "
+    # queueemo.analyze sets the analysis threads (and imports torch only for a backend that uses it).
+    code = ("import resource, sys, queueemo; "
             "t = queueemo.analyze(sys.argv[1], sys.argv[2]); print(len(t), 'windows', file=sys.stderr); "
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
     child = subprocess.run([sys.executable, "-c", code, str(path), model], check=True, capture_output=True,
@@ -132,7 +133,7 @@ def main() -> None:
     hours = audio_seconds / 3600
     print(f"files: {len(files)}, audio: {hours:.2f} h, repeats: {args.repeat} (medians)")
     for label, seconds in ((f"decode floor (ffmpeg → {rate / 1000:g} kHz mono f32)", floor),
-                           (f"queueemo analysis, {args.model} (1 torch thread)", full)):
+                           (f"queueemo analysis, {args.model} (1 thread)", full)):
         print(f"{label:<42} {seconds:7.2f} s  = {seconds / hours:5.1f} s per audio-hour")
     target = 1.5 if args.model == "seed" else 3.0
     print(f"ratio analysis / decode floor: {full / floor:.2f}  (target ≤ {target:g})")

@@ -42,6 +42,11 @@ def head_info(backend: str, model_dir: Path | None = None) -> tuple[dict, Path]:
     return info, weights
 
 
+# Segments run through the LSTMs together: the gates of 32 segments of 64 windows take ~5 MB, so a
+# 2-hour track (450 segments) does not hold ~75 MB of them at once.
+SEGMENT_BATCH = 32
+
+
 @dataclass(frozen=True)
 class EnsembleHead:
     """Weights of every member stacked on a leading axis (float32)."""
@@ -94,8 +99,14 @@ class EnsembleHead:
         projected = gelu(x @ np.swapaxes(self.project_weight, 1, 2) + self.project_bias[:, None])
         length = min(n, self.segment_windows)
         starts = segment_starts(n, self.segment_windows)
+        out = np.concatenate([self._segments(projected, starts[i : i + SEGMENT_BATCH], length)
+                              for i in range(0, len(starts), SEGMENT_BATCH)])
+        return blend_segments(out, starts, n)
+
+    def _segments(self, projected: np.ndarray, starts: list[int], length: int) -> np.ndarray:
+        """(segments, length, 2) members' mean over the segments at ``starts`` of the projections."""
         segments = np.stack([projected[:, s : s + length] for s in starts], axis=1)  # (m, seg, len, p)
         context = bidirectional_lstms(segments, self.lstm_ih, self.lstm_hh, self.lstm_bias)
         features = np.concatenate([segments, context], axis=-1)
         out = np.tanh(features @ np.swapaxes(self.head_weight, 1, 2)[:, None] + self.head_bias[:, None, None])
-        return blend_segments(out.mean(axis=0), starts, n)
+        return out.mean(axis=0)
