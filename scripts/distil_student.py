@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from queueemo.assets import model_version
-from queueemo.emotion.embedding import FRONT_END_NAME, audio_settings, file_sha256, load_full_network
+from queueemo.assets import file_sha256, model_version
+from queueemo.emotion.embedding import load_full_network
+from queueemo.emotion.musicnn_input import FRONT_END_NAME, audio_settings
 from queueemo.emotion.student import STUDENT_NAME, StudentConfig, config_dict, student_arrays
 from queueemo.emotion.training import datasets
 from queueemo.emotion.training.distil import DistilTraining, distil, load_pairs

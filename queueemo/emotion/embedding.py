@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from queueemo.assets import asset_path, file_sha256, read_info
 from queueemo.audio import WINDOW_SECONDS, WindowObserver, decode_windows
 from queueemo.emotion import patch_stream
 from queueemo.emotion.descriptors import DescriptorStream
@@ -31,7 +30,7 @@ from queueemo.emotion.musicnn_input import (
     N_FFT,
     N_MELS,
     SAMPLE_RATE,
-    audio_settings,
+    checked_front_end,
     stft_chunks,
 )
 from queueemo.errors import AudioError, ModelError
@@ -67,14 +66,8 @@ def load_full_network(model_dir: Path | None = None) -> tuple[Musicnn, torch.Ten
 
     Refuses weights made for other settings or altered.
     """
-    info = read_info(FRONT_END_NAME, model_dir)
-    weights = asset_path(f"{FRONT_END_NAME}.npz", model_dir)
-    if info.get("audio") != audio_settings():
-        raise ModelError(f"{weights} expects audio settings {info.get('audio')}; this code computes "
-                         f"{audio_settings()}")
-    if file_sha256(weights) != info.get("sha256"):
-        raise ModelError(f"{weights} does not match the checksum in {FRONT_END_NAME}.json "
-                         "(damaged or replaced: reinstall queueemo or run scripts/convert_musicnn.py)")
+    remedy = "reinstall queueemo or run scripts/convert_musicnn.py"
+    weights = checked_front_end(FRONT_END_NAME, model_dir, remedy)
     network = Musicnn()
     try:
         with np.load(weights) as arrays:

@@ -9,11 +9,14 @@ whole signal.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from queueemo.assets import asset_path, file_sha256, read_info
 from queueemo.audio import WINDOW_SECONDS
+from queueemo.errors import ModelError
 
 FRONT_END_NAME = "musicnn_msd"  # the converted musicnn weights (``musicnn_msd.npz``)
 SAMPLE_RATE = 16_000
@@ -37,6 +40,20 @@ def audio_settings() -> dict[str, float | int | str]:
         "patch_frames": PATCH_FRAMES,
         "window_seconds": WINDOW_SECONDS,
     }
+
+
+def checked_front_end(name: str, model_dir: Path | None, remedy: str) -> Path:
+    """Path of front end ``name``'s ``.npz`` (musicnn or the student): ``ModelError`` if it was made for
+    other audio settings or does not match the checksum in its JSON (``remedy`` says what to do)."""
+    info = read_info(name, model_dir)
+    weights = asset_path(f"{name}.npz", model_dir)
+    if info.get("audio") != audio_settings():
+        raise ModelError(f"{weights} expects audio settings {info.get('audio')}; this code computes "
+                         f"{audio_settings()}")
+    if file_sha256(weights) != info.get("sha256"):
+        raise ModelError(f"{weights} does not match the checksum in {name}.json "
+                         f"(damaged or replaced: {remedy})")
+    return weights
 
 
 def stft_chunks(blocks: Iterator[np.ndarray]) -> Iterator[tuple[np.ndarray, int]]:

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from queueemo.assets import asset_path, file_sha256, read_info
-from queueemo.emotion.musicnn_input import audio_settings
+from queueemo.emotion.musicnn_input import checked_front_end
 from queueemo.emotion.numpy_ops import conv1d
 from queueemo.errors import ModelError
 
@@ -80,14 +79,8 @@ class NumpyStudent:
 def load_numpy_student(model_dir: Path | None = None) -> tuple[NumpyStudent, np.ndarray]:
     """The shipped student and its (96, 257) mel basis; ``ModelError`` for weights made for other audio
     settings, altered, or not fitting the network."""
-    info = read_info(STUDENT_NAME, model_dir)
-    weights = asset_path(f"{STUDENT_NAME}.npz", model_dir)
-    if info.get("audio") != audio_settings():
-        raise ModelError(f"{weights} expects audio settings {info.get('audio')}; this code computes "
-                         f"{audio_settings()}")
-    if file_sha256(weights) != info.get("sha256"):
-        raise ModelError(f"{weights} does not match the checksum in {STUDENT_NAME}.json "
-                         "(damaged or replaced: reinstall queueemo or retrain it, see models/README.md)")
+    remedy = "reinstall queueemo or retrain it, see models/README.md"
+    weights = checked_front_end(STUDENT_NAME, model_dir, remedy)
     try:
         with np.load(weights) as stored:
             arrays = {name: np.asarray(value, dtype=np.float32) for name, value in stored.items()}

@@ -1,4 +1,4 @@
-"""The model seam: v2 and seed selectable by name, config and --model; a model change re-analyses."""
+"""The model seam: v2, v2-lite and seed selectable by name, config and --model; a model change re-analyses."""
 
 from __future__ import annotations
 
@@ -88,7 +88,8 @@ def test_analyze_command_follows_config_and_model_option(tmp_path, make_audio):
         get_backend("v2").analyze(path)[:, 0], abs=1e-4)
 
 
-def test_changing_the_model_makes_the_scan_analyse_again(tmp_path, make_audio):
+@pytest.mark.parametrize(("first", "second"), [("seed", "v2"), ("v2", "v2-lite")])
+def test_changing_the_model_makes_the_scan_analyse_again(tmp_path, make_audio, first, second):
     music = tmp_path / "music"
     make_audio("music/a.flac", seconds=2.0, freq=220.0)
     make_audio("music/b.mp3", seconds=3.0, freq=660.0, pulse_hz=4.0)
@@ -99,12 +100,12 @@ def test_changing_the_model_makes_the_scan_analyse_again(tmp_path, make_audio):
                                   model_version=current_model_version(model))
             return scan(library, [music], options)
 
-        assert run("seed").analysed == 2
-        assert run("seed").analysed == 0, "same model: nothing to do"
-        assert run("v2").analysed == 2, "another model: every track again"
+        assert run(first).analysed == 2
+        assert run(first).analysed == 0, "same model: nothing to do"
+        assert run(second).analysed == 2, "another model: every track again"
         with library.session() as session:
             versions = set(session.scalars(sa.select(Track.model_version)))
-        assert versions == {current_model_version("v2")}
+        assert versions == {current_model_version(second)}
     finally:
         library.close()
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import sqlalchemy as sa
 import torch
 from click.testing import CliRunner
 
@@ -29,8 +28,7 @@ from queueemo.emotion.inference_lite import load_lite_head
 from queueemo.emotion.inference_v2 import load_clip_v2
 from queueemo.emotion.student import STUDENT_NAME, StudentNetwork, load_student
 from queueemo.errors import ModelError
-from queueemo.library import ScanOptions, Track, open_library, scan
-from queueemo.library.analysis import ModelAnalyser, current_model_version
+from queueemo.library import Track
 
 # Streamed and whole-track embeddings are the same computation on the same frames; only the order of
 # float32 sums differs (cumulative sums in float64, so ≪ this).
@@ -100,27 +98,6 @@ def test_v2_lite_is_selectable_with_its_own_version(make_audio, tmp_path):
     result = CliRunner().invoke(cli, ["analyze", "--model", "v2-lite", "--json", str(path)])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["arousal"] == pytest.approx(trajectory[:, 0], abs=1e-4)
-
-
-def test_switching_between_v2_and_v2_lite_analyses_again(tmp_path, make_audio):
-    music = tmp_path / "music"
-    make_audio("music/a.flac", seconds=2.0, freq=220.0)
-    make_audio("music/b.mp3", seconds=3.0, freq=660.0, pulse_hz=4.0)
-    library = open_library(f"sqlite:///{tmp_path / 'library.sqlite3'}")
-    try:
-        def run(model: str):
-            options = ScanOptions(jobs=1, analyse=ModelAnalyser(model),
-                                  model_version=current_model_version(model))
-            return scan(library, [music], options)
-
-        assert run("v2").analysed == 2
-        assert run("v2-lite").analysed == 2, "another model: every track again"
-        assert run("v2-lite").analysed == 0
-        with library.session() as session:
-            versions = set(session.scalars(sa.select(Track.model_version)))
-        assert versions == {current_model_version("v2-lite")}
-    finally:
-        library.close()
 
 
 def _copy_lite_assets(folder: Path) -> None:

@@ -13,9 +13,9 @@ import torch
 
 from queueemo import assets
 from queueemo.emotion import forecast
-from queueemo.emotion.embedding import FRONT_END_NAME
 from queueemo.emotion.inference import predict_features
 from queueemo.emotion.inference_v2 import load_clip_v2
+from queueemo.emotion.musicnn_input import FRONT_END_NAME
 from queueemo.emotion.network import ClipEnsembleV2, ClipModelV2, ClipV2Config, Forecaster, ForecasterConfig
 from queueemo.emotion.training.datasets import Track
 from queueemo.emotion.training.train_clip_v2 import ClipV2Training, train_clip_v2, within_loss

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from queueemo.emotion.embedding import audio_settings
+from queueemo.emotion.musicnn_input import audio_settings
 from queueemo.emotion.network import ClipEnsembleV2, ClipModelV2, ClipV2Config
 from queueemo.emotion.numpy_head import HEAD_FILES
 from queueemo.emotion.training.assets import save_asset
