@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,14 +16,6 @@ from queueemo.emotion.backends import get_backend
 from queueemo.errors import ConfigError
 from queueemo.library import ScanOptions, Track, open_library, scan
 from queueemo.library.analysis import ModelAnalyser, current_model_version
-
-
-@pytest.fixture(autouse=True)
-def _no_user_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
-    for name in ("QUEUEEMO_CONFIG", "QUEUEEMO_DB", "QUEUEEMO_EMOTION_MODEL"):
-        monkeypatch.delenv(name, raising=False)
 
 
 def test_v2_gives_one_bounded_point_per_half_second(make_audio):

@@ -35,14 +35,6 @@ from queueemo.library import Track
 STREAM_TOLERANCE = 1e-4
 
 
-@pytest.fixture(autouse=True)
-def _no_user_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
-    for name in ("QUEUEEMO_CONFIG", "QUEUEEMO_DB", "QUEUEEMO_EMOTION_MODEL"):
-        monkeypatch.delenv(name, raising=False)
-
-
 def test_student_gives_one_embedding_per_window_on_musicnns_scale(make_audio):
     path = make_audio("song.flac", seconds=7.0, freq=880.0, pulse_hz=6.0, noise=0.3)
     front = load_student()
