@@ -1,10 +1,11 @@
 """Stage 3 of a scan: analyse files, in worker processes or in this one.
 
-Worker processes are forked from a ``forkserver`` that has imported torch and the analysis code but
-run no torch operation (a process forked after torch has started its threads can deadlock): the
-workers share one torch import instead of paying ~2 CPU-s each, and a later pool (the daemon's next
-batch) starts in milliseconds. Where there is no forkserver, workers are spawned. Each worker runs
-torch on one thread, so N workers use N cores without oversubscription, and at most ``2 × jobs``
+Worker processes are forked from a ``forkserver`` that has imported what the backend runs on (torch
+for v2 and seed; numpy and scipy only for v2-lite) and the analysis code but run no torch operation (a
+process forked after torch has started its threads can deadlock): the workers share one torch import
+instead of paying ~2 CPU-s each, and a later pool (the daemon's next batch) starts in milliseconds.
+Where there is no forkserver, workers are spawned. Each worker runs torch and BLAS on one thread, so
+N workers use N cores without oversubscription, and at most ``2 × jobs``
 files are in flight, so memory does not grow with the size of the library.
 Results come back to the caller, which stores them: only one process ever writes the index.
 Workers die with the process that started them (a parent-death signal on Linux, a watching thread
@@ -237,7 +238,7 @@ def _ready() -> None:
 class Workers:
     """Where files are analysed: ``jobs`` worker processes, or this process when ``jobs == 1``.
 
-    ``start()`` launches the processes ahead of need, so they import torch and load the model while
+    ``start()`` launches the processes ahead of need, so they import the backend and load the model while
     the scanner is still planning; ``run()`` starts them if that has not happened yet.
     """
 
@@ -254,9 +255,9 @@ class Workers:
         return self._pool is not None
 
     def start(self) -> None:
-        """Launch the workers (spawn) or their forkserver, which imports torch meanwhile; nothing to do
-        in process. Returns at once: forking from the server waits until it has imported torch, so
-        forkserver workers are forked by the first ``run()``."""
+        """Launch the workers (spawn) or their forkserver, which imports the backend meanwhile; nothing
+        to do in process. Returns at once: forking from the server waits until it has imported the
+        backend, so forkserver workers are forked by the first ``run()``."""
         if self.jobs == 1 or self._pool is not None:
             return
         context = worker_context(self.fork_server, getattr(self.analyse, "preload", DEFAULT_PRELOAD))
