@@ -21,7 +21,7 @@ import torch
 from queueemo.audio import WINDOW_SECONDS, WindowObserver, decode_windows
 from queueemo.emotion import patch_stream
 from queueemo.emotion.descriptors import DescriptorStream
-from queueemo.emotion.musicnn import EMBEDDING_SIZE, RECEPTIVE_MARGIN, CompactMusicnn, Musicnn
+from queueemo.emotion.musicnn import EMBEDDING_SIZE, CompactMusicnn, Musicnn
 from queueemo.emotion.musicnn_input import (
     FLOAT16_MAX,
     FRAMES_PER_WINDOW,
@@ -46,7 +46,7 @@ CHUNK_WINDOWS = 128
 class FrontEnd:
     """The loaded network (dead filters folded into constants) and its mel filter bank."""
 
-    network: CompactMusicnn | Musicnn | torch.nn.Module  # or the distilled student (``student``)
+    network: torch.nn.Module  # CompactMusicnn, Musicnn or the distilled student (``student``)
     mel_basis: torch.Tensor  # (96, 257)
     window: torch.Tensor  # Hann, periodic, 512
 
@@ -127,11 +127,11 @@ class TorchPatchNetwork:
 
     @property
     def receptive_margin(self) -> int:
-        return int(getattr(self.network, "receptive_margin", RECEPTIVE_MARGIN))
+        return self.network.receptive_margin
 
     @property
     def stride(self) -> int:
-        return int(getattr(self.network, "stride", 1))
+        return self.network.stride
 
     def varying_features(self, log_mel: np.ndarray) -> np.ndarray:
         return self.network.varying_features(torch.from_numpy(log_mel)[None])[0].numpy()

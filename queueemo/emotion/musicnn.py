@@ -45,6 +45,9 @@ def _pooled_bn(maps: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
 class Musicnn(nn.Module):
     """musicnn MSD: log-mel (batch, frames, 96) → embeddings (batch, 200)."""
 
+    stride = 1  # one feature per mel frame
+    receptive_margin = RECEPTIVE_MARGIN
+
     def __init__(self) -> None:
         super().__init__()
         self.bn_input = nn.BatchNorm2d(1, eps=BN_EPS)
@@ -182,6 +185,9 @@ class CompactMusicnn(nn.Module):
     Equal to the full network within float rounding plus the dead filters' weights (≤ 2.1e-7) times
     the input: ``bench/analyze.py --check`` measures the difference on real audio.
     """
+
+    stride = Musicnn.stride
+    receptive_margin = Musicnn.receptive_margin
 
     def __init__(self, full: Musicnn) -> None:
         super().__init__()

@@ -51,7 +51,7 @@ def cache_folder(front: str) -> str:
         return MEL_FOLDER
     if front == "v2-lite":
         from queueemo.assets import model_version
-        from queueemo.emotion.student import STUDENT_NAME
+        from queueemo.emotion.numpy_student import STUDENT_NAME
 
         return f"{model_version(STUDENT_NAME)}-whole-desc4"
     return CACHE_FOLDERS[front]
