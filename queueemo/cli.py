@@ -390,6 +390,20 @@ def _open_index(settings):
     return open_configured(settings.database_url, settings.library)
 
 
+def _likely_to_analyse(settings, model: str, retry_failed: bool) -> bool:
+    """Whether a scan will likely need its workers, asked without SQLAlchemy: an index that is new or
+    not readable that way, or one with pending, outdated (or, to retry, failed) tracks. New files on
+    disk are found only by the scan itself, which then starts its workers."""
+    from queueemo.library.analysis import current_model_version
+    from queueemo.library.summary import quick_status
+
+    quick = quick_status(settings.database_url, current_model_version(model), settings.library.password_file)
+    if quick is None:
+        return True
+    counts = quick[0]
+    return not counts.total or bool(counts.pending or counts.outdated or (retry_failed and counts.failed))
+
+
 class _Terminated(BaseException):
     """SIGTERM, raised in the main thread: the scan unwinds as on Ctrl-C (not an ``Exception``,
     so no per-file error handler can mistake it for a bad file)."""
@@ -450,8 +464,9 @@ def scan(ctx: click.Context, paths: tuple[str, ...], jobs: int | None, retry_fai
     signal.signal(signal.SIGTERM, _raise_terminated)  # stop as cleanly as Ctrl-C: exit 143
     settings = _library_settings(ctx, database_url, jobs=jobs)
     emotion = replace(settings.emotion, model=model) if model else settings.emotion
-    if settings.library.jobs != 1 and not worker:  # the workers' server warms up while the index opens
-        start_worker_server(ModelAnalyser(emotion.model))
+    parallel = settings.library.jobs != 1 and not worker
+    if parallel and _likely_to_analyse(settings, emotion.model, retry_failed):
+        start_worker_server(ModelAnalyser(emotion.model))  # it warms up while the index opens
 
     # Imported after that start: the index code takes ~0.5 s to import, the server's start-up overlaps it.
     from queueemo.library import ScanOptions, library_status
@@ -487,12 +502,12 @@ def scan(ctx: click.Context, paths: tuple[str, ...], jobs: int | None, retry_fai
 def status(ctx: click.Context, list_failed: bool, database_url: str | None) -> None:
     """Counts of analysed, pending and failed tracks in the library."""
     from queueemo.config import load_settings
-    from queueemo.emotion.backends import get_backend
+    from queueemo.library.analysis import current_model_version
     from queueemo.library.summary import quick_status
 
     settings = load_settings(ctx.obj["config_path"], overrides={"library": {"database_url": database_url}})
     try:
-        version = get_backend(settings.emotion.model).version
+        version = current_model_version(settings.emotion.model)  # what a scan stores, analysis format too
     except QueueemoError:
         version = None  # no model installed: nothing can be outdated
     quick = None if list_failed else quick_status(settings.database_url, version,

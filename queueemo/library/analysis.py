@@ -176,6 +176,7 @@ def start_worker_server(analyse: Analyser, fork_server: bool = True) -> None:
     if context.get_start_method() == "forkserver":
         from multiprocessing import forkserver
 
+        log.debug("starting the workers' forkserver")
         forkserver.ensure_running()
 
 

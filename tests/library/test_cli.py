@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sys
 from collections.abc import Callable
@@ -36,6 +37,7 @@ def test_status_counts_tracks(scanned: list[Path], db_url: str) -> None:
     assert lines["pending"] == "0"
     assert lines["failed"].startswith("1 ")
     assert lines["total"].startswith("3 ")
+    assert "outdated" not in lines  # analysed by this model and analysis format: current
 
 
 def test_status_failed_lists_reasons(scanned: list[Path], music: Path, db_url: str) -> None:
@@ -90,3 +92,17 @@ def test_unknown_track_is_one_line_and_exit_1(scanned: list[Path], db_url: str, 
 def test_db_from_the_environment_is_used(scanned: list[Path], db_url: str) -> None:
     result = CliRunner(env={"QUEUEEMO_DB": db_url}).invoke(cli, ["status"])
     assert "total           3" in result.stdout
+
+
+@pytest.mark.sqlite_only  # the second index is a second SQLite file
+def test_a_rescan_with_nothing_to_analyse_starts_no_workers(scanned: list[Path], music: Path, db_url: str,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="queueemo")
+    starting = "starting the workers' forkserver"
+    rescan = CliRunner().invoke(cli, ["-vv", "scan", str(music), "--jobs", "2", "--db", db_url])
+    assert rescan.exit_code == 0, rescan.output
+    assert rescan.stdout.strip().splitlines()[-1].startswith("analysed 0, unchanged 2,")
+    assert starting not in caplog.text
+    first = CliRunner().invoke(cli, ["-vv", "scan", str(music), "--jobs", "2", "--db", f"{db_url}-new"])
+    assert first.exit_code == 0, first.output
+    assert starting in caplog.text  # a new index: the server warms up while it opens
