@@ -297,8 +297,9 @@ class Player:
                 if result.done() and not result.cancelled():
                     result.exception()
 
-    def knows(self, uri: str) -> bool:
-        """Whether MPD's database holds ``uri`` (cached until the database changes)."""
+    def knows(self, uri: str, *, quiet: bool = False) -> bool:
+        """Whether MPD's database holds ``uri`` (cached until the database changes). A track it does not
+        know is logged as skipped (once per database state) unless ``quiet``: the caller explains it."""
         import mpd
 
         if uri not in self._known:
@@ -308,7 +309,8 @@ class Player:
             except PlayerError as exc:
                 if not isinstance(exc.__cause__, mpd.CommandError):
                     raise
-                log.warning("MPD does not know %s (run `mpc update`?); skipped", uri)
+                if not quiet:
+                    log.warning("MPD does not know %s (run `mpc update`?); skipped", uri)
                 self._known[uri] = False
         return self._known[uri]
 

@@ -145,9 +145,9 @@ class Queuer:
         music = self.player.music_directory()
         if music and path.startswith(os.path.normpath(music) + os.sep):
             path = os.path.relpath(path, music)
-            if self.player.knows(path):
+            if self.player.knows(path, quiet=True):
                 return path
-        if self.player.knows(song):
+        if self.player.knows(song, quiet=True):
             return song
         raise QueueemoError(f"unknown song {song!r}: give an analysed file's path or its MPD URI "
                             "(as `mpc listall` prints it)")
@@ -176,7 +176,7 @@ class Queuer:
         if row is None and path in candidates.paths:
             row = candidates.paths.index(path)
         uri = candidates.uris[row] if row is not None else None
-        if row is None or uri is None or not self.player.knows(uri):
+        if row is None or uri is None or not self.player.knows(uri, quiet=True):
             log.warning("seed track %s is not an analysed track MPD can play; picking at random",
                         seed)
             return None

@@ -40,7 +40,7 @@ def test_arc_targets_are_explained(capsys, monkeypatch):
 
 
 def test_from_follows_the_given_song_and_unknown_songs_are_one_line(
-        mpd_server, capsys, monkeypatch):
+        mpd_server, capsys, monkeypatch, caplog):
     code, out, err = next_cli(capsys, monkeypatch, "--from", "far.ogg", "--dry-run", "--explain")
     assert code == 0, err
     assert "follows   far.ogg" in out
@@ -49,6 +49,7 @@ def test_from_follows_the_given_song_and_unknown_songs_are_one_line(
     assert code == 0 and "follows   far.ogg" in out, err
     code, _, err = next_cli(capsys, monkeypatch, "--from", "nowhere.ogg", "--dry-run")
     assert code == 1 and len(err.strip().splitlines()) == 1 and "unknown song" in err
+    assert "does not know" not in caplog.text  # the error says it all: no warning line before it
 
 
 def test_path_ends_on_its_destination(mpd_server, capsys, monkeypatch):
