@@ -115,7 +115,7 @@ def main() -> None:
     parser.add_argument("--extra", type=Path, nargs="*", default=[],
                         help="Folders of unlabelled music to distil on as well (never the bench libraries)")
     parser.add_argument("--extra-minutes", type=float, default=5.0, help="Cap per extra file (0: whole)")
-    parser.add_argument("--extra-share", type=float, default=0.5, help="Share of crops from the extra audio")
+    parser.add_argument("--extra-share", type=float, default=0.33, help="Share of crops from the extra audio")
     parser.add_argument("--jobs", type=int, default=2, help="Processes filling the caches")
     parser.add_argument("--init", type=Path, help="Start from the student in this folder")
     parser.add_argument("--checkpoint", type=Path, help="Keep the best network so far in this file")
