@@ -121,6 +121,8 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, help="Keep the best network so far in this file")
     parser.add_argument("--finish", type=Path, help="Write the weights of this checkpoint, no training")
     args = parser.parse_args()
+    if missing := [str(folder) for folder in args.extra if not folder.is_dir()]:
+        parser.error(f"--extra: not a folder: {', '.join(missing)}")
     torch.set_num_threads(args.threads)
 
     cache, root = args.cache.expanduser(), datasets.require_data(args.data)
