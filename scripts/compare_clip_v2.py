@@ -19,12 +19,15 @@ def main() -> None:
     cache = args.cache.expanduser()
     specs = [m.split("=", 1) if "=" in m else ("v2", m) for m in args.models]
 
-    def validation(front: str) -> tuple[list, list]:
-        return (datasets.by_split(datasets.load_vgmidi(args.data, cache, front=front), "val"),
-                datasets.by_split(datasets.load_4q(args.data, cache, front=front), "val"))
+    def validation(front: str, model_dir: Path | None = None) -> tuple[list, list]:
+        loaded = (load(args.data, cache, front=front, model_dir=model_dir)
+                  for load in (datasets.load_vgmidi, datasets.load_4q))
+        curves, clips = (datasets.by_split(tracks, "val") for tracks in loaded)
+        return curves, clips
 
     curves, clips = validation("v2")
-    features = {b: validation(b) for b in {b for b, _ in specs} - {"v2"}}
+    # Each v2-lite head is scored on the embeddings of the student stored next to it.
+    features = [validation(b, Path(d)) if b != "v2" else None for b, d in specs]
     for line in compare.compare([Path(d) for _, d in specs], curves, clips,
                                 backends=[b for b, _ in specs], features=features):
         print(line)

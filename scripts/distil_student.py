@@ -3,6 +3,11 @@
 Reads the teacher's cached embeddings (``queueemo train clip`` fills them) and the student's cached
 input mels (filled here on first use), trains on the training split only, and writes
 ``musicnn_student.npz`` + ``musicnn_student.json`` (with the validation fit) to ``--out``.
+
+``--extra DIR...`` adds unlabelled music (the first ``--extra-minutes`` of every audio file under the
+folders): its mels and the teacher's embeddings are computed into ``<cache>/<folder>/extra/`` first.
+``--init DIR`` starts from the student in DIR. ``--checkpoint FILE`` keeps the best network so far
+(by the quick validation look); ``--finish FILE`` writes the weights from such a file without training.
 """
 
 from __future__ import annotations
@@ -11,18 +16,32 @@ import argparse
 import csv
 import json
 import zipfile
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from queueemo.assets import file_sha256, model_version
+from queueemo.assets import file_sha256, model_version, read_info
 from queueemo.emotion.embedding import load_full_network
-from queueemo.emotion.musicnn_input import FRONT_END_NAME, audio_settings
-from queueemo.emotion.student import STUDENT_NAME, StudentConfig, config_dict, student_arrays
+from queueemo.emotion.musicnn_input import FRONT_END_NAME, HOP_LENGTH, SAMPLE_RATE, audio_settings
+from queueemo.emotion.numpy_student import load_numpy_student
+from queueemo.emotion.student import (
+    STUDENT_NAME,
+    StudentConfig,
+    StudentNetwork,
+    config_dict,
+    student_arrays,
+)
 from queueemo.emotion.training import datasets
-from queueemo.emotion.training.distil import DistilTraining, distil, load_pairs
-from queueemo.emotion.training.embeddings import fill_cache
+from queueemo.emotion.training.distil import DistilTraining, distil, fit_report, load_pairs
+from queueemo.emotion.training.embeddings import (
+    EXTRA_FOLDER,
+    audio_files,
+    extra_jobs,
+    fill_cache,
+    run_jobs,
+)
 
 
 def _groups(root: Path) -> dict[str, list[tuple[str, str]]]:
@@ -44,6 +63,44 @@ def _groups(root: Path) -> dict[str, list[tuple[str, str]]]:
     return sets
 
 
+def _initial(model_dir: Path) -> tuple[StudentNetwork, str]:
+    """The (folded) student in ``model_dir`` as a trainable network without batch norm, and its version."""
+    student, _ = load_numpy_student(model_dir)
+    info = read_info(STUDENT_NAME, model_dir)
+    network = StudentNetwork(StudentConfig(**info["config"]), batch_norm=False)
+    network.load_state_dict({name: torch.from_numpy(value) for name, value in student.arrays.items()})
+    return network, info["version"]
+
+
+def _save_checkpoint(path: Path, network: StudentNetwork, info: dict) -> None:
+    partial = path.with_suffix(".partial")
+    torch.save({"state": network.state_dict(), "config": config_dict(network.config),
+                "batch_norm": isinstance(network.norms[0], torch.nn.BatchNorm1d), "info": info}, partial)
+    partial.replace(path)
+
+
+def _load_checkpoint(path: Path) -> tuple[StudentNetwork, dict]:
+    stored = torch.load(path, weights_only=False)
+    network = StudentNetwork(StudentConfig(**stored["config"]), batch_norm=stored["batch_norm"])
+    network.load_state_dict(stored["state"])
+    return network.eval(), stored["info"]
+
+
+def _extra_pairs(args: argparse.Namespace, cache: Path) -> tuple[list, dict]:
+    """Fill the caches of the ``--extra`` audio; its (mel, teacher) pairs and what was used."""
+    files = audio_files(args.extra)
+    windows = round(args.extra_minutes * 120) if args.extra_minutes else None
+    for error in run_jobs(extra_jobs(files, cache, max_windows=windows), args.jobs):
+        print(f"skipped {error}")
+    names = [datasets.cache_name(f) for f in files]
+    pairs = load_pairs(cache / datasets.MEL_FOLDER / EXTRA_FOLDER,
+                       cache / datasets.CACHE_FOLDERS["v2"] / EXTRA_FOLDER, names)
+    hours = sum(len(p.mel) for p in pairs) * HOP_LENGTH / SAMPLE_RATE / 3600
+    print(f"{len(pairs)} extra files of {len(files)}, {hours:.2f} audio-hours")
+    return pairs, {"folders": [str(f) for f in args.extra], "files": len(pairs),
+                   "audio_hours": round(hours, 3), "max_minutes": args.extra_minutes}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, required=True)
@@ -52,9 +109,20 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=DistilTraining.steps)
     parser.add_argument("--seed", type=int, default=DistilTraining.seed)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--learning-rate", type=float, default=DistilTraining.learning_rate)
     parser.add_argument("--fill", default="vgmidi,4q,emopia",
                         help="Data sets whose missing mels are computed first (comma-separated, or none)")
+    parser.add_argument("--extra", type=Path, nargs="*", default=[],
+                        help="Folders of unlabelled music to distil on as well (never the bench libraries)")
+    parser.add_argument("--extra-minutes", type=float, default=5.0, help="Cap per extra file (0: whole)")
+    parser.add_argument("--extra-share", type=float, default=0.33, help="Share of crops from the extra audio")
+    parser.add_argument("--jobs", type=int, default=2, help="Processes filling the caches")
+    parser.add_argument("--init", type=Path, help="Start from the student in this folder")
+    parser.add_argument("--checkpoint", type=Path, help="Keep the best network so far in this file")
+    parser.add_argument("--finish", type=Path, help="Write the weights of this checkpoint, no training")
     args = parser.parse_args()
+    if missing := [str(folder) for folder in args.extra if not folder.is_dir()]:
+        parser.error(f"--extra: not a folder: {', '.join(missing)}")
     torch.set_num_threads(args.threads)
 
     cache, root = args.cache.expanduser(), datasets.require_data(args.data)
@@ -68,18 +136,36 @@ def main() -> None:
         for split, out in (("train", train), ("val", val)):
             out += load_pairs(mel_dir, teacher_dir, [f for f, g in files if datasets.split_of(g) == split])
     print(f"{len(train)} training files, {len(val)} validation files")
-    network, info = distil(train, val, DistilTraining(seed=args.seed, steps=args.steps),
-                           StudentConfig(), report=print)
+    if args.finish:
+        network, info = _load_checkpoint(args.finish)
+        info.update(train_files=len(train), val_files=len(val), validation_fit=fit_report(network, val))
+        print(f"checkpoint of step {info['step']}: validation fit {info['validation_fit']}")
+    else:
+        extra, used = _extra_pairs(args, cache) if args.extra else ([], None)
+        initial, initial_version = _initial(args.init) if args.init else (None, None)
+        settings = DistilTraining(seed=args.seed, steps=args.steps, learning_rate=args.learning_rate,
+                                  extra_share=args.extra_share if extra else 0.0)
+        about = {"training": asdict(settings), "initial": initial_version, "extra": used}
 
+        def keep(network: StudentNetwork, progress: dict) -> None:
+            _save_checkpoint(args.checkpoint, network, {**progress, **about})
+
+        network, info = distil(train, val, settings, StudentConfig(), report=print, extra=extra,
+                               initial=initial, checkpoint=keep if args.checkpoint else None)
+        info.update(about)
+    _write(network, info, args.out)
+
+
+def _write(network: StudentNetwork, info: dict, out: Path) -> None:
     _, basis = load_full_network()
-    args.out.mkdir(parents=True, exist_ok=True)
-    weights = args.out / f"{STUDENT_NAME}.npz"
+    out.mkdir(parents=True, exist_ok=True)
+    weights = out / f"{STUDENT_NAME}.npz"
     np.savez(weights, **student_arrays(network, basis))
     digest = file_sha256(weights)
     info = {"version": f"{STUDENT_NAME}-{digest[:12]}",
             "sha256": digest, "teacher": model_version(FRONT_END_NAME), "audio": audio_settings(),
             "config": config_dict(network.config), **info}
-    (args.out / f"{STUDENT_NAME}.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    (out / f"{STUDENT_NAME}.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {weights} ({info['version']})")
 
 

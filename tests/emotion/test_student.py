@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from audiofiles import synth, write_audio
 from click.testing import CliRunner
 
 from queueemo import assets
@@ -179,3 +180,44 @@ def test_torch_free_analysis_equals_the_torch_student_and_head(make_audio):
     got = get_backend("v2-lite").analyze(path)
     assert got.shape == expected.shape == (18, 2)
     np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_extra_distillation_audio_is_every_audio_file_once_capped_and_cached_in_pairs(tmp_path):
+    from queueemo.emotion.musicnn_input import FRAMES_PER_WINDOW
+    from queueemo.emotion.training.datasets import CACHE_FOLDERS, MEL_FOLDER, cache_name
+    from queueemo.emotion.training.distil import load_pairs
+    from queueemo.emotion.training.embeddings import EXTRA_FOLDER, audio_files, extra_jobs, run_job
+
+    music = tmp_path / "music"
+    tone = write_audio(music / "a" / "tone.WAV", synth(12.0, pulse_hz=2.0, noise=0.05))
+    (music / "a" / "cover.png").write_bytes(b"not audio")
+    (music / "notes.txt").write_text("not audio")
+    files = audio_files([music, music / "a"])
+    assert files == [tone.resolve()]
+
+    cache = tmp_path / "cache"
+    jobs = extra_jobs(files, cache, max_windows=10)
+    assert [(job.front, job.excerpt) for job in jobs] == [("mel", (0, 10)), ("v2", (0, 10))]
+    assert all(run_job(job) is None for job in jobs)
+    assert extra_jobs(files, cache, max_windows=10) == [], "cached files are not computed again"
+    (pair,) = load_pairs(cache / MEL_FOLDER / EXTRA_FOLDER, cache / CACHE_FOLDERS["v2"] / EXTRA_FOLDER,
+                         [cache_name(tone.resolve())])
+    assert pair.teacher.shape == (10, EMBEDDING_SIZE), "the first 10 windows of a 24-window file"
+    assert abs(len(pair.mel) - 10 * FRAMES_PER_WINDOW) <= FRAMES_PER_WINDOW
+
+
+def test_a_share_of_distillation_crops_comes_from_the_extra_audio():
+    from queueemo.emotion.training.distil import DistilTraining, Pair, _batch
+
+    rng = np.random.default_rng(0)
+
+    def pair(level: float) -> Pair:
+        return Pair("p", np.full((3000, 96), level, np.float16), np.zeros((96, EMBEDDING_SIZE), np.float16))
+
+    for share, expected in ((0.0, 0.0), (1.0, 1.0)):
+        power, *_ = _batch([pair(0.0)], DistilTraining(batch=8, extra_share=share), rng, augment=False,
+                           extra=[pair(1.0)])
+        assert power.amax(dim=(1, 2)).mean().item() == expected
+    power, *_ = _batch([pair(0.0)], DistilTraining(batch=400, extra_share=0.5), rng, augment=False,
+                       extra=[pair(1.0)])
+    assert 0.4 < power.amax(dim=(1, 2)).mean().item() < 0.6

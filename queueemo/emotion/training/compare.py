@@ -5,7 +5,7 @@ model's validation score (``train_clip_v2.score``) and its terms, and for each m
 the score difference with its standard deviation under a paired bootstrap: validation 4q clips and
 vgmidi pieces are resampled with replacement, both models scored on the same resample. A difference
 smaller than about two of those SDs is not a validated difference. A ``v2-lite=`` model is scored on
-the student's embeddings of the same files (its own features, same clips and pieces).
+the embeddings of the student stored next to its head (same clips and pieces).
 """
 
 from __future__ import annotations
@@ -42,17 +42,17 @@ def score_terms(pieces: list[np.ndarray], targets: list[np.ndarray], means: np.n
 
 def compare(model_dirs: list[Path], curves: list[Track], clips: list[Track], seed: int = 0,
             backends: list[str] | None = None,
-            features: dict[str, tuple[list[Track], list[Track]]] | None = None) -> list[str]:
+            features: list[tuple[list[Track], list[Track]] | None] | None = None) -> list[str]:
     """Report lines: each model's score and terms; each against the first with the bootstrap SD.
 
-    ``backends`` names each model's backend (default v2); ``features`` gives (curves, clips) per
-    backend other than v2, the same files in the same order.
+    ``backends`` names each model's backend (default v2); ``features`` gives each model's (curves,
+    clips), the same files in the same order, where they are not ``curves`` and ``clips`` (None).
     """
     targets = [t.targets for t in curves]
     quadrants = [t.quadrant for t in clips]
     backends = backends or ["v2"] * len(model_dirs)
-    inputs = {"v2": (curves, clips), **(features or {})}
-    runs = [_predictions(d, *inputs[b], b) for d, b in zip(model_dirs, backends, strict=True)]
+    inputs = [own or (curves, clips) for own in features or [None] * len(model_dirs)]
+    runs = [_predictions(d, *own, b) for d, own, b in zip(model_dirs, inputs, backends, strict=True)]
     full = (np.arange(len(curves)), np.arange(len(clips)))
     rng = np.random.default_rng(seed)
     samples = [(rng.integers(0, len(curves), len(curves)), rng.integers(0, len(clips), len(clips)))

@@ -44,16 +44,17 @@ SPLIT_SHARES = (0.7, 0.15, 0.15)
 QUADRANT_SIGNS = {"Q1": (1, 1), "Q2": (1, -1), "Q3": (-1, -1), "Q4": (-1, 1)}
 
 
-def cache_folder(front: str) -> str:
-    """Cache sub-folder of a front end's features; ``v2-lite``'s is named for the student's version
-    (a retrained student writes a new folder), ``mel`` is the distillation input."""
+def cache_folder(front: str, model_dir: Path | None = None) -> str:
+    """Cache sub-folder of a front end's features; ``v2-lite``'s is named for the version of the student
+    (in ``model_dir``, default the installed one: a retrained student writes a new folder), ``mel`` is
+    the distillation input."""
     if front == "mel":
         return MEL_FOLDER
     if front == "v2-lite":
-        from queueemo.assets import model_version
+        from queueemo.assets import read_info
         from queueemo.emotion.numpy_student import STUDENT_NAME
 
-        return f"{model_version(STUDENT_NAME)}-whole-desc4"
+        return f"{read_info(STUDENT_NAME, model_dir)['version']}-whole-desc4"
     return CACHE_FOLDERS[front]
 
 
@@ -92,15 +93,16 @@ def cache_name(audio_path: Path) -> str:
 V2_EXCERPTS = {"vgmidi": (0, None), "4q": (0, None), "emopia": (0, 24)}
 
 
-def compute_features(audio_path: Path, front: str, excerpt: tuple[int, int | None] = (0, None)) -> np.ndarray:
+def compute_features(audio_path: Path, front: str, excerpt: tuple[int, int | None] = (0, None),
+                     model_dir: Path | None = None) -> np.ndarray:
     """Model input of one file (or of windows ``excerpt`` = (first, count) of it) for a front end
-    (or ``mel``: the distillation input, see ``MEL_FOLDER``)."""
+    (or ``mel``: the distillation input, see ``MEL_FOLDER``); v2-lite's student from ``model_dir``."""
     if front in ("v2", "v2-lite"):
         from queueemo.emotion.embedding import embed_file
         from queueemo.emotion.student import load_student
 
         first, count = excerpt
-        student = load_student() if front == "v2-lite" else None
+        student = load_student(model_dir) if front == "v2-lite" else None
         return embed_file(audio_path, first_window=first, max_windows=count,
                           front_end=student).astype(np.float16)
     if front == "mel":
@@ -111,11 +113,11 @@ def compute_features(audio_path: Path, front: str, excerpt: tuple[int, int | Non
 
 
 def _features(audio_path: Path, cache_dir: Path, name: str | None = None, front: str = "seed",
-              excerpt: tuple[int, int | None] = (0, None)) -> np.ndarray:
+              excerpt: tuple[int, int | None] = (0, None), model_dir: Path | None = None) -> np.ndarray:
     cached = cache_dir / (name or cache_name(audio_path))
     if cached.exists():
         return np.load(cached)
-    features = compute_features(audio_path, front, excerpt if front != "seed" else (0, None))
+    features = compute_features(audio_path, front, excerpt if front != "seed" else (0, None), model_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     partial = cached.with_suffix(".partial.npy")
     np.save(partial, features)
@@ -149,8 +151,9 @@ def _window_targets(rows: list[dict[str, str]], n_windows: int) -> np.ndarray:
 
 
 def load_vgmidi(root: Path, cache_dir: Path, progress: Callable[[str], None] | None = None, *,
-                front: str = "seed") -> list[Track]:
-    """VGMIDI: piano renders with continuous per-measure arousal/valence."""
+                front: str = "seed", model_dir: Path | None = None) -> list[Track]:
+    """VGMIDI: piano renders with continuous per-measure arousal/valence (v2-lite: the student in
+    ``model_dir``, default the installed one)."""
     base = root / "vgmidi"
     pieces = _read_csv(base / "pieces.csv")
     by_piece: dict[str, list[dict[str, str]]] = {}
@@ -161,8 +164,8 @@ def load_vgmidi(root: Path, cache_dir: Path, progress: Callable[[str], None] | N
         audio = base / "audio" / f"{piece['piece']}.opus"
         if not audio.exists() or piece["piece"] not in by_piece:
             continue
-        features = _features(audio, cache_dir / cache_folder(front) / "vgmidi", front=front,
-                             excerpt=V2_EXCERPTS["vgmidi"])
+        features = _features(audio, cache_dir / cache_folder(front, model_dir) / "vgmidi", front=front,
+                             excerpt=V2_EXCERPTS["vgmidi"], model_dir=model_dir)
         rows = sorted(by_piece[piece["piece"]], key=lambda r: float(r["start_s"]))
         # Targets are stretched over the whole rendering, then cut to the embedded excerpt.
         targets = _window_targets(rows, max(len(features), _count_windows(audio)))
@@ -173,8 +176,9 @@ def load_vgmidi(root: Path, cache_dir: Path, progress: Callable[[str], None] | N
 
 
 def load_4q(root: Path, cache_dir: Path, progress: Callable[[str], None] | None = None, *,
-            front: str = "seed") -> list[Track]:
-    """4Q: real recordings, one Russell quadrant per 30 s excerpt; grouped by artist."""
+            front: str = "seed", model_dir: Path | None = None) -> list[Track]:
+    """4Q: real recordings, one Russell quadrant per 30 s excerpt; grouped by artist (v2-lite: the
+    student in ``model_dir``, default the installed one)."""
     base = root / "4q"
     tracks = []
     for row in _read_csv(base / "metadata.csv"):
@@ -182,8 +186,8 @@ def load_4q(root: Path, cache_dir: Path, progress: Callable[[str], None] | None 
         if not audio.exists():
             continue
         artist = row["Artist"].strip().lower()
-        features = _features(audio, cache_dir / cache_folder(front) / "4q", front=front,
-                             excerpt=V2_EXCERPTS["4q"])
+        features = _features(audio, cache_dir / cache_folder(front, model_dir) / "4q", front=front,
+                             excerpt=V2_EXCERPTS["4q"], model_dir=model_dir)
         tracks.append(Track(row["Song"], artist, features, quadrant=row["Quadrant"]))
         if progress:
             progress(row["Song"])

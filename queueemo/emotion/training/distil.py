@@ -2,7 +2,9 @@
 teacher's cached 200-d embeddings from the cached student input (mel power, ``datasets.MEL_FOLDER``).
 
 Only training-split files are trained on (4q by artist, vgmidi by piece, emopia by song, as
-``datasets.split_of``); validation files measure the fit (per-window cosine and R² to the teacher).
+``datasets.split_of``), plus optionally unlabelled extra music (the teacher labels any audio: a share
+``extra_share`` of the crops comes from it); validation files measure the fit (per-window cosine and
+R² to the teacher). A run may start from a trained student (``initial``, warm start).
 Each step takes random crops of whole-file mels; a window's 3-s patch is pooled where it lies in
 the whole file, so a crop's windows are those whose patch lies inside it. Augmentation: random gain and
 a random low-pass on the mel power (the teacher target stays the clean one).
@@ -86,6 +88,7 @@ class DistilTraining:
     cosine_weight: float = 0.5
     lowpass_probability: float = 0.3  # keep mel bands below a random cut-off (≥ 4 kHz) only
     gain_db: float = 6.0  # ± uniform
+    extra_share: float = 0.0  # share of crops drawn from the extra (unlabelled) files, if any
 
 
 def _statistics(pairs: list[Pair]) -> tuple[torch.Tensor, ...]:
@@ -115,13 +118,16 @@ def _augment(power: torch.Tensor, settings: DistilTraining, rng: np.random.Gener
     return power
 
 
-def _batch(pairs: list[Pair], settings: DistilTraining, rng: np.random.Generator, augment: bool):
+def _batch(pairs: list[Pair], settings: DistilTraining, rng: np.random.Generator, augment: bool,
+           extra: list[Pair] | None = None):
     """Crops of mel power (batch, frames, 96), and for each crop the windows whose patch lies inside
-    it: their patch starts within the crop and teacher embeddings, flattened over the batch."""
+    it: their patch starts within the crop and teacher embeddings, flattened over the batch. With
+    ``extra`` files, each crop comes from them with probability ``settings.extra_share``."""
     length = int(settings.crop_seconds * SAMPLE_RATE / 256)
     mels, starts, rows, targets = [], [], [], []
     while len(mels) < settings.batch:
-        pair = pairs[int(rng.integers(len(pairs)))]
+        source = extra if extra and rng.random() < settings.extra_share else pairs
+        pair = source[int(rng.integers(len(source)))]
         if len(pair.mel) < PATCH_FRAMES:
             continue
         n = min(length, len(pair.mel))
@@ -186,26 +192,30 @@ def fit_report(network: StudentNetwork, pairs: list[Pair]) -> dict[str, float]:
 
 def distil(train: list[Pair], val: list[Pair], settings: DistilTraining | None = None,
            config: StudentConfig | None = None,
-           report: Callable[[str], None] = lambda _: None) -> tuple[StudentNetwork, dict]:
-    """Train a student on ``train``; return it (eval mode, batch norm not yet folded) and its info:
-    settings, the fit on ``val`` and the learning curve."""
+           report: Callable[[str], None] = lambda _: None, *, extra: list[Pair] | None = None,
+           initial: StudentNetwork | None = None,
+           checkpoint: Callable[[StudentNetwork, dict], None] | None = None) -> tuple[StudentNetwork, dict]:
+    """Train a student on ``train`` (and ``extra``), from scratch or from ``initial`` (whose input and
+    output statistics are kept); return it (eval mode, batch norm not yet folded) and its info:
+    settings, the fit on ``val`` and the learning curve. ``checkpoint`` gets the network and the
+    curve so far whenever the quick validation look (60 files, every 250 steps) is the best yet."""
     settings = settings or DistilTraining()
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
-    network = StudentNetwork(config)
-    mel_mean, mel_std, out_mean, out_std = _statistics(train)
-    network.input_mean.copy_(mel_mean)
-    network.input_std.copy_(mel_std)
-    network.output_mean.copy_(out_mean)
-    network.output_std.copy_(out_std)
+    network = initial if initial is not None else StudentNetwork(config)
+    if initial is None:
+        for buffer, value in zip((network.input_mean, network.input_std, network.output_mean,
+                                  network.output_std), _statistics(train + (extra or [])), strict=True):
+            buffer.copy_(value)
+    out_mean, out_std = network.output_mean, network.output_std
     optimiser = torch.optim.AdamW(network.parameters(), lr=settings.learning_rate,
                                   weight_decay=settings.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, settings.learning_rate, settings.steps,
                                                    pct_start=max(0.05, 4 / settings.steps))
-    history, losses, started = [], [], time.monotonic()
+    history, losses, started, best = [], [], time.monotonic(), -np.inf
     for step in range(1, settings.steps + 1):
         network.train()
-        power, rows, starts, targets = _batch(train, settings, rng, augment=True)
+        power, rows, starts, targets = _batch(train, settings, rng, augment=True, extra=extra)
         wanted = (targets - out_mean) / out_std
         predicted = student_outputs(network, power, rows, starts)
         loss = F.mse_loss(predicted, wanted)
@@ -223,9 +233,12 @@ def distil(train: list[Pair], val: list[Pair], settings: DistilTraining | None =
             report(f"step {step}  loss {np.mean(losses):.4f}  val cosine {fit['cosine']:.4f} "
                    f"R² {fit['r2']:.4f}  ({time.monotonic() - started:.0f} s)")
             losses = []
+            if checkpoint is not None and fit["r2"] > best:
+                best = fit["r2"]
+                checkpoint(network, {"step": step, "history": history})
     network.eval()
     fit = fit_report(network, val)
     report(f"validation fit on {len(val)} files: cosine {fit['cosine']:.4f}  R² {fit['r2']:.4f}")
     info = {"training": asdict(settings), "train_files": len(train), "val_files": len(val),
-            "validation_fit": fit, "history": history}
+            "extra_files": len(extra or []), "validation_fit": fit, "history": history}
     return network, info

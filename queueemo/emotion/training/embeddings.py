@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from queueemo.audio import AUDIO_EXTENSIONS
 from queueemo.emotion.training.datasets import (
     V2_EXCERPTS,
     cache_folder,
@@ -100,10 +101,34 @@ def missing_jobs(root: Path, cache_dir: Path, sets: tuple[str, ...], front: str 
     return [job for job in jobs if not job.target.exists()]
 
 
+# Cache sub-folder (under each front end's folder) of unlabelled distillation audio (``extra_jobs``).
+EXTRA_FOLDER = "extra"
+
+
+def audio_files(folders: list[Path]) -> list[Path]:
+    """Audio files (by extension, as the library scan picks them) under ``folders``, sorted, each once."""
+    found = {path.resolve() for folder in folders for path in folder.rglob("*")
+             if path.suffix.lower() in AUDIO_EXTENSIONS and path.is_file()}
+    return sorted(found)
+
+
+def extra_jobs(files: list[Path], cache_dir: Path, fronts: tuple[str, ...] = ("mel", "v2"),
+               max_windows: int | None = None) -> list[Job]:
+    """Uncached jobs of unlabelled audio ``files`` (the first ``max_windows`` windows of each, or
+    whole files) for each front end, into ``<front folder>/extra/``."""
+    return [job for front in fronts for audio in files
+            if not (job := Job(cache_dir / cache_folder(front) / EXTRA_FOLDER / cache_name(audio),
+                               audio=audio, excerpt=(0, max_windows), front=front)).target.exists()]
+
+
 def fill_cache(root: Path, cache_dir: Path, sets: tuple[str, ...], jobs: int = 2,
                progress: Callable[[int, int], None] | None = None, front: str = "v2") -> list[str]:
     """Embed every uncached file of ``sets``; returns one line per file that could not be used."""
-    todo = missing_jobs(root, cache_dir, sets, front)
+    return run_jobs(missing_jobs(root, cache_dir, sets, front), jobs, progress)
+
+
+def run_jobs(todo: list[Job], jobs: int = 2, progress: Callable[[int, int], None] | None = None) -> list[str]:
+    """Run ``todo`` in ``jobs`` spawned workers; returns one line per file that could not be used."""
     errors: list[str] = []
     if not todo:
         return errors
