@@ -96,8 +96,7 @@ def plot_tracks(library: Library, files: list[Path], out: Path) -> int:
         axis.set_xlabel("seconds")
         axis.legend(loc="lower right", fontsize=8)
     figure.tight_layout()
-    figure.savefig(out, format="png")
-    plt.close(figure)
+    _save(plt, figure, out)
     return len(tracks)
 
 
@@ -135,6 +134,15 @@ def plot_queue(library: Library, player: Player, out: Path) -> int:
     axis.set_xlabel("valence")
     axis.set_ylabel("arousal")
     axis.set_title("queue: tracks (blue, opening → closing) and transitions (orange, jump)", fontsize=9)
-    figure.savefig(out, format="png")
-    plt.close(figure)
+    _save(plt, figure, out)
     return len(tracks)
+
+
+def _save(plt, figure, out: Path) -> None:
+    """Write the PNG; a folder that is missing or not writable is one clear error."""
+    try:
+        figure.savefig(out, format="png")
+    except OSError as exc:
+        raise QueueemoError(f"cannot write {out}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(figure)

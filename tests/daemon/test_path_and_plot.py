@@ -81,6 +81,14 @@ def test_plot_writes_png_files(mpd_server, tmp_path, capsys,
     assert code == 1 and "none of the files" in err
 
 
+def test_plot_into_a_missing_folder_is_one_line(mpd_server, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "no such folder" / "tracks.png"
+    code, _, err = cli(capsys, monkeypatch, "plot", str(mpd_server.music / "ref.ogg"), "-o", str(out))
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert f"cannot write {out}: No such file or directory" in err
+
+
 def test_boundary_loudness_from_the_index_steers_the_pick(queue_env, mpd_server, capsys, monkeypatch):
     import sqlalchemy as sa
 
