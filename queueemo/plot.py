@@ -72,15 +72,17 @@ def plot_tracks(library: Library, files: list[Path], out: Path) -> int:
 
     Files that are not analysed are skipped with a warning; returns how many were drawn.
     """
-    tracks = []
+    tracks, skipped = [], []
     for path in files:
         track = _read(library, path)
         if track is None:
-            log.warning("%s is not an analysed track of the index; skipped", path)
+            skipped.append(path)
         else:
             tracks.append(track)
     if not tracks:
         raise QueueemoError("none of the files is an analysed track of the index (run `queueemo scan`)")
+    for path in skipped:  # only beside a picture: with none, the error above says it all
+        log.warning("%s is not an analysed track of the index; skipped", path)
     plt = _pyplot()
     figure, axes = plt.subplots(len(tracks), 1, figsize=(10, 2.6 * len(tracks)), squeeze=False)
     for axis, track in zip(axes[:, 0], tracks, strict=True):
@@ -105,15 +107,17 @@ def plot_queue(library: Library, player: Player, out: Path) -> int:
     drawn from one track's closing to the next one's opening with its emotional (and loudness) jump.
     """
     music = player.music_directory()
-    tracks = []
+    tracks, skipped = [], []
     for entry in player.queue().entries:
         track = _read(library, os.path.join(music, entry.uri) if music else entry.uri)
         if track is None or track.opening is None or track.closing is None:
-            log.warning("%s is not analysed; left out of the picture", entry.uri)
+            skipped.append(entry.uri)
         else:
             tracks.append(track)
     if not tracks:
         raise QueueemoError("no analysed track in MPD's queue to draw")
+    for uri in skipped:
+        log.warning("%s is not analysed; left out of the picture", uri)
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(7, 7))
     for number, track in enumerate(tracks, start=1):

@@ -63,7 +63,7 @@ def test_path_ends_on_its_destination(mpd_server, capsys, monkeypatch):
 
 
 def test_plot_writes_png_files(mpd_server, tmp_path, capsys,
-                               monkeypatch):
+                               monkeypatch, caplog):
     pytest.importorskip("matplotlib")
     out = tmp_path / "tracks.png"
     code, _, err = cli(capsys, monkeypatch, "plot", str(mpd_server.music / "ref.ogg"),
@@ -79,6 +79,7 @@ def test_plot_writes_png_files(mpd_server, tmp_path, capsys,
     assert queue.read_bytes()[:8] == PNG_SIGNATURE
     code, _, err = cli(capsys, monkeypatch, "plot", str(tmp_path / "nothing.ogg"), "-o", str(out))
     assert code == 1 and "none of the files" in err
+    assert len(err.strip().splitlines()) == 1 and "skipped" not in caplog.text  # the error says it all
 
 
 def test_plot_into_a_missing_folder_is_one_line(mpd_server, tmp_path, capsys, monkeypatch):
