@@ -182,7 +182,8 @@ class Queuer:
             return None
         empty = np.zeros((0, 2), dtype=np.float32)
         return picker.Pick(path=candidates.paths[row], uri=uri, artist=candidates.artists[row],
-                           distance=0.0, reference=None, tail=empty, forecast=empty, basis="seed")
+                           distance=0.0, reference=None, tail=empty, forecast=empty, basis="given",
+                           given="[picker] seed_track (nothing to follow)")
 
     def _queued_seconds(self, state: QueueState) -> float:
         """Seconds of music queued after the current song (known durations only)."""
@@ -289,7 +290,8 @@ class Queuer:
             empty = np.zeros((0, 2), dtype=np.float32)
             picks.append(picker.Pick(path=candidates.paths[rows[0]], uri=start_uri,
                                      artist=candidates.artists[rows[0]], distance=0.0,
-                                     reference=None, tail=empty, forecast=empty, basis="seed"))
+                                     reference=None, tail=empty, forecast=empty, basis="given",
+                                     given="the path's start (FROM)"))
         blocked = reasons.copy()
         blocked[rows] = picker.Reason.QUEUED  # neither end in between
         context = self._context(state, now)
@@ -303,13 +305,11 @@ class Queuer:
         )
         self._note(between, count - 1, candidates, blocked, context)
         previous = between[-1].uri if between else start_uri
-        diff = candidates.opening[rows[1]] - targets[-1]
         picks += between
         picks.append(picker.Pick(path=candidates.paths[rows[1]], uri=end_uri,
-                                 artist=candidates.artists[rows[1]],
-                                 distance=float(np.hypot(*diff)), reference=previous,
+                                 artist=candidates.artists[rows[1]], distance=0.0, reference=previous,
                                  tail=self._tail_of(previous), forecast=targets[-1:],
-                                 basis="target"))
+                                 basis="given", given="the path's end (TO)"))
         return picks
 
     def append(self, picks: list[picker.Pick]) -> None:
@@ -458,6 +458,9 @@ def explain_pick(pick: picker.Pick) -> str:
 
     if pick.basis == "seed":
         return f"{pick.uri}\n  seed: nothing to follow, so a random allowed track"
+    if pick.basis == "given":
+        follows = [f"  follows   {pick.reference}"] if pick.reference else []
+        return "\n".join([pick.uri, *follows, f"  given     {pick.given}: queued as named, not picked"])
     lines = [pick.uri, f"  follows   {pick.reference}"]
     if len(pick.tail):
         tail = " ".join(f"{a:+.2f}/{v:+.2f}" for a, v in pick.tail)

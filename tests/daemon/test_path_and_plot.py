@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from .test_next_command import library_with_known_forecast, next_cli  # noqa: F401 (fixture)
@@ -60,6 +62,31 @@ def test_path_ends_on_its_destination(mpd_server, capsys, monkeypatch):
     assert mpd_server.queue() == ["ref.ogg", *lines]
     code, _, err = cli(capsys, monkeypatch, "path", "ref.ogg", "missing.ogg")
     assert code == 1 and "unknown song" in err
+
+
+def test_path_explains_its_ends_as_named_not_picked(mpd_server, capsys, monkeypatch):
+    """FROM was explained as "a random allowed track", TO with a distance of 0 in every term."""
+    with mpd_server.client() as client:
+        client.clear()
+    code, out, err = cli(capsys, monkeypatch, "path", "ref.ogg", "far.ogg", "-n", "2", "--dry-run",
+                         "--explain")
+    assert code == 0, err
+    assert out.startswith("ref.ogg\n  given     the path's start (FROM)")
+    assert "random" not in out.split("\n", 2)[1]
+    end = out[out.rindex("\nfar.ogg\n"):]
+    assert "given     the path's end (TO)" in end and "distance" not in end and "#1" not in end
+    code, out, _ = cli(capsys, monkeypatch, "path", "ref.ogg", "far.ogg", "-n", "2", "--dry-run", "--json")
+    bases = [json.loads(line)["basis"] for line in out.splitlines()]
+    assert bases[0] == bases[-1] == "given" and bases[1] == "target"
+
+
+def test_the_configured_seed_track_is_explained_as_such(mpd_server, capsys, monkeypatch):
+    with mpd_server.client() as client:
+        client.clear()
+    monkeypatch.setenv("QUEUEEMO_PICKER_SEED_TRACK", "mid.ogg")
+    code, out, err = next_cli(capsys, monkeypatch, "--dry-run", "--explain")
+    assert code == 0, err
+    assert out.startswith("mid.ogg\n  given     [picker] seed_track (nothing to follow)")
 
 
 def test_plot_writes_png_files(mpd_server, tmp_path, capsys,
