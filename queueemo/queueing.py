@@ -231,7 +231,6 @@ class Queuer:
         why = ""
         if reference_uri and not len(tail):
             why = self.describe_unanalysed(reference_uri)
-            log.warning("%s is %s; following it with a random track", reference_uri, why)
         picked = [picker.Play(p.uri, p.artist, now) for p in picks]
         picks += picker.pick_many(
             count, candidates=candidates, base_reasons=reasons, context=context, rules=self.rules,
@@ -240,6 +239,8 @@ class Queuer:
             available=self.player.knows, explain=explain, picked=picked,
             target_at=self._arc_targets(arc, state, now),
         )
+        if why and picks:  # only beside a pick: "nothing to pick" says enough on its own
+            log.warning("%s is %s; following it with a random track", reference_uri, why)
         self._note(picks, count, candidates, reasons, context)
         return [dataclasses.replace(p, unanalysed=why) if p.basis == "unanalysed" else p
                 for p in picks]

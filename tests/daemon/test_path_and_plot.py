@@ -166,3 +166,22 @@ def test_a_failed_reference_is_explained_as_failed_without_distances(queue_env, 
     assert code == 0, err
     assert "broken.ogg is a track whose analysis failed (not decodable audio (test))" in out
     assert "not in the index" not in out and "#1" not in out and "distance  " not in out
+
+
+def test_nothing_to_pick_after_an_unindexed_song_is_one_line(mpd_server, capsys, monkeypatch, caplog):
+    """A new user who has not scanned yet: the warning about following a random track came before
+    the error saying that there is nothing to pick at all."""
+    from .conftest import add_song
+
+    add_song(mpd_server.music, "stranger.ogg", "Epsilon")
+    mpd_server.update()
+    with mpd_server.client() as client:
+        client.add("stranger.ogg")
+    monkeypatch.setenv("QUEUEEMO_PICKER_EXCLUDE_GLOBS", "*.ogg")
+    code, out, err = next_cli(capsys, monkeypatch, "--dry-run")
+    assert code == 1 and out == "" and "nothing to pick" in err
+    assert "random track" not in caplog.text
+    monkeypatch.delenv("QUEUEEMO_PICKER_EXCLUDE_GLOBS")
+    code, out, err = next_cli(capsys, monkeypatch, "--dry-run")
+    assert code == 0, err
+    assert "stranger.ogg is not in the index; following it with a random track" in caplog.text
