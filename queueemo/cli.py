@@ -542,8 +542,11 @@ def _status_through_library(ctx: click.Context, database_url: str | None, list_f
     try:
         with library.session() as session:
             if list_failed:
-                for path, reason in failures(session):
+                failed = failures(session)
+                for path, reason in failed:
                     click.echo(f"{display_path(path)}: {reason}")
+                if not failed:
+                    click.echo(f"no failed files in {library.where}")
                 return None, [], library.where
             return library_status(session, version), worker_status(session), library.where
     finally:

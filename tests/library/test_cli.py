@@ -47,6 +47,16 @@ def test_status_failed_lists_reasons(scanned: list[Path], music: Path, db_url: s
     assert line.startswith(f"{music / 'broken.ogg'}: ")
 
 
+def test_status_failed_says_so_when_nothing_failed(make_audio: Callable[..., Path], music: Path,
+                                                   db_url: str) -> None:
+    """It printed nothing at all: a user could not tell "none failed" from "wrong index"."""
+    make_audio("music/calm.flac", seconds=2, freq=220)
+    assert CliRunner().invoke(cli, ["scan", str(music), "--jobs", "1", "--db", db_url]).exit_code == 0
+    result = CliRunner().invoke(cli, ["status", "--failed", "--db", db_url])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("no failed files in ")
+
+
 def test_show_prints_tags_summaries_and_trajectory(scanned: list[Path], db_url: str) -> None:
     result = CliRunner().invoke(cli, ["show", str(scanned[1]), "--db", db_url])
     assert result.exit_code == 0, result.output
