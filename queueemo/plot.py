@@ -123,7 +123,7 @@ def plot_queue(library: Library, player: Player, out: Path) -> int:
     for number, track in enumerate(tracks, start=1):
         (a0, v0), (a1, v1) = track.opening, track.closing
         axis.plot([v0, v1], [a0, a1], color="tab:blue", linewidth=2)
-        axis.annotate(str(number), (v0, a0), fontsize=8)
+        axis.annotate(f"{number} {track.name}", (v0, a0), fontsize=7)  # at its opening
     for before, after in itertools.pairwise(tracks):
         (a0, v0), (a1, v1) = before.closing, after.opening
         axis.annotate("", (v1, a1), (v0, a0), arrowprops={"arrowstyle": "->", "color": "tab:orange"})
@@ -137,7 +137,8 @@ def plot_queue(library: Library, player: Player, out: Path) -> int:
     axis.set_ylim(-1, 1)
     axis.set_xlabel("valence")
     axis.set_ylabel("arousal")
-    axis.set_title("queue: tracks (blue, opening → closing) and transitions (orange, jump)", fontsize=9)
+    axis.set_title("queue: tracks (blue, numbered at the opening, → closing) and transitions\n"
+                   "(orange: emotion jump / loudness jump, closing → next opening)", fontsize=9)
     _save(plt, figure, out)
     return len(tracks)
 

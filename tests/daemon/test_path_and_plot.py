@@ -185,3 +185,23 @@ def test_nothing_to_pick_after_an_unindexed_song_is_one_line(mpd_server, capsys,
     code, out, err = next_cli(capsys, monkeypatch, "--dry-run")
     assert code == 0, err
     assert "stranger.ogg is not in the index; following it with a random track" in caplog.text
+
+
+def test_the_queue_plot_names_its_tracks(mpd_server, tmp_path, capsys, monkeypatch):
+    """The queue's picture numbered its tracks without saying which track each number was."""
+    pytest.importorskip("matplotlib")
+    import queueemo.plot
+
+    texts: list[str] = []
+    save = queueemo.plot._save
+
+    def save_and_read(plt, figure, out):
+        texts.extend(t.get_text() for axis in figure.axes for t in axis.texts)
+        save(plt, figure, out)
+
+    monkeypatch.setattr(queueemo.plot, "_save", save_and_read)
+    with mpd_server.client() as client:
+        client.add("near.ogg")
+    code, _, err = cli(capsys, monkeypatch, "plot", "--queue", "-o", str(tmp_path / "queue.png"))
+    assert code == 0, err
+    assert {"1 ref.ogg", "2 near.ogg"} <= set(texts)
