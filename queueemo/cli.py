@@ -675,6 +675,9 @@ def next_command(ctx: click.Context, count: int, dry_run: bool, explain: bool, a
     from queueemo.config import load_settings
     from queueemo.queueing import queue_next
 
+    if arc is None and ctx.get_parameter_source("minutes") is not click.core.ParameterSource.DEFAULT:
+        raise QueueemoError("--minutes is the length of an --arc: give --arc too "
+                            "(for about N minutes of tracks to a song: queueemo path FROM TO --minutes N)")
     settings = load_settings(ctx.obj["config_path"], overrides=_overrides(host, port, database_url))
     path = None
     if arc is not None:

@@ -34,6 +34,13 @@ def test_malformed_arc_is_one_line_with_the_accepted_forms(capsys,
     assert code == 1 and "outside" in err
 
 
+def test_minutes_without_an_arc_is_one_line(mpd_server, capsys, monkeypatch):
+    """`next --minutes 30` was silently one flow pick: the minutes were ignored without an --arc."""
+    code, out, err = next_cli(capsys, monkeypatch, "--minutes", "30", "--dry-run")
+    assert code == 1 and out == "" and len(err.strip().splitlines()) == 1
+    assert "--minutes is the length of an --arc" in err
+
+
 def test_arc_targets_are_explained(capsys, monkeypatch):
     code, out, err = next_cli(capsys, monkeypatch, "--arc", "sad:happy", "--minutes", "10",
                               "--dry-run", "--explain")
