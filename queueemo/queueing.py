@@ -54,7 +54,8 @@ class Queuer:
     """Picks tracks for an MPD queue and appends them.
 
     In arc mode (``[picker] mode = "arc"``) the arc starts at ``arc_start`` (Unix seconds; default:
-    read from, or written to, the arc state file, so the daemon and ``next`` share it across restarts).
+    read from, or written to, the arc state file, so the daemon and ``next`` share it across restarts;
+    ``keep_arc_start=False``, a dry run, only reads it).
     """
 
     library: Library
@@ -63,6 +64,7 @@ class Queuer:
     forecast: picker.Forecaster | None = None  # default: the shipped model (queueemo.forecast)
     rng: np.random.Generator | None = None
     arc_start: float | None = None
+    keep_arc_start: bool = True
 
     def __post_init__(self) -> None:
         self.rules = picker.Rules.from_settings(self.settings.picker)
@@ -199,7 +201,7 @@ class Queuer:
             arc = parse_arc(self.settings.picker.arc, self.settings.picker.arc_minutes)
             if self.arc_start is None:
                 self.arc_start = arc_started(self.settings.arc_state_path, self.settings.picker.arc,
-                                             self.settings.picker.arc_minutes, now)
+                                             self.settings.picker.arc_minutes, now, keep=self.keep_arc_start)
             offset = now - self.arc_start + self._queued_seconds(state)
         elif arc is not None:
             offset = self._queued_seconds(state)
@@ -333,11 +335,12 @@ def _return_freed_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def arc_started(state: Path, spec: str, minutes: float, now: float) -> float:
+def arc_started(state: Path, spec: str, minutes: float, now: float, *, keep: bool = True) -> float:
     """When the configured arc began: read from ``state``, or ``now`` (written) for a new arc.
 
     The same arc (spec and minutes) keeps its start across restarts, also once over (then picks
     follow the forecast); another arc starts now. Delete the file to run the same arc again.
+    ``keep=False`` (a dry run) leaves the file alone: a new arc would start now, but not yet.
     """
     import json
 
@@ -347,6 +350,8 @@ def arc_started(state: Path, spec: str, minutes: float, now: float) -> float:
             return float(saved["started_at"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass  # missing or unreadable: a new arc
+    if not keep:
+        return now
     try:
         state.parent.mkdir(parents=True, exist_ok=True)
         state.write_text(json.dumps({"arc": spec, "minutes": minutes, "started_at": now}),
@@ -385,7 +390,7 @@ def queue_next(settings: Settings, count: int, *, dry_run: bool = False, explain
 
     with (open_configured(settings.database_url, settings.library) as library,
           Player(settings.mpd) as player):
-        queuer = Queuer(library, player, settings, forecast=forecast)
+        queuer = Queuer(library, player, settings, forecast=forecast, keep_arc_start=not dry_run)
         reference = queuer.resolve(follow) if follow else None
         picks = queuer.plan(count, explain=explain, follow=reference, arc=arc)
         if not picks:

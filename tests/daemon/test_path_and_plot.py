@@ -41,6 +41,20 @@ def test_minutes_without_an_arc_is_one_line(mpd_server, capsys, monkeypatch):
     assert "--minutes is the length of an --arc" in err
 
 
+def test_a_dry_run_does_not_start_the_configured_arc(mpd_server, tmp_path, capsys, monkeypatch):
+    """A preview (`next --dry-run` in arc mode) started the arc's clock: the daemon started later
+    found the arc half over, or over."""
+    state = tmp_path / "arc.json"
+    monkeypatch.setenv("QUEUEEMO_PICKER_MODE", "arc")
+    monkeypatch.setenv("QUEUEEMO_PICKER_ARC", "sad:happy")
+    monkeypatch.setenv("QUEUEEMO_PICKER_ARC_STATE_FILE", str(state))
+    code, out, err = next_cli(capsys, monkeypatch, "--dry-run", "--explain")
+    assert code == 0, err
+    assert "target    (arousal -0.50, valence -0.50)" in out and not state.exists()
+    code, _, err = next_cli(capsys, monkeypatch)
+    assert code == 0 and state.exists(), err
+
+
 def test_arc_targets_are_explained(capsys, monkeypatch):
     code, out, err = next_cli(capsys, monkeypatch, "--arc", "sad:happy", "--minutes", "10",
                               "--dry-run", "--explain")
