@@ -523,7 +523,8 @@ def status(ctx: click.Context, list_failed: bool, database_url: str | None) -> N
     click.echo(f"pending   {counts.pending:7d}")
     click.echo(f"failed    {counts.failed:7d}" + ("  (queueemo status --failed)" if counts.failed else ""))
     if counts.outdated:
-        click.echo(f"outdated  {counts.outdated:7d}  (older model: the next scan re-analyses them)")
+        click.echo(f"outdated  {counts.outdated:7d}  (another model or an older queueemo: "
+                   "the next scan re-analyses them)")
     click.echo(f"total     {counts.total:7d}  in {where}")
     for worker in workers:
         click.echo(f"worker {worker.name}: {worker.analysed} analysed, {worker.failed} failed, "

@@ -40,6 +40,16 @@ def test_status_counts_tracks(scanned: list[Path], db_url: str) -> None:
     assert "outdated" not in lines  # analysed by this model and analysis format: current
 
 
+def test_status_after_a_model_change_does_not_call_it_an_older_model(scanned: list[Path], db_url: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Choosing v2-lite made `status` call the v2 analyses "older model"; it is another model."""
+    monkeypatch.setenv("QUEUEEMO_EMOTION_MODEL", "v2-lite")
+    result = CliRunner().invoke(cli, ["status", "--db", db_url])
+    assert result.exit_code == 0, result.output
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("outdated")]
+    assert line.split()[1] == "2" and "another model or an older queueemo" in line
+
+
 def test_status_failed_lists_reasons(scanned: list[Path], music: Path, db_url: str) -> None:
     result = CliRunner().invoke(cli, ["status", "--failed", "--db", db_url])
     assert result.exit_code == 0
