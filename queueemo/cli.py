@@ -142,6 +142,8 @@ def analyze(ctx: click.Context, paths: tuple[str, ...], as_json: bool, model: st
             failures += 1
             if as_json:
                 click.echo(json.dumps({"path": str(path), "error": str(exc)}))
+            elif len(files) == 1:
+                raise  # the one file's error is the whole story: one line
             else:
                 click.echo(f"error: {exc}", err=True)
             continue
