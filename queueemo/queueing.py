@@ -280,6 +280,9 @@ class Queuer:
                 raise QueueemoError(f"{song} has no analysis, so its emotion is unknown "
                                     "(run `queueemo scan` on it)")
         start_uri, end_uri = uris
+        if start_uri == end_uri:
+            raise QueueemoError(f"FROM and TO are the same song ({start_uri}): a path needs two; for "
+                                "songs that follow it: queueemo next --from FROM -n N")
         if count is None:
             known = candidates.durations[np.isfinite(candidates.durations)] \
                 if candidates.durations is not None else np.zeros(0)

@@ -85,6 +85,15 @@ def test_path_ends_on_its_destination(mpd_server, capsys, monkeypatch):
     assert code == 1 and "unknown song" in err
 
 
+def test_a_path_from_a_song_to_itself_is_one_line(mpd_server, capsys, monkeypatch):
+    """`path ref.ogg ref.ogg` queued the song at both ends, twice within the repeat window."""
+    code, out, err = cli(capsys, monkeypatch, "path", "ref.ogg", str(mpd_server.music / "ref.ogg"),
+                         "-n", "3")
+    assert code == 1 and out == "" and len(err.strip().splitlines()) == 1
+    assert "FROM and TO are the same song" in err
+    assert mpd_server.queue() == ["ref.ogg"]
+
+
 def test_path_explains_its_ends_as_named_not_picked(mpd_server, capsys, monkeypatch):
     """FROM was explained as "a random allowed track", TO with a distance of 0 in every term."""
     with mpd_server.client() as client:
