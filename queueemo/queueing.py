@@ -370,14 +370,18 @@ def _default_forecast(history: np.ndarray, steps: int) -> np.ndarray:
     return queueemo.forecast(history, steps)
 
 
+def _blocked(counts: dict[str, int]) -> str:
+    """Why tracks were left out, most common reason first."""
+    why = ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    return f"({why})" if why else "(the index has no analysed track)"
+
+
 def _nothing_to_pick(counts: dict[str, int]) -> QueueemoError:
     from queueemo.errors import QueueemoError
 
-    why = ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]))
     return QueueemoError(
-        "nothing to pick: no analysed track that MPD knows passes the rules"
-        + (f" ({why})" if why else " (the index has no analysed track)")
-        + " (run `queueemo scan`, `mpc update`, or relax [picker] settings)"
+        f"nothing to pick: no analysed track that MPD knows passes the rules {_blocked(counts)}"
+        " (run `queueemo scan`, `mpc update`, or relax [picker] settings)"
     )
 
 
@@ -398,6 +402,9 @@ def queue_next(settings: Settings, count: int, *, dry_run: bool = False, explain
         picks = queuer.plan(count, explain=explain, follow=reference, arc=arc)
         if not picks:
             raise _nothing_to_pick(queuer.last_counts)
+        if len(picks) < count:
+            log.warning("only %d of %d tracks could be picked; the rules leave no more %s", len(picks),
+                        count, _blocked(queuer.last_counts))
         if not dry_run:
             queuer.append(picks)
     return picks

@@ -235,3 +235,12 @@ def test_the_queue_plot_names_its_tracks(mpd_server, tmp_path, capsys, monkeypat
     code, _, err = cli(capsys, monkeypatch, "plot", "--queue", "-o", str(tmp_path / "queue.png"))
     assert code == 0, err
     assert {"1 ref.ogg", "2 near.ogg"} <= set(texts)
+
+
+def test_fewer_picks_than_asked_are_said(mpd_server, capsys, monkeypatch, caplog):
+    """`next -n 65` on a 60-track library printed 56 tracks, exit 0, and no word about the rest."""
+    code, out, err = next_cli(capsys, monkeypatch, "-n", "10", "--dry-run")
+    assert code == 0, err
+    picked = len(out.split())
+    assert 0 < picked < 10
+    assert f"only {picked} of 10 tracks could be picked" in caplog.text
