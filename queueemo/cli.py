@@ -142,6 +142,8 @@ def analyze(ctx: click.Context, paths: tuple[str, ...], as_json: bool, model: st
             failures += 1
             if as_json:
                 click.echo(json.dumps({"path": str(path), "error": str(exc)}))
+            elif len(files) == 1:
+                raise  # the one file's error is the whole story: one line
             else:
                 click.echo(f"error: {exc}", err=True)
             continue
@@ -523,7 +525,8 @@ def status(ctx: click.Context, list_failed: bool, database_url: str | None) -> N
     click.echo(f"pending   {counts.pending:7d}")
     click.echo(f"failed    {counts.failed:7d}" + ("  (queueemo status --failed)" if counts.failed else ""))
     if counts.outdated:
-        click.echo(f"outdated  {counts.outdated:7d}  (older model: the next scan re-analyses them)")
+        click.echo(f"outdated  {counts.outdated:7d}  (another model or an older queueemo: "
+                   "the next scan re-analyses them)")
     click.echo(f"total     {counts.total:7d}  in {where}")
     for worker in workers:
         click.echo(f"worker {worker.name}: {worker.analysed} analysed, {worker.failed} failed, "
@@ -542,8 +545,11 @@ def _status_through_library(ctx: click.Context, database_url: str | None, list_f
     try:
         with library.session() as session:
             if list_failed:
-                for path, reason in failures(session):
+                failed = failures(session)
+                for path, reason in failed:
                     click.echo(f"{display_path(path)}: {reason}")
+                if not failed:
+                    click.echo(f"no failed files in {library.where}")
                 return None, [], library.where
             return library_status(session, version), worker_status(session), library.where
     finally:
@@ -672,6 +678,9 @@ def next_command(ctx: click.Context, count: int, dry_run: bool, explain: bool, a
     from queueemo.config import load_settings
     from queueemo.queueing import queue_next
 
+    if arc is None and ctx.get_parameter_source("minutes") is not click.core.ParameterSource.DEFAULT:
+        raise QueueemoError("--minutes is the length of an --arc: give --arc too "
+                            "(for about N minutes of tracks to a song: queueemo path FROM TO --minutes N)")
     settings = load_settings(ctx.obj["config_path"], overrides=_overrides(host, port, database_url))
     path = None
     if arc is not None:

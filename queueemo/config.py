@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from queueemo.errors import ConfigError
+from queueemo.errors import ConfigError, QueueemoError
 
 APP_NAME = "queueemo"
 
@@ -224,6 +224,13 @@ def _validate(settings: Settings) -> None:
         problems.append("[picker] loudness_weight, brightness_weight and onset_weight must be ≥ 0")
     if settings.picker.mode not in {"flow", "arc"} or settings.picker.arc_minutes <= 0:
         problems.append('[picker] mode must be "flow" or "arc", and arc_minutes > 0')
+    elif settings.picker.mode == "arc":
+        from queueemo.arc import parse_arc  # numpy: imported only for an arc to check
+
+        try:
+            parse_arc(settings.picker.arc, settings.picker.arc_minutes)
+        except QueueemoError as exc:
+            problems.append(f"[picker] arc: {exc}")
     if settings.daemon.watermark < 1:
         problems.append("[daemon] watermark must be ≥ 1")
     if settings.daemon.keep_played < 0:

@@ -209,7 +209,8 @@ class Pick:
     """A chosen track and the reasoning behind it.
 
     ``basis`` says what the distance measured: "forecast" (flow), "target" (an arc or path point),
-    "seed" (nothing to follow: random) or "unanalysed" (the reference has no trajectory: random).
+    "seed" (nothing to follow: random), "unanalysed" (the reference has no trajectory: random) or
+    "given" (named by the user, not picked: a path's FROM or TO, ``[picker] seed_track``).
     """
 
     path: str
@@ -230,6 +231,7 @@ class Pick:
     relaxed: tuple[str, ...] = ()  # rules relaxed for this pick, e.g. "artist spacing 3 → 1"
     fallback: bool = False  # the repeat window had consumed the pool: least recently played allowed
     unanalysed: str = ""  # why the reference has no trajectory (basis "unanalysed"), if known
+    given: str = ""  # who named the track (basis "given"), e.g. "the path's start (FROM)"
 
 
 def static_reasons(candidates: Candidates, rules: Rules) -> np.ndarray:

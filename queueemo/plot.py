@@ -72,15 +72,17 @@ def plot_tracks(library: Library, files: list[Path], out: Path) -> int:
 
     Files that are not analysed are skipped with a warning; returns how many were drawn.
     """
-    tracks = []
+    tracks, skipped = [], []
     for path in files:
         track = _read(library, path)
         if track is None:
-            log.warning("%s is not an analysed track of the index; skipped", path)
+            skipped.append(path)
         else:
             tracks.append(track)
     if not tracks:
         raise QueueemoError("none of the files is an analysed track of the index (run `queueemo scan`)")
+    for path in skipped:  # only beside a picture: with none, the error above says it all
+        log.warning("%s is not an analysed track of the index; skipped", path)
     plt = _pyplot()
     figure, axes = plt.subplots(len(tracks), 1, figsize=(10, 2.6 * len(tracks)), squeeze=False)
     for axis, track in zip(axes[:, 0], tracks, strict=True):
@@ -96,8 +98,7 @@ def plot_tracks(library: Library, files: list[Path], out: Path) -> int:
         axis.set_xlabel("seconds")
         axis.legend(loc="lower right", fontsize=8)
     figure.tight_layout()
-    figure.savefig(out, format="png")
-    plt.close(figure)
+    _save(plt, figure, out)
     return len(tracks)
 
 
@@ -106,21 +107,23 @@ def plot_queue(library: Library, player: Player, out: Path) -> int:
     drawn from one track's closing to the next one's opening with its emotional (and loudness) jump.
     """
     music = player.music_directory()
-    tracks = []
+    tracks, skipped = [], []
     for entry in player.queue().entries:
         track = _read(library, os.path.join(music, entry.uri) if music else entry.uri)
         if track is None or track.opening is None or track.closing is None:
-            log.warning("%s is not analysed; left out of the picture", entry.uri)
+            skipped.append(entry.uri)
         else:
             tracks.append(track)
     if not tracks:
         raise QueueemoError("no analysed track in MPD's queue to draw")
+    for uri in skipped:
+        log.warning("%s is not analysed; left out of the picture", uri)
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(7, 7))
     for number, track in enumerate(tracks, start=1):
         (a0, v0), (a1, v1) = track.opening, track.closing
         axis.plot([v0, v1], [a0, a1], color="tab:blue", linewidth=2)
-        axis.annotate(str(number), (v0, a0), fontsize=8)
+        axis.annotate(f"{number} {track.name}", (v0, a0), fontsize=7)  # at its opening
     for before, after in itertools.pairwise(tracks):
         (a0, v0), (a1, v1) = before.closing, after.opening
         axis.annotate("", (v1, a1), (v0, a0), arrowprops={"arrowstyle": "->", "color": "tab:orange"})
@@ -134,7 +137,17 @@ def plot_queue(library: Library, player: Player, out: Path) -> int:
     axis.set_ylim(-1, 1)
     axis.set_xlabel("valence")
     axis.set_ylabel("arousal")
-    axis.set_title("queue: tracks (blue, opening → closing) and transitions (orange, jump)", fontsize=9)
-    figure.savefig(out, format="png")
-    plt.close(figure)
+    axis.set_title("queue: tracks (blue, numbered at the opening, → closing) and transitions\n"
+                   "(orange: emotion jump / loudness jump, closing → next opening)", fontsize=9)
+    _save(plt, figure, out)
     return len(tracks)
+
+
+def _save(plt, figure, out: Path) -> None:
+    """Write the PNG; a folder that is missing or not writable is one clear error."""
+    try:
+        figure.savefig(out, format="png")
+    except OSError as exc:
+        raise QueueemoError(f"cannot write {out}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(figure)

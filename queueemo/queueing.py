@@ -54,7 +54,8 @@ class Queuer:
     """Picks tracks for an MPD queue and appends them.
 
     In arc mode (``[picker] mode = "arc"``) the arc starts at ``arc_start`` (Unix seconds; default:
-    read from, or written to, the arc state file, so the daemon and ``next`` share it across restarts).
+    read from, or written to, the arc state file, so the daemon and ``next`` share it across restarts;
+    ``keep_arc_start=False``, a dry run, only reads it).
     """
 
     library: Library
@@ -63,6 +64,7 @@ class Queuer:
     forecast: picker.Forecaster | None = None  # default: the shipped model (queueemo.forecast)
     rng: np.random.Generator | None = None
     arc_start: float | None = None
+    keep_arc_start: bool = True
 
     def __post_init__(self) -> None:
         self.rules = picker.Rules.from_settings(self.settings.picker)
@@ -182,7 +184,8 @@ class Queuer:
             return None
         empty = np.zeros((0, 2), dtype=np.float32)
         return picker.Pick(path=candidates.paths[row], uri=uri, artist=candidates.artists[row],
-                           distance=0.0, reference=None, tail=empty, forecast=empty, basis="seed")
+                           distance=0.0, reference=None, tail=empty, forecast=empty, basis="given",
+                           given="[picker] seed_track (nothing to follow)")
 
     def _queued_seconds(self, state: QueueState) -> float:
         """Seconds of music queued after the current song (known durations only)."""
@@ -198,7 +201,7 @@ class Queuer:
             arc = parse_arc(self.settings.picker.arc, self.settings.picker.arc_minutes)
             if self.arc_start is None:
                 self.arc_start = arc_started(self.settings.arc_state_path, self.settings.picker.arc,
-                                             self.settings.picker.arc_minutes, now)
+                                             self.settings.picker.arc_minutes, now, keep=self.keep_arc_start)
             offset = now - self.arc_start + self._queued_seconds(state)
         elif arc is not None:
             offset = self._queued_seconds(state)
@@ -230,7 +233,6 @@ class Queuer:
         why = ""
         if reference_uri and not len(tail):
             why = self.describe_unanalysed(reference_uri)
-            log.warning("%s is %s; following it with a random track", reference_uri, why)
         picked = [picker.Play(p.uri, p.artist, now) for p in picks]
         picks += picker.pick_many(
             count, candidates=candidates, base_reasons=reasons, context=context, rules=self.rules,
@@ -239,6 +241,8 @@ class Queuer:
             available=self.player.knows, explain=explain, picked=picked,
             target_at=self._arc_targets(arc, state, now),
         )
+        if why and picks:  # only beside a pick: "nothing to pick" says enough on its own
+            log.warning("%s is %s; following it with a random track", reference_uri, why)
         self._note(picks, count, candidates, reasons, context)
         return [dataclasses.replace(p, unanalysed=why) if p.basis == "unanalysed" else p
                 for p in picks]
@@ -276,6 +280,9 @@ class Queuer:
                 raise QueueemoError(f"{song} has no analysis, so its emotion is unknown "
                                     "(run `queueemo scan` on it)")
         start_uri, end_uri = uris
+        if start_uri == end_uri:
+            raise QueueemoError(f"FROM and TO are the same song ({start_uri}): a path needs two; for "
+                                "songs that follow it: queueemo next --from FROM -n N")
         if count is None:
             known = candidates.durations[np.isfinite(candidates.durations)] \
                 if candidates.durations is not None else np.zeros(0)
@@ -289,7 +296,8 @@ class Queuer:
             empty = np.zeros((0, 2), dtype=np.float32)
             picks.append(picker.Pick(path=candidates.paths[rows[0]], uri=start_uri,
                                      artist=candidates.artists[rows[0]], distance=0.0,
-                                     reference=None, tail=empty, forecast=empty, basis="seed"))
+                                     reference=None, tail=empty, forecast=empty, basis="given",
+                                     given="the path's start (FROM)"))
         blocked = reasons.copy()
         blocked[rows] = picker.Reason.QUEUED  # neither end in between
         context = self._context(state, now)
@@ -303,13 +311,11 @@ class Queuer:
         )
         self._note(between, count - 1, candidates, blocked, context)
         previous = between[-1].uri if between else start_uri
-        diff = candidates.opening[rows[1]] - targets[-1]
         picks += between
         picks.append(picker.Pick(path=candidates.paths[rows[1]], uri=end_uri,
-                                 artist=candidates.artists[rows[1]],
-                                 distance=float(np.hypot(*diff)), reference=previous,
+                                 artist=candidates.artists[rows[1]], distance=0.0, reference=previous,
                                  tail=self._tail_of(previous), forecast=targets[-1:],
-                                 basis="target"))
+                                 basis="given", given="the path's end (TO)"))
         return picks
 
     def append(self, picks: list[picker.Pick]) -> None:
@@ -332,11 +338,12 @@ def _return_freed_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def arc_started(state: Path, spec: str, minutes: float, now: float) -> float:
+def arc_started(state: Path, spec: str, minutes: float, now: float, *, keep: bool = True) -> float:
     """When the configured arc began: read from ``state``, or ``now`` (written) for a new arc.
 
     The same arc (spec and minutes) keeps its start across restarts, also once over (then picks
     follow the forecast); another arc starts now. Delete the file to run the same arc again.
+    ``keep=False`` (a dry run) leaves the file alone: a new arc would start now, but not yet.
     """
     import json
 
@@ -346,6 +353,8 @@ def arc_started(state: Path, spec: str, minutes: float, now: float) -> float:
             return float(saved["started_at"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass  # missing or unreadable: a new arc
+    if not keep:
+        return now
     try:
         state.parent.mkdir(parents=True, exist_ok=True)
         state.write_text(json.dumps({"arc": spec, "minutes": minutes, "started_at": now}),
@@ -361,14 +370,18 @@ def _default_forecast(history: np.ndarray, steps: int) -> np.ndarray:
     return queueemo.forecast(history, steps)
 
 
+def _blocked(counts: dict[str, int]) -> str:
+    """Why tracks were left out, most common reason first."""
+    why = ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    return f"({why})" if why else "(the index has no analysed track)"
+
+
 def _nothing_to_pick(counts: dict[str, int]) -> QueueemoError:
     from queueemo.errors import QueueemoError
 
-    why = ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]))
     return QueueemoError(
-        "nothing to pick: no analysed track that MPD knows passes the rules"
-        + (f" ({why})" if why else " (the index has no analysed track)")
-        + " (run `queueemo scan`, `mpc update`, or relax [picker] settings)"
+        f"nothing to pick: no analysed track that MPD knows passes the rules {_blocked(counts)}"
+        " (run `queueemo scan`, `mpc update`, or relax [picker] settings)"
     )
 
 
@@ -384,11 +397,14 @@ def queue_next(settings: Settings, count: int, *, dry_run: bool = False, explain
 
     with (open_configured(settings.database_url, settings.library) as library,
           Player(settings.mpd) as player):
-        queuer = Queuer(library, player, settings, forecast=forecast)
+        queuer = Queuer(library, player, settings, forecast=forecast, keep_arc_start=not dry_run)
         reference = queuer.resolve(follow) if follow else None
         picks = queuer.plan(count, explain=explain, follow=reference, arc=arc)
         if not picks:
             raise _nothing_to_pick(queuer.last_counts)
+        if len(picks) < count:
+            log.warning("only %d of %d tracks could be picked; the rules leave no more %s", len(picks),
+                        count, _blocked(queuer.last_counts))
         if not dry_run:
             queuer.append(picks)
     return picks
@@ -458,6 +474,9 @@ def explain_pick(pick: picker.Pick) -> str:
 
     if pick.basis == "seed":
         return f"{pick.uri}\n  seed: nothing to follow, so a random allowed track"
+    if pick.basis == "given":
+        follows = [f"  follows   {pick.reference}"] if pick.reference else []
+        return "\n".join([pick.uri, *follows, f"  given     {pick.given}: queued as named, not picked"])
     lines = [pick.uri, f"  follows   {pick.reference}"]
     if len(pick.tail):
         tail = " ".join(f"{a:+.2f}/{v:+.2f}" for a, v in pick.tail)

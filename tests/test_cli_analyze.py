@@ -32,6 +32,16 @@ def test_json_lines_per_file_and_errors_do_not_stop_the_rest(tmp_path, make_audi
     assert result.stderr.strip().splitlines()[-1] == "queueemo: 1 of 2 files could not be analysed"
 
 
+def test_one_file_that_cannot_be_analysed_is_one_line(tmp_path):
+    """`analyze broken.mp3` printed its error, then "1 of 1 files could not be analysed"."""
+    broken = tmp_path / "broken.mp3"
+    broken.write_bytes(b"\x00" * 100)
+    result = run("analyze", str(broken))
+    assert result.returncode == 1 and result.stdout == ""
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"queueemo: {broken}: ")
+
+
 def test_human_summary_names_duration_and_quadrant(make_audio):
     path = make_audio("b.flac", seconds=5.0)
     result = run("analyze", str(path))

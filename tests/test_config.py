@@ -119,3 +119,12 @@ def test_picker_modes_weights_and_shares_are_checked(tmp_path):
                 "onset_weight = -0.1"):
         with pytest.raises(ConfigError, match=r"\[picker\]"):
             load_settings(write(tmp_path, f"[picker]\n{bad}\n"), env={})
+
+
+def test_a_bad_arc_is_refused_when_loading_in_arc_mode(tmp_path):
+    """The daemon treats a ConfigError as permanent (exit 78); a bad arc used to pass loading and fail
+    every pick of a daemon that had said "ready"."""
+    with pytest.raises(ConfigError, match=r"\[picker\] arc: bad arc point 'bogus'"):
+        load_settings(write(tmp_path, "[picker]\nmode = 'arc'\narc = 'calm:bogus'\n"), env={})
+    with pytest.raises(ConfigError, match=r"\[picker\] arc: .*outside"):
+        load_settings(write(tmp_path, "[picker]\nmode = 'arc'\narc = '2,0:calm'\n"), env={})

@@ -349,7 +349,13 @@ def create_engine(url: str, *, password_file: str = "") -> sa.Engine:
     if password_file:
         parsed = parsed.set(password=read_password(password_file))
     if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
+        try:
+            return sa.create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
+        except (exc.NoSuchModuleError, ImportError) as error:  # another server, or a typo in the scheme
+            raise DatabaseError(
+                f"cannot use database URL {parsed.render_as_string()!r} ({error}): expected sqlite:///PATH "
+                "or postgresql+psycopg://USER@HOST/DATABASE"
+            ) from None
     if parsed.database and parsed.database != ":memory:":
         folder = Path(parsed.database).expanduser().parent
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from .test_next_command import library_with_known_forecast, next_cli  # noqa: F401 (fixture)
@@ -30,6 +32,27 @@ def test_malformed_arc_is_one_line_with_the_accepted_forms(capsys,
     assert len(err.strip().splitlines()) == 1 and "accepted forms" in err
     code, _, err = next_cli(capsys, monkeypatch, "--arc", "calm:2,0", "--dry-run")
     assert code == 1 and "outside" in err
+
+
+def test_minutes_without_an_arc_is_one_line(mpd_server, capsys, monkeypatch):
+    """`next --minutes 30` was silently one flow pick: the minutes were ignored without an --arc."""
+    code, out, err = next_cli(capsys, monkeypatch, "--minutes", "30", "--dry-run")
+    assert code == 1 and out == "" and len(err.strip().splitlines()) == 1
+    assert "--minutes is the length of an --arc" in err
+
+
+def test_a_dry_run_does_not_start_the_configured_arc(mpd_server, tmp_path, capsys, monkeypatch):
+    """A preview (`next --dry-run` in arc mode) started the arc's clock: the daemon started later
+    found the arc half over, or over."""
+    state = tmp_path / "arc.json"
+    monkeypatch.setenv("QUEUEEMO_PICKER_MODE", "arc")
+    monkeypatch.setenv("QUEUEEMO_PICKER_ARC", "sad:happy")
+    monkeypatch.setenv("QUEUEEMO_PICKER_ARC_STATE_FILE", str(state))
+    code, out, err = next_cli(capsys, monkeypatch, "--dry-run", "--explain")
+    assert code == 0, err
+    assert "target    (arousal -0.50, valence -0.50)" in out and not state.exists()
+    code, _, err = next_cli(capsys, monkeypatch)
+    assert code == 0 and state.exists(), err
 
 
 def test_arc_targets_are_explained(capsys, monkeypatch):
@@ -62,8 +85,42 @@ def test_path_ends_on_its_destination(mpd_server, capsys, monkeypatch):
     assert code == 1 and "unknown song" in err
 
 
+def test_a_path_from_a_song_to_itself_is_one_line(mpd_server, capsys, monkeypatch):
+    """`path ref.ogg ref.ogg` queued the song at both ends, twice within the repeat window."""
+    code, out, err = cli(capsys, monkeypatch, "path", "ref.ogg", str(mpd_server.music / "ref.ogg"),
+                         "-n", "3")
+    assert code == 1 and out == "" and len(err.strip().splitlines()) == 1
+    assert "FROM and TO are the same song" in err
+    assert mpd_server.queue() == ["ref.ogg"]
+
+
+def test_path_explains_its_ends_as_named_not_picked(mpd_server, capsys, monkeypatch):
+    """FROM was explained as "a random allowed track", TO with a distance of 0 in every term."""
+    with mpd_server.client() as client:
+        client.clear()
+    code, out, err = cli(capsys, monkeypatch, "path", "ref.ogg", "far.ogg", "-n", "2", "--dry-run",
+                         "--explain")
+    assert code == 0, err
+    assert out.startswith("ref.ogg\n  given     the path's start (FROM)")
+    assert "random" not in out.split("\n", 2)[1]
+    end = out[out.rindex("\nfar.ogg\n"):]
+    assert "given     the path's end (TO)" in end and "distance" not in end and "#1" not in end
+    code, out, _ = cli(capsys, monkeypatch, "path", "ref.ogg", "far.ogg", "-n", "2", "--dry-run", "--json")
+    bases = [json.loads(line)["basis"] for line in out.splitlines()]
+    assert bases[0] == bases[-1] == "given" and bases[1] == "target"
+
+
+def test_the_configured_seed_track_is_explained_as_such(mpd_server, capsys, monkeypatch):
+    with mpd_server.client() as client:
+        client.clear()
+    monkeypatch.setenv("QUEUEEMO_PICKER_SEED_TRACK", "mid.ogg")
+    code, out, err = next_cli(capsys, monkeypatch, "--dry-run", "--explain")
+    assert code == 0, err
+    assert out.startswith("mid.ogg\n  given     [picker] seed_track (nothing to follow)")
+
+
 def test_plot_writes_png_files(mpd_server, tmp_path, capsys,
-                               monkeypatch):
+                               monkeypatch, caplog):
     pytest.importorskip("matplotlib")
     out = tmp_path / "tracks.png"
     code, _, err = cli(capsys, monkeypatch, "plot", str(mpd_server.music / "ref.ogg"),
@@ -79,6 +136,15 @@ def test_plot_writes_png_files(mpd_server, tmp_path, capsys,
     assert queue.read_bytes()[:8] == PNG_SIGNATURE
     code, _, err = cli(capsys, monkeypatch, "plot", str(tmp_path / "nothing.ogg"), "-o", str(out))
     assert code == 1 and "none of the files" in err
+    assert len(err.strip().splitlines()) == 1 and "skipped" not in caplog.text  # the error says it all
+
+
+def test_plot_into_a_missing_folder_is_one_line(mpd_server, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "no such folder" / "tracks.png"
+    code, _, err = cli(capsys, monkeypatch, "plot", str(mpd_server.music / "ref.ogg"), "-o", str(out))
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert f"cannot write {out}: No such file or directory" in err
 
 
 def test_boundary_loudness_from_the_index_steers_the_pick(queue_env, mpd_server, capsys, monkeypatch):
@@ -130,3 +196,51 @@ def test_a_failed_reference_is_explained_as_failed_without_distances(queue_env, 
     assert code == 0, err
     assert "broken.ogg is a track whose analysis failed (not decodable audio (test))" in out
     assert "not in the index" not in out and "#1" not in out and "distance  " not in out
+
+
+def test_nothing_to_pick_after_an_unindexed_song_is_one_line(mpd_server, capsys, monkeypatch, caplog):
+    """A new user who has not scanned yet: the warning about following a random track came before
+    the error saying that there is nothing to pick at all."""
+    from .conftest import add_song
+
+    add_song(mpd_server.music, "stranger.ogg", "Epsilon")
+    mpd_server.update()
+    with mpd_server.client() as client:
+        client.add("stranger.ogg")
+    monkeypatch.setenv("QUEUEEMO_PICKER_EXCLUDE_GLOBS", "*.ogg")
+    code, out, err = next_cli(capsys, monkeypatch, "--dry-run")
+    assert code == 1 and out == "" and "nothing to pick" in err
+    assert "random track" not in caplog.text
+    monkeypatch.delenv("QUEUEEMO_PICKER_EXCLUDE_GLOBS")
+    code, out, err = next_cli(capsys, monkeypatch, "--dry-run")
+    assert code == 0, err
+    assert "stranger.ogg is not in the index; following it with a random track" in caplog.text
+
+
+def test_the_queue_plot_names_its_tracks(mpd_server, tmp_path, capsys, monkeypatch):
+    """The queue's picture numbered its tracks without saying which track each number was."""
+    pytest.importorskip("matplotlib")
+    import queueemo.plot
+
+    texts: list[str] = []
+    save = queueemo.plot._save
+
+    def save_and_read(plt, figure, out):
+        texts.extend(t.get_text() for axis in figure.axes for t in axis.texts)
+        save(plt, figure, out)
+
+    monkeypatch.setattr(queueemo.plot, "_save", save_and_read)
+    with mpd_server.client() as client:
+        client.add("near.ogg")
+    code, _, err = cli(capsys, monkeypatch, "plot", "--queue", "-o", str(tmp_path / "queue.png"))
+    assert code == 0, err
+    assert {"1 ref.ogg", "2 near.ogg"} <= set(texts)
+
+
+def test_fewer_picks_than_asked_are_said(mpd_server, capsys, monkeypatch, caplog):
+    """`next -n 65` on a 60-track library printed 56 tracks, exit 0, and no word about the rest."""
+    code, out, err = next_cli(capsys, monkeypatch, "-n", "10", "--dry-run")
+    assert code == 0, err
+    picked = len(out.split())
+    assert 0 < picked < 10
+    assert f"only {picked} of 10 tracks could be picked" in caplog.text

@@ -40,11 +40,31 @@ def test_status_counts_tracks(scanned: list[Path], db_url: str) -> None:
     assert "outdated" not in lines  # analysed by this model and analysis format: current
 
 
+def test_status_after_a_model_change_does_not_call_it_an_older_model(scanned: list[Path], db_url: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Choosing v2-lite made `status` call the v2 analyses "older model"; it is another model."""
+    monkeypatch.setenv("QUEUEEMO_EMOTION_MODEL", "v2-lite")
+    result = CliRunner().invoke(cli, ["status", "--db", db_url])
+    assert result.exit_code == 0, result.output
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("outdated")]
+    assert line.split()[1] == "2" and "another model or an older queueemo" in line
+
+
 def test_status_failed_lists_reasons(scanned: list[Path], music: Path, db_url: str) -> None:
     result = CliRunner().invoke(cli, ["status", "--failed", "--db", db_url])
     assert result.exit_code == 0
     [line] = result.stdout.splitlines()
     assert line.startswith(f"{music / 'broken.ogg'}: ")
+
+
+def test_status_failed_says_so_when_nothing_failed(make_audio: Callable[..., Path], music: Path,
+                                                   db_url: str) -> None:
+    """It printed nothing at all: a user could not tell "none failed" from "wrong index"."""
+    make_audio("music/calm.flac", seconds=2, freq=220)
+    assert CliRunner().invoke(cli, ["scan", str(music), "--jobs", "1", "--db", db_url]).exit_code == 0
+    result = CliRunner().invoke(cli, ["status", "--failed", "--db", db_url])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("no failed files in ")
 
 
 def test_show_prints_tags_summaries_and_trajectory(scanned: list[Path], db_url: str) -> None:

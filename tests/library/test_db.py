@@ -115,6 +115,16 @@ def test_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.sqlite_only
+@pytest.mark.parametrize("url", ["mysql://me:hunter2@db/music", "nosuchdb://host/x"])
+def test_a_database_queueemo_cannot_use_is_one_clear_error(url: str) -> None:
+    """An unsupported server or a typo in the scheme used to end in a traceback (no MySQLdb module,
+    no such SQLAlchemy dialect)."""
+    with pytest.raises(DatabaseError, match=r"cannot use database URL .*expected sqlite:///PATH") as caught:
+        open_library(url)
+    assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.sqlite_only
 def test_locked_database_gives_a_one_line_error(library: Library, db_url: str,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("queueemo.library.db.BUSY_TIMEOUT_S", 0.1)
