@@ -375,8 +375,9 @@ def _overrides(host: str | None, port: int | None, database_url: str | None) -> 
 
 
 def _open_library(ctx: click.Context, database_url: str | None, **library: object):
+    """Settings and the existing index, for commands that read it (a missing SQLite file is an error)."""
     settings = _library_settings(ctx, database_url, **library)
-    return settings, _open_index(settings)
+    return settings, _open_index(settings, create=False)
 
 
 def _library_settings(ctx: click.Context, database_url: str | None, **library: object):
@@ -386,10 +387,10 @@ def _library_settings(ctx: click.Context, database_url: str | None, **library: o
     return load_settings(ctx.obj["config_path"], overrides=overrides)
 
 
-def _open_index(settings):
+def _open_index(settings, create: bool = True):
     from queueemo.library.db import open_configured
 
-    return open_configured(settings.database_url, settings.library)
+    return open_configured(settings.database_url, settings.library, create=create)
 
 
 def _likely_to_analyse(settings, model: str, retry_failed: bool) -> bool:

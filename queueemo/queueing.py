@@ -395,7 +395,7 @@ def queue_next(settings: Settings, count: int, *, dry_run: bool = False, explain
     """
     from queueemo.library.db import open_configured
 
-    with (open_configured(settings.database_url, settings.library) as library,
+    with (open_configured(settings.database_url, settings.library, create=False) as library,
           Player(settings.mpd) as player):
         queuer = Queuer(library, player, settings, forecast=forecast, keep_arc_start=not dry_run)
         reference = queuer.resolve(follow) if follow else None
@@ -416,7 +416,8 @@ def queue_path(settings: Settings, start: str, end: str, *, count: int | None = 
     """``queueemo path``: queue the tracks from ``start`` to ``end`` unless ``dry_run``."""
     from queueemo.library.db import open_configured
 
-    with open_configured(settings.database_url, settings.library) as library, Player(settings.mpd) as player:
+    with (open_configured(settings.database_url, settings.library, create=False) as library,
+          Player(settings.mpd) as player):
         queuer = Queuer(library, player, settings, forecast=forecast)
         picks = queuer.path(start, end, count=count, minutes=minutes, explain=explain)
         if not dry_run:

@@ -332,7 +332,7 @@ def read_password(password_file: str) -> str:
     return lines[0].strip()
 
 
-def create_engine(url: str, *, password_file: str = "") -> sa.Engine:
+def create_engine(url: str, *, password_file: str = "", create: bool = True) -> sa.Engine:
     """An engine for ``url``; SQLite files get their folder created, WAL and a busy timeout.
 
     ``password_file`` (a server database) replaces the URL's password with the file's first line;
@@ -357,6 +357,9 @@ def create_engine(url: str, *, password_file: str = "") -> sa.Engine:
                 "or postgresql+psycopg://USER@HOST/DATABASE"
             ) from None
     if parsed.database and parsed.database != ":memory:":
+        if not create and not Path(parsed.database).expanduser().exists():
+            raise DatabaseError(f"no index at {parsed.database}: run `queueemo scan` first "
+                                "(or check --db, QUEUEEMO_DB, [library] database_url)")
         folder = Path(parsed.database).expanduser().parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -368,8 +371,9 @@ def create_engine(url: str, *, password_file: str = "") -> sa.Engine:
 
 
 def open_library(url: str, *, migrate: bool = True, password_file: str = "",
-                 roots: Roots | None = None) -> Library:
-    """Open the index at ``url``, creating it or upgrading its schema to this version's.
+                 roots: Roots | None = None, create: bool = True) -> Library:
+    """Open the index at ``url``, creating it (unless ``create`` is False: then a missing SQLite
+    file is a ``DatabaseError``) or upgrading its schema to this version's.
 
     Raises ``DatabaseError`` when the file is not a database, is locked, or was written by a newer
     queueemo. ``migrate=False`` only checks that the schema is current (for read-only tools).
@@ -378,7 +382,7 @@ def open_library(url: str, *, migrate: bool = True, password_file: str = "",
     """
     from queueemo.library.migrate import ensure_schema
 
-    engine = create_engine(url, password_file=password_file)
+    engine = create_engine(url, password_file=password_file, create=create)
     try:
         ensure_schema(engine, upgrade=migrate)
     except exc.SQLAlchemyError as error:
@@ -396,7 +400,8 @@ def open_library(url: str, *, migrate: bool = True, password_file: str = "",
     return library
 
 
-def open_configured(url: str, settings: LibrarySettings, *, migrate: bool = True) -> Library:
+def open_configured(url: str, settings: LibrarySettings, *, migrate: bool = True,
+                    create: bool = True) -> Library:
     """``open_library`` with the ``[library]`` section's password file and named roots."""
     return open_library(url, migrate=migrate, password_file=settings.password_file,
-                        roots=Roots.parse(settings.root_names))
+                        roots=Roots.parse(settings.root_names), create=create)

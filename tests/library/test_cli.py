@@ -126,3 +126,20 @@ def test_a_rescan_with_nothing_to_analyse_starts_no_workers(scanned: list[Path],
     first = CliRunner().invoke(cli, ["-vv", "scan", str(music), "--jobs", "2", "--db", f"{db_url}-new"])
     assert first.exit_code == 0, first.output
     assert starting in caplog.text  # a new index: the server warms up while it opens
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("command", [["status"], ["status", "--failed"], ["show", "a.flac"], ["next"],
+                                     ["path", "a.flac", "b.flac"], ["plot", "a.flac", "-o", "x.png"]])
+def test_commands_that_read_the_index_do_not_create_a_missing_one(
+        command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A typo in --db used to create an empty index (and its folders) and report 'total 0'."""
+    typo = tmp_path / "no" / "such" / "index.sqlite3"
+    monkeypatch.setattr(sys, "argv", ["queueemo", *command, "--db", f"sqlite:///{typo}"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"no index at {typo}: run `queueemo scan` first" in err
+    assert not (tmp_path / "no").exists()
