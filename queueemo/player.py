@@ -59,6 +59,7 @@ class QueueState:
     repeat: bool = False
     random: bool = False
     consume: bool = False
+    elapsed: float | None = None  # seconds played of the current song (None when stopped)
 
     @property
     def upcoming(self) -> int:
@@ -284,6 +285,7 @@ class Player:
             state=status.get("state", "stop"), current=current, entries=entries,
             single=status.get("single", "0") != "0", repeat=status.get("repeat", "0") != "0",
             random=status.get("random", "0") != "0", consume=status.get("consume", "0") != "0",
+            elapsed=float(status["elapsed"]) if "elapsed" in status else None,
         )
 
     async def _read_queue(self) -> tuple[dict, list[dict], dict]:

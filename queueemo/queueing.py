@@ -188,11 +188,15 @@ class Queuer:
                            given="[picker] seed_track (nothing to follow)")
 
     def _queued_seconds(self, state: QueueState) -> float:
-        """Seconds of music queued after the current song (known durations only)."""
+        """Seconds of music before a track added now would start: what is left of the current song,
+        then the songs queued after it (known durations only)."""
         candidates, _ = self.candidates()
-        first = state.current + 1 if state.current is not None else 0
+        first = state.current if state.current is not None else 0
         rows = [candidates.index.get(e.uri) for e in state.entries[first:]]
-        return sum(candidates.duration(r) for r in rows if r is not None)
+        seconds = sum(candidates.duration(r) for r in rows if r is not None)
+        if state.current is not None and rows[0] is not None:
+            seconds -= min(state.elapsed or 0.0, candidates.duration(rows[0]))
+        return seconds
 
     def _arc_targets(self, arc: Arc | None, state: QueueState, now: float) -> picker.TargetAt | None:
         if arc is None and self.settings.picker.mode == "arc":

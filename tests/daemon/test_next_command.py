@@ -109,6 +109,7 @@ def test_artist_spacing_is_honoured(library_with_known_forecast, mpd_server, cap
 
 
 def test_unreachable_mpd_is_one_line_and_exit_1(tmp_path):
+    open_library(f"sqlite:///{tmp_path / 'i.sqlite3'}").close()  # an index, so MPD is what is missing
     result = run_cli("next", env={"MPD_HOST": str(tmp_path / "nothing.sock"),
                                   "QUEUEEMO_DB": f"sqlite:///{tmp_path / 'i.sqlite3'}",
                                   "XDG_CONFIG_HOME": str(tmp_path)})

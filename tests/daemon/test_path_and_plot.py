@@ -244,3 +244,30 @@ def test_fewer_picks_than_asked_are_said(mpd_server, capsys, monkeypatch, caplog
     picked = len(out.split())
     assert 0 < picked < 10
     assert f"only {picked} of 10 tracks could be picked" in caplog.text
+
+
+def test_an_arc_target_counts_what_is_left_of_the_current_song(mpd_server, capsys, monkeypatch):
+    """The first pick starts once the current song ends: its target lies that far along the arc."""
+    import re
+    import time
+
+    import numpy as np
+
+    from queueemo.arc import parse_arc
+
+    with mpd_server.client() as client:
+        client.play(0)  # ref.ogg, 2 s in the index, played a little, then paused
+        deadline = time.monotonic() + 3
+        while float(client.status().get("elapsed", 0)) < 0.4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        client.pause(1)
+        elapsed = float(client.status()["elapsed"])
+    assert 0.4 <= elapsed < 2.0
+    code, out, err = next_cli(capsys, monkeypatch, "--arc", "sad:happy", "--minutes", "0.1",
+                              "--dry-run", "--explain")
+    assert code == 0, err
+    arousal, valence = map(float, re.search(r"target +\(arousal ([-+.\d]+), valence ([-+.\d]+)\)",
+                                            out).groups())
+    expected = parse_arc("sad:happy", 0.1).target(2.0 - elapsed)
+    assert np.allclose([arousal, valence], expected, atol=0.011)
+    assert not np.allclose(expected, parse_arc("sad:happy", 0.1).target(0.0), atol=0.05)
