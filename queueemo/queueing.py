@@ -146,26 +146,33 @@ class Queuer:
                 return uri
         music = self.player.music_directory()
         if music and path.startswith(os.path.normpath(music) + os.sep):
-            path = os.path.relpath(path, music)
-            if self.player.knows(path, quiet=True):
-                return path
+            uri = os.path.relpath(path, music)
+            if self.player.knows(uri, quiet=True):
+                return uri
         if self.player.knows(song, quiet=True):
             return song
+        why = self._describe_path(path)
+        if why != "not in the index":  # indexed, but nothing to follow: say why rather than "unknown"
+            raise QueueemoError(f"{song} is {why}: only analysed songs MPD can play can be followed")
         raise QueueemoError(f"unknown song {song!r}: give an analysed file's path or its MPD URI "
                             "(as `mpc listall` prints it)")
 
     def describe_unanalysed(self, uri: str) -> str:
         """Why ``uri`` has no trajectory: failed (with the reason), pending, or not in the index."""
+        music = self.player.music_directory()
+        return self._describe_path(os.path.join(music, uri) if music else uri)
+
+    def _describe_path(self, path: str) -> str:
         from queueemo.library import get_track_by_path
 
-        music = self.player.music_directory()
-        path = os.path.join(music, uri) if music else uri
         with self.library.session() as session:
             track = get_track_by_path(session, path)
             if track is None:
                 return "not in the index"
             if track.status == "failed":
                 return f"a track whose analysis failed ({track.error})"
+            if track.status == "ok":
+                return "analysed, but not in MPD's database (run `mpc update`?)"
             return "not analysed yet"
 
     def _seed(self, candidates: picker.Candidates) -> picker.Pick | None:

@@ -271,3 +271,20 @@ def test_an_arc_target_counts_what_is_left_of_the_current_song(mpd_server, capsy
     expected = parse_arc("sad:happy", 0.1).target(2.0 - elapsed)
     assert np.allclose([arousal, valence], expected, atol=0.011)
     assert not np.allclose(expected, parse_arc("sad:happy", 0.1).target(0.0), atol=0.05)
+
+
+def test_following_a_song_whose_analysis_failed_says_why(mpd_server, tmp_path, capsys, monkeypatch):
+    """It used to say only "unknown song"."""
+    import os
+
+    from queueemo.library import Track, open_library
+
+    broken = tmp_path / "elsewhere" / "broken.ogg"
+    broken.parent.mkdir()
+    broken.write_text("not audio")
+    with open_library(os.environ["QUEUEEMO_DB"]) as library, library.session() as session:
+        session.add(Track(path=str(broken), root=str(broken.parent), rel_path="broken.ogg", size=9,
+                          mtime_ns=1, status="failed", error="not an audio file (format not recognised)"))
+    code, _, err = next_cli(capsys, monkeypatch, "--from", str(broken), "--dry-run")
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert "analysis failed (not an audio file (format not recognised))" in err
