@@ -8,6 +8,9 @@ input mels (filled here on first use), trains on the training split only, and wr
 folders): its mels and the teacher's embeddings are computed into ``<cache>/<folder>/extra/`` first.
 ``--init DIR`` starts from the student in DIR. ``--checkpoint FILE`` keeps the best network so far
 (by the quick validation look); ``--finish FILE`` writes the weights from such a file without training.
+``--head-weight W`` (and ``--projection-weight``) adds the frozen v2 head's view of the embedding to
+the loss (the v2 head in ``--head DIR``, default the installed models); the checkpoint then keeps the
+network whose head outputs are closest to the teacher's.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import torch
 
 from queueemo.assets import file_sha256, model_version, read_info
 from queueemo.emotion.embedding import load_full_network
+from queueemo.emotion.inference_v2 import load_clip_v2
 from queueemo.emotion.musicnn_input import FRONT_END_NAME, HOP_LENGTH, SAMPLE_RATE, audio_settings
 from queueemo.emotion.numpy_student import load_numpy_student
 from queueemo.emotion.student import (
@@ -120,6 +124,13 @@ def main() -> None:
     parser.add_argument("--init", type=Path, help="Start from the student in this folder")
     parser.add_argument("--checkpoint", type=Path, help="Keep the best network so far in this file")
     parser.add_argument("--finish", type=Path, help="Write the weights of this checkpoint, no training")
+    parser.add_argument("--head-weight", type=float, default=DistilTraining.head_weight,
+                        help="Weight of the MSE of the frozen v2 head's outputs, student vs teacher")
+    parser.add_argument("--projection-weight", type=float, default=DistilTraining.projection_weight,
+                        help="Weight of the MSE of the v2 head members' projections")
+    parser.add_argument("--embedding-weight", type=float, default=DistilTraining.embedding_weight,
+                        help="Weight of the embedding MSE + cosine terms")
+    parser.add_argument("--head", type=Path, help="The v2 head's folder (default: installed)")
     args = parser.parse_args()
     if missing := [str(folder) for folder in args.extra if not folder.is_dir()]:
         parser.error(f"--extra: not a folder: {', '.join(missing)}")
@@ -136,22 +147,27 @@ def main() -> None:
         for split, out in (("train", train), ("val", val)):
             out += load_pairs(mel_dir, teacher_dir, [f for f, g in files if datasets.split_of(g) == split])
     print(f"{len(train)} training files, {len(val)} validation files")
+    uses_head = args.head_weight > 0 or args.projection_weight > 0
+    head, head_version = load_clip_v2(args.head, "v2") if uses_head else (None, None)
     if args.finish:
         network, info = _load_checkpoint(args.finish)
-        info.update(train_files=len(train), val_files=len(val), validation_fit=fit_report(network, val))
+        info.update(train_files=len(train), val_files=len(val), validation_fit=fit_report(network, val, head))
         print(f"checkpoint of step {info['step']}: validation fit {info['validation_fit']}")
     else:
         extra, used = _extra_pairs(args, cache) if args.extra else ([], None)
         initial, initial_version = _initial(args.init) if args.init else (None, None)
         settings = DistilTraining(seed=args.seed, steps=args.steps, learning_rate=args.learning_rate,
-                                  extra_share=args.extra_share if extra else 0.0)
-        about = {"training": asdict(settings), "initial": initial_version, "extra": used}
+                                  extra_share=args.extra_share if extra else 0.0,
+                                  embedding_weight=args.embedding_weight, head_weight=args.head_weight,
+                                  projection_weight=args.projection_weight)
+        about = {"training": asdict(settings), "initial": initial_version, "extra": used,
+                 "head": head_version}
 
         def keep(network: StudentNetwork, progress: dict) -> None:
             _save_checkpoint(args.checkpoint, network, {**progress, **about})
 
         network, info = distil(train, val, settings, StudentConfig(), report=print, extra=extra,
-                               initial=initial, checkpoint=keep if args.checkpoint else None)
+                               initial=initial, checkpoint=keep if args.checkpoint else None, head=head)
         info.update(about)
     _write(network, info, args.out)
 

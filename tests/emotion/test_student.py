@@ -27,6 +27,7 @@ from queueemo.emotion.embedding import (
 from queueemo.emotion.inference import predict_features
 from queueemo.emotion.inference_lite import load_lite_head
 from queueemo.emotion.inference_v2 import load_clip_v2
+from queueemo.emotion.network import ClipEnsembleV2
 from queueemo.emotion.student import STUDENT_NAME, StudentNetwork, load_student
 from queueemo.errors import ModelError
 from queueemo.library import Track
@@ -221,3 +222,30 @@ def test_a_share_of_distillation_crops_comes_from_the_extra_audio():
     power, *_ = _batch([pair(0.0)], DistilTraining(batch=400, extra_share=0.5), rng, augment=False,
                        extra=[pair(1.0)])
     assert 0.4 < power.amax(dim=(1, 2)).mean().item() < 0.6
+
+
+def test_the_head_term_is_zero_on_the_teachers_embeddings_and_the_head_stays_frozen():
+    from queueemo.emotion.network import ClipV2Config
+    from queueemo.emotion.training.distil import DistilTraining, Pair, distil, head_terms
+
+    torch.manual_seed(0)
+    head = ClipEnsembleV2(ClipV2Config(), members=2).eval()
+    targets = torch.randn(30, EMBEDDING_SIZE)
+    rows = torch.tensor([0] * 12 + [1] * 12 + [2] * 6)  # two crops of 12 windows, one of 6
+    outputs, projections = head_terms(head, targets.clone(), targets, rows)
+    assert outputs.item() < 1e-12 and projections.item() < 1e-12  # float rounding only
+    outputs, projections = head_terms(head, targets + 0.5 * torch.randn_like(targets), targets, rows)
+    assert outputs.item() > 1e-4 and projections.item() > 1e-3
+
+    rng = np.random.default_rng(0)
+    pairs = [Pair("a", rng.uniform(0, 0.01, (3000, 96)).astype(np.float16),
+                  rng.normal(size=(96, EMBEDDING_SIZE)).astype(np.float16))]
+    before = {name: value.clone() for name, value in head.state_dict().items()}
+    student = StudentNetwork()
+    start = {name: value.clone() for name, value in student.state_dict().items()}
+    settings = DistilTraining(batch=2, steps=8, embedding_weight=0.0, head_weight=10.0, projection_weight=1.0)
+    network, info = distil(pairs, pairs, settings, initial=student, head=head)
+    assert all(torch.equal(before[name], value) for name, value in head.state_dict().items())
+    assert not head.training and info["validation_fit"]["head_mse"] > 0
+    assert not torch.equal(start["convs.0.weight"], network.state_dict()["convs.0.weight"]), \
+        "the head term alone trains the student"

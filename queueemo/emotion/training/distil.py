@@ -8,6 +8,12 @@ R² to the teacher). A run may start from a trained student (``initial``, warm s
 Each step takes random crops of whole-file mels; a window's 3-s patch is pooled where it lies in
 the whole file, so a crop's windows are those whose patch lies inside it. Augmentation: random gain and
 a random low-pass on the mel power (the teacher target stays the clean one).
+
+With a frozen emotion head (``head``, e.g. v2's ``ClipEnsembleV2`` in eval mode) and
+``head_weight`` > 0, the loss also matches what the head makes of the embedding: the head runs over
+each crop's windows as a sequence, once on the teacher's embeddings and once on the student's, and the
+MSE of its (arousal, valence) is added (``projection_weight``: also the MSE of the members' per-window
+projections); the head's parameters never change, the gradient flows into the student only.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from queueemo.emotion.musicnn_input import (
     SAMPLE_RATE,
     patch_starts,
 )
+from queueemo.emotion.network import ClipEnsembleV2
 from queueemo.emotion.student import StudentConfig, StudentNetwork
 
 
@@ -89,6 +96,9 @@ class DistilTraining:
     lowpass_probability: float = 0.3  # keep mel bands below a random cut-off (≥ 4 kHz) only
     gain_db: float = 6.0  # ± uniform
     extra_share: float = 0.0  # share of crops drawn from the extra (unlabelled) files, if any
+    embedding_weight: float = 1.0  # on the embedding terms (MSE + cosine_weight × (1 − cosine))
+    head_weight: float = 0.0  # on the MSE of the frozen head's (arousal, valence), student vs teacher
+    projection_weight: float = 0.0  # on the MSE of the head members' 32-d projections (GELU(Wx))
 
 
 def _statistics(pairs: list[Pair]) -> tuple[torch.Tensor, ...]:
@@ -172,9 +182,43 @@ def student_outputs(network: StudentNetwork, power: torch.Tensor, rows: torch.Te
     return network.embed_standardised(maximum, mean)
 
 
-def fit_report(network: StudentNetwork, pairs: list[Pair]) -> dict[str, float]:
+def head_terms(head: ClipEnsembleV2, predicted: torch.Tensor, targets: torch.Tensor,
+               rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """MSE of the head's (arousal, valence) and of its members' projections, run over each crop's
+    windows (``rows``: the crop of each window, ascending) as a sequence on the student's embeddings
+    ``predicted`` and the teacher's ``targets`` (both on musicnn's scale); the teacher side without grad.
+    Crops of equal window counts run as one batch (no padding enters the bidirectional LSTM)."""
+    counts = torch.bincount(rows)
+    pieces = [(s, t) for s, t in zip(predicted.split(counts.tolist()), targets.split(counts.tolist()),
+                                     strict=True) if len(s)]
+    outputs = projections = predicted.new_zeros(())
+    for length in sorted({len(s) for s, _ in pieces}):
+        student = torch.stack([s for s, _ in pieces if len(s) == length])
+        with torch.no_grad():
+            wanted = head.embed_windows(torch.stack([t for s, t in pieces if len(s) == length]))
+            wanted_out = head.from_embeddings(wanted)
+        projected = head.embed_windows(student)
+        share = student.shape[0] * length / len(predicted)
+        outputs = outputs + share * F.mse_loss(head.from_embeddings(projected), wanted_out)
+        projections = projections + share * F.mse_loss(projected, wanted)
+    return outputs, projections
+
+
+def _head_fit(head: ClipEnsembleV2, predicted: list[np.ndarray],
+              teacher: list[np.ndarray]) -> dict[str, float]:
+    """Per window, over files run whole through the head: MSE of (arousal, valence) student vs teacher."""
+    from queueemo.emotion.inference import predict_features
+
+    errors = [((predict_features(head, p) - predict_features(head, t)) ** 2).mean(1)
+              for p, t in zip(predicted, teacher, strict=True)]
+    return {"head_mse": float(np.concatenate(errors).mean())}
+
+
+def fit_report(network: StudentNetwork, pairs: list[Pair],
+               head: ClipEnsembleV2 | None = None) -> dict[str, float]:
     """Per-window fit of the (eval-mode) student to the teacher on whole files, as analysis runs it:
-    mean cosine, and R² over all dimensions (1 − SSE / SST per dimension, then averaged)."""
+    mean cosine, and R² over all dimensions (1 − SSE / SST per dimension, then averaged); with
+    ``head``, also the MSE of its (arousal, valence) on the student's vs the teacher's embeddings."""
     from queueemo.emotion.embedding import embed_mel
 
     network = network.folded() if any(isinstance(n, torch.nn.BatchNorm1d) for n in network.norms) else network
@@ -186,19 +230,23 @@ def fit_report(network: StudentNetwork, pairs: list[Pair]) -> dict[str, float]:
     p, t = np.concatenate(predicted), np.concatenate(teacher)
     cosine = np.sum(p * t, 1) / (np.linalg.norm(p, axis=1) * np.linalg.norm(t, axis=1) + 1e-9)
     r2 = 1 - ((p - t) ** 2).sum(0) / ((t - t.mean(0)) ** 2).sum(0)
-    return {"windows": len(t), "cosine": float(cosine.mean()), "r2": float(r2.mean()),
-            "r2_median_dimension": float(np.median(r2))}
+    fit = {"windows": len(t), "cosine": float(cosine.mean()), "r2": float(r2.mean()),
+           "r2_median_dimension": float(np.median(r2))}
+    return {**fit, **_head_fit(head, predicted, teacher)} if head is not None else fit
 
 
 def distil(train: list[Pair], val: list[Pair], settings: DistilTraining | None = None,
            config: StudentConfig | None = None,
            report: Callable[[str], None] = lambda _: None, *, extra: list[Pair] | None = None,
            initial: StudentNetwork | None = None,
-           checkpoint: Callable[[StudentNetwork, dict], None] | None = None) -> tuple[StudentNetwork, dict]:
+           checkpoint: Callable[[StudentNetwork, dict], None] | None = None,
+           head: ClipEnsembleV2 | None = None) -> tuple[StudentNetwork, dict]:
     """Train a student on ``train`` (and ``extra``), from scratch or from ``initial`` (whose input and
     output statistics are kept); return it (eval mode, batch norm not yet folded) and its info:
     settings, the fit on ``val`` and the learning curve. ``checkpoint`` gets the network and the
-    curve so far whenever the quick validation look (60 files, every 250 steps) is the best yet."""
+    curve so far whenever the quick validation look (60 files, every 250 steps) is the best yet: by
+    R², or with a ``head`` (frozen, in eval mode; used in the loss if ``settings.head_weight``) by
+    the lowest head MSE."""
     settings = settings or DistilTraining()
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
@@ -212,15 +260,21 @@ def distil(train: list[Pair], val: list[Pair], settings: DistilTraining | None =
                                   weight_decay=settings.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, settings.learning_rate, settings.steps,
                                                    pct_start=max(0.05, 4 / settings.steps))
+    if head is not None:
+        head.eval().requires_grad_(False)
     history, losses, started, best = [], [], time.monotonic(), -np.inf
     for step in range(1, settings.steps + 1):
         network.train()
         power, rows, starts, targets = _batch(train, settings, rng, augment=True, extra=extra)
         wanted = (targets - out_mean) / out_std
         predicted = student_outputs(network, power, rows, starts)
-        loss = F.mse_loss(predicted, wanted)
-        cosine = F.cosine_similarity(predicted * out_std + out_mean, targets, dim=1).mean()
-        loss = loss + settings.cosine_weight * (1 - cosine)
+        embedded = predicted * out_std + out_mean
+        cosine = F.cosine_similarity(embedded, targets, dim=1).mean()
+        embedding_loss = F.mse_loss(predicted, wanted) + settings.cosine_weight * (1 - cosine)
+        loss = settings.embedding_weight * embedding_loss
+        if head is not None and (settings.head_weight or settings.projection_weight):
+            outputs, projections = head_terms(head, embedded, targets, rows)
+            loss = loss + settings.head_weight * outputs + settings.projection_weight * projections
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -228,17 +282,19 @@ def distil(train: list[Pair], val: list[Pair], settings: DistilTraining | None =
         losses.append(loss.item())
         if step % 250 == 0 or step == settings.steps:
             network.eval()
-            fit = fit_report(network, val[:: max(1, len(val) // 60)])  # a quick look at 60 files
+            fit = fit_report(network, val[:: max(1, len(val) // 60)], head)  # a quick look at 60 files
             history.append({"step": step, "loss": float(np.mean(losses)), **fit})
+            shown = f"  head MSE {fit['head_mse']:.5f}" if head is not None else ""
             report(f"step {step}  loss {np.mean(losses):.4f}  val cosine {fit['cosine']:.4f} "
-                   f"R² {fit['r2']:.4f}  ({time.monotonic() - started:.0f} s)")
+                   f"R² {fit['r2']:.4f}{shown}  ({time.monotonic() - started:.0f} s)")
             losses = []
-            if checkpoint is not None and fit["r2"] > best:
-                best = fit["r2"]
+            score = -fit["head_mse"] if head is not None else fit["r2"]
+            if checkpoint is not None and score > best:
+                best = score
                 checkpoint(network, {"step": step, "history": history})
     network.eval()
-    fit = fit_report(network, val)
-    report(f"validation fit on {len(val)} files: cosine {fit['cosine']:.4f}  R² {fit['r2']:.4f}")
+    fit = fit_report(network, val, head)
+    report(f"validation fit on {len(val)} files: {fit}")
     info = {"training": asdict(settings), "train_files": len(train), "val_files": len(val),
             "extra_files": len(extra or []), "validation_fit": fit, "history": history}
     return network, info
