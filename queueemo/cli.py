@@ -24,6 +24,7 @@ from queueemo.errors import QueueemoError
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 EX_CONFIG = 78  # sysexits.h: a permanent problem (config, index, password); systemd must not retry
+EX_TEMPFAIL = 75  # sysexits.h: the database server is not up yet; systemd restarts the daemon
 
 
 class _JournalFormatter(logging.Formatter):
@@ -768,11 +769,13 @@ def plot_command(ctx: click.Context, files: tuple[str, ...], of_queue: bool, out
 def daemon(ctx: click.Context, host: str | None, port: int | None, database_url: str | None) -> None:
     """Keep MPD's queue going (see systemd/queueemo.service); logs go to stderr.
 
-    Exits with 78 (EX_CONFIG) on a permanent error: bad config, unusable index, refused password.
+    Exits with 78 (EX_CONFIG) on a permanent error: bad config, unusable index, refused password;
+    with 75 (EX_TEMPFAIL) when no database server answers at start (systemd tries again).
     """
     from queueemo.config import load_settings
     from queueemo.daemon import Daemon
     from queueemo.errors import AccessError, ConfigError, DatabaseError
+    from queueemo.library.db import server_unreachable
 
     package_log = logging.getLogger("queueemo")
     if ctx.obj["log_level"] is None:
@@ -780,7 +783,10 @@ def daemon(ctx: click.Context, host: str | None, port: int | None, database_url:
     try:
         settings = load_settings(ctx.obj["config_path"], overrides=_overrides(host, port, database_url))
         Daemon(settings).run()
-    except (ConfigError, DatabaseError, AccessError) as exc:
+    except DatabaseError as exc:
+        package_log.error("cannot keep the queue: %s", exc)
+        ctx.exit(EX_TEMPFAIL if server_unreachable(exc) else EX_CONFIG)
+    except (ConfigError, AccessError) as exc:
         package_log.error("cannot keep the queue: %s", exc)
         ctx.exit(EX_CONFIG)
 

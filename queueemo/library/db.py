@@ -208,6 +208,15 @@ def is_transient(error: DatabaseError) -> bool:
     )
 
 
+def server_unreachable(error: DatabaseError) -> bool:
+    """Whether ``error`` is a connection no server accepted yet (not running, not reachable,
+    starting up): worth starting again later, unlike a server refusing the login or database."""
+    if not is_transient(error):
+        return False
+    text = str(getattr(error.__cause__, "orig", None) or error.__cause__)
+    return "FATAL" not in text or "starting up" in text or "shutting down" in text
+
+
 def _explain_postgresql(sqlstate: str, text: str, where: str) -> str:
     if sqlstate in ("28P01", "28000") or "authentication failed" in text or "no password" in text:
         return (f"cannot log in to {where} ({text}); check the user and its password "
