@@ -473,18 +473,18 @@ def scan(ctx: click.Context, paths: tuple[str, ...], jobs: int | None, retry_fai
         start_worker_server(ModelAnalyser(emotion.model))  # it warms up while the index opens
 
     # Imported after that start: the index code takes ~0.5 s to import, the server's start-up overlaps it.
-    from queueemo.library import ScanOptions, library_status
+    from queueemo.library import ScanOptions
     from queueemo.library import scan as scan_library
+    from queueemo.library.claims import outdated_under
 
     library = _open_index(settings)
     options = ScanOptions.from_settings(settings.library, emotion, retry_failed=retry_failed)
-    with library.session() as session:
-        outdated = library_status(session, options.model_version).outdated
+    roots = paths or settings.library.music_roots
+    outdated = outdated_under(library, options.model_version, roots)
     if outdated:
         click.echo(f"{outdated} tracks were analysed by another model or an older queueemo; re-analysing "
                    f"them with {options.model_version}", err=True)
     progress = _ScanProgress()
-    roots = paths or settings.library.music_roots
     try:
         if worker and library.engine.dialect.name != "sqlite":
             from queueemo.library.claims import work

@@ -98,6 +98,19 @@ def _under_roots(library: Library, roots: Sequence[str]) -> sa.ColumnElement[boo
     return sa.or_(*ranges)
 
 
+def outdated_under(library: Library, version: str, roots: Sequence[str]) -> int:
+    """Analysed tracks under ``roots`` (folders or files) that another model or format analysed:
+    the ones a scan of ``roots`` analyses again."""
+    under = []
+    for root in resolve_roots(roots):
+        stored = library.roots.stored(root).rstrip("/")
+        under += [Track.path == stored, sa.and_(Track.path >= stored + "/", Track.path < stored + "0")]
+    with library.session() as session:
+        return session.scalar(sa.select(sa.func.count()).select_from(Track).where(
+            Track.status == STATUS_OK, sa.or_(*under),
+            sa.or_(Track.model_version.is_(None), Track.model_version != version))) or 0
+
+
 def claim(library: Library, name: str, version: str, lease_s: float = LEASE_S,
           roots: Sequence[str] = ()) -> tuple[int, str] | None:
     """Claim one track to analyse that nobody holds (or whose lease expired): ``(id, path)``.
