@@ -39,6 +39,7 @@ LEASE_S = 600.0  # a claim outlives any one analysis; a dead worker's claims ret
 RECONNECT_FOR_S = 600.0  # how long a worker keeps retrying while the database server is away
 _ENQUEUE_LOCK = 0x71756575  # advisory lock key held while a worker discovers and classifies
 _SAMPLE = 20  # indexed tracks looked for on disk to tell a wrong root mapping
+FORGET_AFTER = timedelta(days=7)  # a worker not seen this long (holding no claims) leaves `status`
 
 
 class ScanWorker(Base):
@@ -63,13 +64,19 @@ def worker_name() -> str:
 
 
 def _register(library: Library, name: str) -> None:
+    """Add this worker (a reused host:pid starts from zero) and forget workers not seen for
+    ``FORGET_AFTER`` that hold no claims, so ``status`` does not list every scan ever run."""
     now = _now()
     with library.session() as session:
+        holding = sa.select(Track.id).where(Track.claimed_by == ScanWorker.name)
+        session.execute(sa.delete(ScanWorker).where(ScanWorker.last_seen < now - FORGET_AFTER,
+                                                     ~holding.exists()))
         worker = session.get(ScanWorker, name)
         if worker is None:
             session.add(ScanWorker(name=name, started_at=now, last_seen=now, analysed=0, failed=0))
         else:
             worker.started_at = worker.last_seen = now
+            worker.analysed = worker.failed = 0
 
 
 def _enqueue(library: Library, roots: Sequence[str], options: ScanOptions) -> ScanSummary:
