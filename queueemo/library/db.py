@@ -214,6 +214,8 @@ def server_unreachable(error: DatabaseError) -> bool:
     if not is_transient(error):
         return False
     text = str(getattr(error.__cause__, "orig", None) or error.__cause__)
+    if "password" in text or "fe_sendauth" in text:  # a login the client could not even attempt
+        return False
     return "FATAL" not in text or "starting up" in text or "shutting down" in text
 
 

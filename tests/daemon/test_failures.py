@@ -144,3 +144,17 @@ def test_no_database_server_at_start_exits_75_so_systemd_tries_again(tmp_path, q
 def test_a_database_the_server_refuses_exits_78(tmp_path, queue_env, postgres):
     result = daemon_cli("--db", postgres.url("no_such_database"), config=write_config(tmp_path))
     assert result.returncode == EX_CONFIG, result.stderr
+
+
+def test_a_login_with_no_password_exits_78(tmp_path, queue_env, postgres, monkeypatch):
+    """libpq refuses before the server says FATAL ('fe_sendauth: no password supplied'): still a
+    configuration problem, not a server that is not up yet."""
+    url = postgres.new_database()
+    postgres.create_role("nopass_user", "secret", url)
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "no-pgpass"))
+    without_password = url.replace("://queueemo@", "://nopass_user@")
+    assert without_password != url
+    result = daemon_cli("--db", without_password, config=write_config(tmp_path))
+    assert result.returncode == EX_CONFIG, result.stderr
+    assert "cannot log in" in result.stderr
