@@ -179,7 +179,7 @@ def _left(library: Library, version: str, roots: Sequence[str], name: str = "") 
             _to_do(version), _under_roots(library, roots), sa.not_(mine))) or 0
 
 
-def _check_mapping(library: Library, roots: Sequence[str]) -> None:
+def check_mapping(library: Library, roots: Sequence[str], refusal: str = "claiming nothing") -> None:
     """Refuse (one line, before claiming anything) folders whose root mapping is missing or wrong.
 
     Missing: a folder without a root name while the index stores its roots by name. Wrong: a named
@@ -195,12 +195,12 @@ def _check_mapping(library: Library, roots: Sequence[str]) -> None:
             raise QueueemoError(
                 f"{unnamed[0]} has no root name, but the index stores its roots by name "
                 f"({', '.join(names)}): map it in [library] root_names "
-                f'(e.g. "{names[0]}={unnamed[0]}"); claiming nothing'
+                f'(e.g. "{names[0]}={unnamed[0]}"); {refusal}'
             )
         for root in roots:
             name = library.roots.name_of(root)
             if name is not None:
-                _check_named_root(library, session, root, name, names)
+                _check_named_root(library, session, root, name, names, refusal)
 
 
 def _sample(session: Session, where: sa.ColumnElement[bool], size: int = _SAMPLE) -> list[str]:
@@ -209,14 +209,14 @@ def _sample(session: Session, where: sa.ColumnElement[bool], size: int = _SAMPLE
 
 
 def _check_named_root(library: Library, session: Session, root: str, name: str,
-                      names: Sequence[str]) -> None:
+                      names: Sequence[str], refusal: str) -> None:
     """Raise ``QueueemoError`` if the index's tracks under ``root`` (named ``name``) are not there."""
     sample = _sample(session, _under_roots(library, [root]))
     if sample and not any(os.path.exists(path) for path in sample):
         raise QueueemoError(
             f"root name {name!r} maps to {dict(library.roots.mounts)[name]}, but none of the index's "
             f"tracks under {root} are there (e.g. {library.roots.stored(sample[0])}): check [library] "
-            "root_names and the mount; claiming nothing"
+            f"root_names and the mount; {refusal}"
         )
     if sample or name in names:
         return
@@ -228,7 +228,7 @@ def _check_named_root(library: Library, session: Session, root: str, name: str,
             if path.startswith(stored) and os.path.exists(here):
                 raise QueueemoError(
                     f"{mount} is named {name!r}, but it holds the index's root {other!r} "
-                    f"({path} is {here}): name it {other!r} in [library] root_names; claiming nothing"
+                    f"({path} is {here}): name it {other!r} in [library] root_names; {refusal}"
                 )
 
 
@@ -251,7 +251,7 @@ def work(library: Library, roots: Sequence[str], options: ScanOptions, *, lease_
     """Run one worker: enqueue, then claim–analyse–store until nothing is pending."""
     name = name or worker_name()
     local = resolve_roots(roots)
-    _check_mapping(library, local)
+    check_mapping(library, local)
     _register(library, name)
     summary = _enqueue(library, local, options)
     version = options.model_version or current_model_version()
