@@ -106,3 +106,21 @@ def test_plain_scan_without_the_root_name_scans_nothing(db_url: str, two_mounts)
     with open_library(db_url) as library, library.session() as session:
         stored = session.execute(sa.select(sa.type_coerce(Track.path, sa.LargeBinary))).scalars()
         assert list(map(bytes, stored)) == [b"music:/a.wav"]
+
+
+def test_the_daemons_rescan_without_the_root_name_rescans_nothing(db_url: str, two_mounts) -> None:
+    """The daemon's watcher and scheduled rescans did the same as a plain scan (see above)."""
+    from queueemo.library.watcher import Rescanner
+
+    here, there, _ = two_mounts
+    with open_library(db_url, roots=Roots.parse([f"music={here}"])) as library, library.session() as session:
+        session.add(Track(path=str(here / "a.wav"), root=str(here), rel_path="a.wav", size=1, mtime_ns=1,
+                          status="ok", opening_arousal=0.1, opening_valence=0.2))
+    failures: list[QueueemoError] = []
+    changed: list[set[str]] = []
+    with open_library(db_url) as library:
+        Rescanner(library, [str(there)], ScanOptions(jobs=1), changed.append, failures.append)()
+        with library.session() as session:
+            stored = session.execute(sa.select(sa.type_coerce(Track.path, sa.LargeBinary))).scalars()
+            assert list(map(bytes, stored)) == [b"music:/a.wav"]
+    assert [str(f) for f in failures] and "has no root name" in str(failures[0]) and not changed
