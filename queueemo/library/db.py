@@ -223,7 +223,7 @@ def _explain_postgresql(sqlstate: str, text: str, where: str) -> str:
     if sqlstate in ("28P01", "28000") or "authentication failed" in text or "no password" in text:
         return (f"cannot log in to {where} ({text}); check the user and its password "
                 "(password_file in [library], ~/.pgpass or PGPASSFILE)")
-    if sqlstate == "3D000":
+    if sqlstate == "3D000" or ("FATAL" in text and "database" in text and "does not exist" in text):
         return f"database {where} does not exist ({text}); create it (createdb) or pass another --db"
     if sqlstate in ("40001", "40P01", "55P03"):
         return f"database {where} is busy ({text}); try again"
