@@ -24,6 +24,7 @@ from queueemo.errors import QueueemoError
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 EX_CONFIG = 78  # sysexits.h: a permanent problem (config, index, password); systemd must not retry
+EX_TEMPFAIL = 75  # sysexits.h: the database server is not up yet; systemd restarts the daemon
 
 
 class _JournalFormatter(logging.Formatter):
@@ -472,18 +473,18 @@ def scan(ctx: click.Context, paths: tuple[str, ...], jobs: int | None, retry_fai
         start_worker_server(ModelAnalyser(emotion.model))  # it warms up while the index opens
 
     # Imported after that start: the index code takes ~0.5 s to import, the server's start-up overlaps it.
-    from queueemo.library import ScanOptions, library_status
+    from queueemo.library import ScanOptions
     from queueemo.library import scan as scan_library
+    from queueemo.library.claims import outdated_under
 
     library = _open_index(settings)
     options = ScanOptions.from_settings(settings.library, emotion, retry_failed=retry_failed)
-    with library.session() as session:
-        outdated = library_status(session, options.model_version).outdated
+    roots = paths or settings.library.music_roots
+    outdated = outdated_under(library, options.model_version, roots)
     if outdated:
         click.echo(f"{outdated} tracks were analysed by another model or an older queueemo; re-analysing "
                    f"them with {options.model_version}", err=True)
     progress = _ScanProgress()
-    roots = paths or settings.library.music_roots
     try:
         if worker and library.engine.dialect.name != "sqlite":
             from queueemo.library.claims import work
@@ -491,6 +492,10 @@ def scan(ctx: click.Context, paths: tuple[str, ...], jobs: int | None, retry_fai
             summary = work(library, roots, replace(options, jobs=jobs or 1), lease_s=lease_s,
                            progress=progress)
         else:  # one machine: the local pool does the same
+            from queueemo.library.claims import check_mapping
+            from queueemo.library.discover import resolve_roots
+
+            check_mapping(library, resolve_roots(roots), "scanning nothing")
             summary = scan_library(library, roots, options, progress=progress)
     finally:
         progress.close()
@@ -768,11 +773,13 @@ def plot_command(ctx: click.Context, files: tuple[str, ...], of_queue: bool, out
 def daemon(ctx: click.Context, host: str | None, port: int | None, database_url: str | None) -> None:
     """Keep MPD's queue going (see systemd/queueemo.service); logs go to stderr.
 
-    Exits with 78 (EX_CONFIG) on a permanent error: bad config, unusable index, refused password.
+    Exits with 78 (EX_CONFIG) on a permanent error: bad config, unusable index, refused password;
+    with 75 (EX_TEMPFAIL) when no database server answers at start (systemd tries again).
     """
     from queueemo.config import load_settings
     from queueemo.daemon import Daemon
     from queueemo.errors import AccessError, ConfigError, DatabaseError
+    from queueemo.library.db import server_unreachable
 
     package_log = logging.getLogger("queueemo")
     if ctx.obj["log_level"] is None:
@@ -780,7 +787,10 @@ def daemon(ctx: click.Context, host: str | None, port: int | None, database_url:
     try:
         settings = load_settings(ctx.obj["config_path"], overrides=_overrides(host, port, database_url))
         Daemon(settings).run()
-    except (ConfigError, DatabaseError, AccessError) as exc:
+    except DatabaseError as exc:
+        package_log.error("cannot keep the queue: %s", exc)
+        ctx.exit(EX_TEMPFAIL if server_unreachable(exc) else EX_CONFIG)
+    except (ConfigError, AccessError) as exc:
         package_log.error("cannot keep the queue: %s", exc)
         ctx.exit(EX_CONFIG)
 

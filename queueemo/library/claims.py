@@ -39,6 +39,7 @@ LEASE_S = 600.0  # a claim outlives any one analysis; a dead worker's claims ret
 RECONNECT_FOR_S = 600.0  # how long a worker keeps retrying while the database server is away
 _ENQUEUE_LOCK = 0x71756575  # advisory lock key held while a worker discovers and classifies
 _SAMPLE = 20  # indexed tracks looked for on disk to tell a wrong root mapping
+FORGET_AFTER = timedelta(days=7)  # a worker not seen this long (holding no claims) leaves `status`
 
 
 class ScanWorker(Base):
@@ -63,13 +64,19 @@ def worker_name() -> str:
 
 
 def _register(library: Library, name: str) -> None:
+    """Add this worker (a reused host:pid starts from zero) and forget workers not seen for
+    ``FORGET_AFTER`` that hold no claims, so ``status`` does not list every scan ever run."""
     now = _now()
     with library.session() as session:
+        holding = sa.select(Track.id).where(Track.claimed_by == ScanWorker.name)
+        session.execute(sa.delete(ScanWorker).where(ScanWorker.last_seen < now - FORGET_AFTER,
+                                                     ~holding.exists()))
         worker = session.get(ScanWorker, name)
         if worker is None:
             session.add(ScanWorker(name=name, started_at=now, last_seen=now, analysed=0, failed=0))
         else:
             worker.started_at = worker.last_seen = now
+            worker.analysed = worker.failed = 0
 
 
 def _enqueue(library: Library, roots: Sequence[str], options: ScanOptions) -> ScanSummary:
@@ -96,6 +103,19 @@ def _under_roots(library: Library, roots: Sequence[str]) -> sa.ColumnElement[boo
         stored = library.roots.stored(root).rstrip("/")
         ranges.append(sa.and_(Track.path >= stored + "/", Track.path < stored + "0"))
     return sa.or_(*ranges)
+
+
+def outdated_under(library: Library, version: str, roots: Sequence[str]) -> int:
+    """Analysed tracks under ``roots`` (folders or files) that another model or format analysed:
+    the ones a scan of ``roots`` analyses again."""
+    under = []
+    for root in resolve_roots(roots):
+        stored = library.roots.stored(root).rstrip("/")
+        under += [Track.path == stored, sa.and_(Track.path >= stored + "/", Track.path < stored + "0")]
+    with library.session() as session:
+        return session.scalar(sa.select(sa.func.count()).select_from(Track).where(
+            Track.status == STATUS_OK, sa.or_(*under),
+            sa.or_(Track.model_version.is_(None), Track.model_version != version))) or 0
 
 
 def claim(library: Library, name: str, version: str, lease_s: float = LEASE_S,
@@ -159,7 +179,7 @@ def _left(library: Library, version: str, roots: Sequence[str], name: str = "") 
             _to_do(version), _under_roots(library, roots), sa.not_(mine))) or 0
 
 
-def _check_mapping(library: Library, roots: Sequence[str]) -> None:
+def check_mapping(library: Library, roots: Sequence[str], refusal: str = "claiming nothing") -> None:
     """Refuse (one line, before claiming anything) folders whose root mapping is missing or wrong.
 
     Missing: a folder without a root name while the index stores its roots by name. Wrong: a named
@@ -175,12 +195,12 @@ def _check_mapping(library: Library, roots: Sequence[str]) -> None:
             raise QueueemoError(
                 f"{unnamed[0]} has no root name, but the index stores its roots by name "
                 f"({', '.join(names)}): map it in [library] root_names "
-                f'(e.g. "{names[0]}={unnamed[0]}"); claiming nothing'
+                f'(e.g. "{names[0]}={unnamed[0]}"); {refusal}'
             )
         for root in roots:
             name = library.roots.name_of(root)
             if name is not None:
-                _check_named_root(library, session, root, name, names)
+                _check_named_root(library, session, root, name, names, refusal)
 
 
 def _sample(session: Session, where: sa.ColumnElement[bool], size: int = _SAMPLE) -> list[str]:
@@ -189,14 +209,14 @@ def _sample(session: Session, where: sa.ColumnElement[bool], size: int = _SAMPLE
 
 
 def _check_named_root(library: Library, session: Session, root: str, name: str,
-                      names: Sequence[str]) -> None:
+                      names: Sequence[str], refusal: str) -> None:
     """Raise ``QueueemoError`` if the index's tracks under ``root`` (named ``name``) are not there."""
     sample = _sample(session, _under_roots(library, [root]))
     if sample and not any(os.path.exists(path) for path in sample):
         raise QueueemoError(
             f"root name {name!r} maps to {dict(library.roots.mounts)[name]}, but none of the index's "
             f"tracks under {root} are there (e.g. {library.roots.stored(sample[0])}): check [library] "
-            "root_names and the mount; claiming nothing"
+            f"root_names and the mount; {refusal}"
         )
     if sample or name in names:
         return
@@ -208,7 +228,7 @@ def _check_named_root(library: Library, session: Session, root: str, name: str,
             if path.startswith(stored) and os.path.exists(here):
                 raise QueueemoError(
                     f"{mount} is named {name!r}, but it holds the index's root {other!r} "
-                    f"({path} is {here}): name it {other!r} in [library] root_names; claiming nothing"
+                    f"({path} is {here}): name it {other!r} in [library] root_names; {refusal}"
                 )
 
 
@@ -231,7 +251,7 @@ def work(library: Library, roots: Sequence[str], options: ScanOptions, *, lease_
     """Run one worker: enqueue, then claim–analyse–store until nothing is pending."""
     name = name or worker_name()
     local = resolve_roots(roots)
-    _check_mapping(library, local)
+    check_mapping(library, local)
     _register(library, name)
     summary = _enqueue(library, local, options)
     version = options.model_version or current_model_version()

@@ -208,11 +208,22 @@ def is_transient(error: DatabaseError) -> bool:
     )
 
 
+def server_unreachable(error: DatabaseError) -> bool:
+    """Whether ``error`` is a connection no server accepted yet (not running, not reachable,
+    starting up): worth starting again later, unlike a server refusing the login or database."""
+    if not is_transient(error):
+        return False
+    text = str(getattr(error.__cause__, "orig", None) or error.__cause__)
+    if "password" in text or "fe_sendauth" in text:  # a login the client could not even attempt
+        return False
+    return "FATAL" not in text or "starting up" in text or "shutting down" in text
+
+
 def _explain_postgresql(sqlstate: str, text: str, where: str) -> str:
     if sqlstate in ("28P01", "28000") or "authentication failed" in text or "no password" in text:
         return (f"cannot log in to {where} ({text}); check the user and its password "
                 "(password_file in [library], ~/.pgpass or PGPASSFILE)")
-    if sqlstate == "3D000":
+    if sqlstate == "3D000" or ("FATAL" in text and "database" in text and "does not exist" in text):
         return f"database {where} does not exist ({text}); create it (createdb) or pass another --db"
     if sqlstate in ("40001", "40P01", "55P03"):
         return f"database {where} is busy ({text}); try again"

@@ -383,7 +383,7 @@ def scan(library: Library, roots: Iterable[str | os.PathLike[str]], options: Sca
                     log.info("failed: %r: %s", outcome.path, outcome.error)
             if progress:
                 progress(done, total)
-            if options.should_stop is not None and options.should_stop():
+            if done < total and options.should_stop is not None and options.should_stop():
                 log.info("scan stopped after %d of %d files; the rest stay pending", done, total)
                 break
     return summary

@@ -8,6 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from queueemo.library import get_track_by_path
 from queueemo.library.db import open_library
 
@@ -124,3 +126,35 @@ def test_the_unit_does_not_restart_on_permanent_errors_nor_start_a_second_mpd():
     assert unit["Service"]["RestartPreventExitStatus"].split() == [str(EX_CONFIG)]
     assert "Wants" not in unit["Unit"] and "Requires" not in unit["Unit"]
     assert "mpd.service" in unit["Unit"]["After"]
+
+
+def test_no_database_server_at_start_exits_75_so_systemd_tries_again(tmp_path, queue_env):
+    """A PostgreSQL server not up yet (a NAS still booting) is not a bad config: the unit's
+    RestartPreventExitStatus=78 must not keep the daemon down for good."""
+    pytest.importorskip("psycopg")
+    nobody_listens = tmp_path / "no-server"
+    nobody_listens.mkdir()
+    url = f"postgresql+psycopg://queueemo@/queueemo?host={nobody_listens}"
+    result = daemon_cli("--db", url, config=write_config(tmp_path))
+    assert result.returncode == 75, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot connect to" in lines[0], result.stderr
+
+
+def test_a_database_the_server_refuses_exits_78(tmp_path, queue_env, postgres):
+    result = daemon_cli("--db", postgres.url("no_such_database"), config=write_config(tmp_path))
+    assert result.returncode == EX_CONFIG, result.stderr
+
+
+def test_a_login_with_no_password_exits_78(tmp_path, queue_env, postgres, monkeypatch):
+    """libpq refuses before the server says FATAL ('fe_sendauth: no password supplied'): still a
+    configuration problem, not a server that is not up yet."""
+    url = postgres.new_database()
+    postgres.create_role("nopass_user", "secret", url)
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "no-pgpass"))
+    without_password = url.replace("://queueemo@", "://nopass_user@")
+    assert without_password != url
+    result = daemon_cli("--db", without_password, config=write_config(tmp_path))
+    assert result.returncode == EX_CONFIG, result.stderr
+    assert "cannot log in" in result.stderr

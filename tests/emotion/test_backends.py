@@ -118,3 +118,21 @@ def test_model_analyser_survives_pickling_into_workers():
 
     analyser = pickle.loads(pickle.dumps(ModelAnalyser("seed")))
     assert analyser.model == "seed"
+
+
+def test_scan_of_one_folder_counts_only_its_outdated_tracks(tmp_path, make_audio):
+    """Scanning one folder with another model said every track of the index would be re-analysed."""
+    make_audio("music/a.flac", seconds=2.0, freq=220.0)
+    make_audio("other/b.flac", seconds=2.0, freq=440.0)
+    make_audio("other/c.flac", seconds=2.0, freq=660.0)
+    db = f"sqlite:///{tmp_path / 'library.sqlite3'}"
+    first = CliRunner().invoke(cli, ["scan", str(tmp_path / "music"), str(tmp_path / "other"),
+                                     "--jobs", "1", "--db", db, "--model", "seed"])
+    assert first.exit_code == 0, first.output
+    second = CliRunner().invoke(cli, ["scan", str(tmp_path / "music"), "--jobs", "1", "--db", db])
+    assert second.exit_code == 0, second.output
+    assert "1 tracks were analysed by another model" in second.stderr
+    assert second.stdout.strip().splitlines()[-1].startswith("analysed 1,")
+    one_file = CliRunner().invoke(cli, ["scan", str(tmp_path / "other" / "b.flac"), "--jobs", "1",
+                                        "--db", db])
+    assert "1 tracks were analysed by another model" in one_file.stderr

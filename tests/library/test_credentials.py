@@ -88,3 +88,12 @@ def test_pgpass_file_is_used(postgres, role_db: str, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     result = _cli("status", "--db", _with_user(role_db, user), env={"PGPASSFILE": str(tmp_path / "none")})
     assert result.returncode != 0 and "cannot log in" in result.stderr
+
+
+def test_a_missing_database_says_to_create_it(postgres) -> None:
+    """At connect time psycopg gives no SQLSTATE: a missing database was 'check that the server runs'."""
+    with pytest.raises(DatabaseError) as caught:
+        open_library(postgres.url("no_such_index"))
+    message = str(caught.value)
+    assert "does not exist" in message and "createdb" in message
+    assert "check that the server runs" not in message

@@ -87,3 +87,40 @@ def test_worker_without_the_root_name_claims_nothing(postgres, two_mounts, tmp_p
     assert "has no root name" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     with open_library(url) as library, library.session() as session:
         assert session.execute(sa.select(Track.status, Track.claimed_by)).all() == [("pending", None)]
+
+
+def test_plain_scan_without_the_root_name_scans_nothing(db_url: str, two_mounts) -> None:
+    """A `scan` (not --worker) on a machine missing root_names moved every named track back to its
+    absolute path, undoing the naming for every other machine."""
+    here, there, _ = two_mounts
+    with open_library(db_url, roots=Roots.parse([f"music={here}"])) as library, library.session() as session:
+        session.add(Track(path=str(here / "a.wav"), root=str(here), rel_path="a.wav", size=1, mtime_ns=1,
+                          status="ok", opening_arousal=0.1, opening_valence=0.2))
+    result = subprocess.run(
+        [sys.executable, "-c", "from queueemo.cli import main; main()", "scan", "--jobs", "1", str(there),
+         "--db", db_url], capture_output=True, text=True, timeout=120, env={**os.environ},
+    )
+    assert result.returncode == 1, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "has no root name" in lines[0] and "scanning nothing" in lines[0]
+    with open_library(db_url) as library, library.session() as session:
+        stored = session.execute(sa.select(sa.type_coerce(Track.path, sa.LargeBinary))).scalars()
+        assert list(map(bytes, stored)) == [b"music:/a.wav"]
+
+
+def test_the_daemons_rescan_without_the_root_name_rescans_nothing(db_url: str, two_mounts) -> None:
+    """The daemon's watcher and scheduled rescans did the same as a plain scan (see above)."""
+    from queueemo.library.watcher import Rescanner
+
+    here, there, _ = two_mounts
+    with open_library(db_url, roots=Roots.parse([f"music={here}"])) as library, library.session() as session:
+        session.add(Track(path=str(here / "a.wav"), root=str(here), rel_path="a.wav", size=1, mtime_ns=1,
+                          status="ok", opening_arousal=0.1, opening_valence=0.2))
+    failures: list[QueueemoError] = []
+    changed: list[set[str]] = []
+    with open_library(db_url) as library:
+        Rescanner(library, [str(there)], ScanOptions(jobs=1), changed.append, failures.append)()
+        with library.session() as session:
+            stored = session.execute(sa.select(sa.type_coerce(Track.path, sa.LargeBinary))).scalars()
+            assert list(map(bytes, stored)) == [b"music:/a.wav"]
+    assert [str(f) for f in failures] and "has no root name" in str(failures[0]) and not changed

@@ -334,3 +334,17 @@ def test_scan_stores_audible_boundaries_and_measures_the_opening_inside_them(lib
     expected = points[first : first + 20].mean(axis=0)
     assert track.opening_arousal == pytest.approx(float(expected[0]), abs=0.05)
     assert track.opening_valence == pytest.approx(float(expected[1]), abs=0.05)
+
+
+def test_a_stop_after_the_last_file_does_not_say_the_rest_stay_pending(
+        album: list[Path], library: Library, music: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A daemon stopped while the last file was analysed logged 'stopped after 3 of 3 files; the
+    rest stay pending' although nothing was left."""
+    caplog.set_level("INFO", logger="queueemo")
+    summary = scan(library, [music], ScanOptions(jobs=1, should_stop=lambda: True))
+    assert summary.analysed == 1
+    assert "stopped after 1 of 3 files" in caplog.text
+    scan(library, [music], ScanOptions(jobs=1, should_stop=lambda: True))
+    caplog.clear()
+    summary = scan(library, [music], ScanOptions(jobs=1, should_stop=lambda: True))
+    assert summary.analysed == 1 and "stopped after" not in caplog.text

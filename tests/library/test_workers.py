@@ -246,3 +246,22 @@ def test_workers_on_two_mount_points_of_one_share_analyse_each_track_once(
     assert [(s.analysed, s.unchanged) for s in summaries] == [(2, 0), (0, 2)]
     assert sorted(_rows(url, sa.select(Track.path, Track.status))) == [
         ("music:/a.wav", "ok"), ("music:/sub/b.wav", "ok")]
+
+
+def test_a_new_worker_forgets_workers_long_gone_that_hold_nothing(postgres, music: Path,
+                                                                  make_audio: Callable[..., Path]
+                                                                  ) -> None:
+    """Every `scan --worker` ever run stayed in `status`, and a reused host:pid kept its counts."""
+    make_audio("music/a.wav", seconds=1)
+    long_ago, lately = datetime(2000, 1, 1), datetime.now(UTC).replace(tzinfo=None)
+    with open_library(postgres.new_database()) as library:
+        with library.session() as session:
+            for name, seen in (("gone", long_ago), ("gone-holding", long_ago), ("recent", lately),
+                               ("reused", lately)):
+                session.add(ScanWorker(name=name, started_at=seen, last_seen=seen, analysed=50, failed=0))
+            session.add(Track(path="/m/held.ogg", root="/m", rel_path="held.ogg", size=1, mtime_ns=1,
+                              status="pending", claimed_by="gone-holding", lease_until=long_ago))
+        work(library, [music], ScanOptions(jobs=1), lease_s=60, name="reused")
+        with library.session() as session:
+            workers = {w.name: w.analysed for w in worker_status(session)}
+    assert workers == {"gone-holding": 50, "recent": 50, "reused": 1}
