@@ -492,10 +492,6 @@ def scan(ctx: click.Context, paths: tuple[str, ...], jobs: int | None, retry_fai
             summary = work(library, roots, replace(options, jobs=jobs or 1), lease_s=lease_s,
                            progress=progress)
         else:  # one machine: the local pool does the same
-            from queueemo.library.claims import check_mapping
-            from queueemo.library.discover import resolve_roots
-
-            check_mapping(library, resolve_roots(roots), "scanning nothing")
             summary = scan_library(library, roots, options, progress=progress)
     finally:
         progress.close()

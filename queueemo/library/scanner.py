@@ -331,11 +331,15 @@ def scan(library: Library, roots: Iterable[str | os.PathLike[str]], options: Sca
     """Bring the index up to date with the audio files under ``roots``; returns what was done.
 
     ``progress(done, total)`` is called once the work is known and after each analysed file.
-    Raises ``QueueemoError`` for a missing root, ``DatabaseError``/``ModelError`` for fatal problems;
+    Raises ``QueueemoError`` for a missing root or a root whose name mapping is missing or wrong
+    (``claims.check_mapping``), ``DatabaseError``/``ModelError`` for fatal problems;
     a bad audio file is recorded, never raised.
     """
+    from queueemo.library.claims import check_mapping  # claims builds on this module
+
     options = options or ScanOptions()
     resolved = resolve_roots(roots)
+    check_mapping(library, resolved, "scanning nothing")  # before anything is written
     started = time.monotonic()
     found = list(discover(resolved))
     log.info("found %d audio files in %.1f s", len(found), time.monotonic() - started)

@@ -42,13 +42,10 @@ class Rescanner:
 
     def __call__(self, paths: set[str] | None = None) -> None:
         """Rescan; ``paths`` are the files and folders that triggered it (default: the roots)."""
-        from queueemo.library.claims import check_mapping
-        from queueemo.library.discover import resolve_roots
         from queueemo.library.scanner import scan
 
         with self._lock:
             try:
-                check_mapping(self.library, resolve_roots(self.roots), "rescanning nothing")
                 summary = scan(self.library, self.roots, self.options)
             except QueueemoError as exc:
                 if self.on_failure is None:
