@@ -12,6 +12,16 @@ from pg import PostgresServer, PostgresUnavailable
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+@pytest.fixture(autouse=True)
+def _no_user_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test sees the default settings, not the user's config file, database or environment
+    (a test that needs a setting sets it after this)."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    for name in ("QUEUEEMO_CONFIG", "QUEUEEMO_DB", "QUEUEEMO_EMOTION_MODEL", "QUEUEEMO_LIBRARY_JOBS"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def make_audio(tmp_path: Path) -> Callable[..., Path]:
     """Factory: ``make_audio("a.mp3", seconds=3, freq=220)`` writes a real file under tmp_path."""

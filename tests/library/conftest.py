@@ -10,15 +10,6 @@ import pytest
 from queueemo.library import Library, ScanOptions, ScanSummary, open_library, scan
 
 
-@pytest.fixture(autouse=True)
-def _no_user_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep the user's config file, database and environment out of the tests."""
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
-    for name in ("QUEUEEMO_CONFIG", "QUEUEEMO_DB", "QUEUEEMO_LIBRARY_JOBS"):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Every library test runs on a SQLite file and on a fresh database of a real PostgreSQL server."""

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from queueemo.audio import AUDIO_EXTENSIONS
+from queueemo.audio import is_audio_path
 from queueemo.emotion.training.datasets import (
     V2_EXCERPTS,
     cache_folder,
@@ -108,7 +108,7 @@ EXTRA_FOLDER = "extra"
 def audio_files(folders: list[Path]) -> list[Path]:
     """Audio files (by extension, as the library scan picks them) under ``folders``, sorted, each once."""
     found = {path.resolve() for folder in folders for path in folder.rglob("*")
-             if path.suffix.lower() in AUDIO_EXTENSIONS and path.is_file()}
+             if is_audio_path(path) and path.is_file()}
     return sorted(found)
 
 
