@@ -53,8 +53,8 @@ class Planner(Protocol):
         """Choose ``count`` tracks to follow ``state``'s queue."""
         ...
 
-    def append(self, picks: list[Pick]) -> None:
-        """Add ``picks`` to the end of MPD's queue."""
+    def append(self, picks: list[Pick]) -> list[int]:
+        """Add ``picks`` to the end of MPD's queue; the queue song ids MPD gave them."""
         ...
 
 
@@ -99,9 +99,12 @@ class Keeper:
             self._seen = _ids(state.entries)
             return
         state = self._crop(state)
+        added: list[int] = []
         if not self.suspended:
-            state = self._top_up(state)
-        self._seen = _ids(state.entries)
+            state, added = self._top_up(state)
+        # What the daemon added counts as seen even if the user cleared it before the queue was read
+        # again: the next round then sees a clear, not a queue that was always empty.
+        self._seen = _ids(state.entries) | frozenset(added)
 
     # -- the steps ------------------------------------------------------------------------------
 
@@ -149,16 +152,17 @@ class Keeper:
         log.info("cropped %d played songs", state.current - keep)
         return self.player.queue()
 
-    def _top_up(self, state: QueueState) -> QueueState:
+    def _top_up(self, state: QueueState) -> tuple[QueueState, list[int]]:
+        """The queue after topping it up to the watermark, and the song ids added."""
         missing = self.settings.watermark - state.upcoming
         if missing <= 0:
-            return state
+            return state, []
         picks = self.planner.plan(missing, state=state)
         if not picks:
             log.warning("nothing left to pick: all tracks excluded by the rules, or none analysed")
-            return state
-        self.planner.append(picks)
-        return self.player.queue()
+            return state, []
+        added = self.planner.append(picks)
+        return self.player.queue(), added
 
 
 def _ids(entries: Sequence) -> frozenset[int]:

@@ -322,10 +322,10 @@ class Player:
 
     # -- changes --------------------------------------------------------------------------------
 
-    def add(self, uri: str) -> None:
-        """Append one song to the queue."""
+    def add(self, uri: str) -> int:
+        """Append one song to the queue; its queue song id."""
         with self._translate(f"add {uri} to the queue of"):
-            self._run(lambda: self._mpd.add(uri))
+            return int(self._run(lambda: self._mpd.addid(uri)))
 
     def delete(self, start: int, end: int) -> None:
         """Remove queue positions ``start`` ≤ pos < ``end``."""

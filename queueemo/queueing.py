@@ -329,11 +329,13 @@ class Queuer:
                                  basis="given", given="the path's end (TO)"))
         return picks
 
-    def append(self, picks: list[picker.Pick]) -> None:
-        """Add ``picks`` to the end of MPD's queue."""
+    def append(self, picks: list[picker.Pick]) -> list[int]:
+        """Add ``picks`` to the end of MPD's queue; the queue song ids MPD gave them."""
+        song_ids = []
         for pick in picks:
-            self.player.add(pick.uri)
+            song_ids.append(self.player.add(pick.uri))
             log.info("queued %s (distance %.3f)", pick.uri, pick.distance)
+        return song_ids
 
 
 def _return_freed_memory() -> None:

@@ -33,9 +33,10 @@ class FakePlayer:
         if self.current is not None:
             self.current -= end - start
 
-    def add(self, uri: str) -> None:
+    def add(self, uri: str) -> int:
         self.next_id += 1
         self.songs.append((self.next_id, uri))
+        return self.next_id
 
 
 @dataclass(frozen=True)
@@ -56,9 +57,13 @@ class FakePlanner:
         self.planned.append((count, reference))
         return [FakePick(f"pick{len(self.planned)}-{i}.ogg") for i in range(count)]
 
-    def append(self, picks: list[FakePick]) -> None:
-        for pick in picks:
-            self.player.add(pick.uri)
+    user_clears_after_append: bool = False
+
+    def append(self, picks: list[FakePick]) -> list[int]:
+        song_ids = [self.player.add(pick.uri) for pick in picks]
+        if self.user_clears_after_append:  # the user's clear lands before the daemon reads the queue
+            self.player.songs.clear()
+        return song_ids
 
 
 class Clock:
@@ -134,6 +139,15 @@ def test_a_cleared_queue_is_refilled_only_after_the_suspension():
     assert keeper.wake_in() is None
     keeper.keep(player.queue())
     assert len(player.songs) == 2 and len(planner.planned) == 2
+
+
+def test_a_clear_right_after_the_daemon_adds_is_still_a_clear():
+    keeper, player, planner, _, _ = make()
+    planner.user_clears_after_append = True
+    keeper.keep(player.queue())
+    planner.user_clears_after_append = False
+    keeper.keep(player.queue())
+    assert keeper.suspended and player.songs == [] and len(planner.planned) == 1
 
 
 def test_songs_added_by_hand_suspend_and_are_then_followed():

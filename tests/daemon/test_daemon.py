@@ -163,9 +163,9 @@ def test_the_daemon_keeps_the_queue_through_the_player_it_is_given(indexed, mpd_
             super().__init__(mpd_settings)
             self.added: list[str] = []
 
-        def add(self, uri: str) -> None:
+        def add(self, uri: str) -> int:
             self.added.append(uri)
-            super().add(uri)
+            return super().add(uri)
 
     settings = load_settings(write_config(tmp_path))
     player = CountingPlayer(settings.mpd)

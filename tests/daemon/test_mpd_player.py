@@ -23,10 +23,10 @@ def test_connects_over_a_unix_socket_and_reads_the_queue(mpd_server: MpdServer):
     with Player(MpdSettings(host=mpd_server.socket)) as player:
         assert player.music_directory() == str(mpd_server.music)
         assert player.knows("a.ogg") and not player.knows("missing.ogg")
-        player.add("a.ogg")
-        player.add("b.ogg")
+        added = [player.add("a.ogg"), player.add("b.ogg")]
         state = player.queue()
     assert [(e.uri, e.artist) for e in state.entries] == [("a.ogg", "Alpha"), ("b.ogg", "Beta")]
+    assert added == [e.song_id for e in state.entries]
     assert state.current is None and state.upcoming == 2
     assert state.reference is not None and state.reference.uri == "b.ogg"
 

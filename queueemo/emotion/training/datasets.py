@@ -30,7 +30,6 @@ from queueemo.errors import AudioError, QueueemoError
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
-FRONT_ENDS = ("seed", "v2", "v2-lite")
 # Cache sub-folder per front end (the seed's log-mel cache keeps its original place). The v2 name
 # says what an entry holds: musicnn embedding + the 4 descriptors of ``emotion.descriptors``, of whole
 # vgmidi and 4q files. (The earlier ``musicnn`` folder held embeddings only, of 12-s excerpts of the 4q
