@@ -89,6 +89,58 @@ def test_database_at_first_revision_is_upgraded_keeping_tracks(db_url: str) -> N
     lib.close()
 
 
+# Run in a child: bring the index to a revision (with one track), then open it with queueemo and die
+# like ``kill -9`` right after the first statement containing the marker.
+_DIE_MIGRATING = """
+import os, sys
+import sqlalchemy as sa
+from alembic import command
+from queueemo.library import Track, open_library
+from queueemo.library.db import create_engine
+from queueemo.library.migrate import alembic_config
+
+url, start, marker = sys.argv[1:]
+if start:
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), start)
+        connection.execute(sa.insert(Track.__table__).values(
+            path=b"/m/a.flac", root=b"/m", rel_path=b"a.flac", size=1, mtime_ns=2, status="pending"))
+    engine.dispose()
+
+def die(connection, cursor, statement, *args):
+    if marker in statement:
+        os._exit(9)
+
+sa.event.listen(sa.engine.Engine, "after_cursor_execute", die)
+open_library(url)
+"""
+
+
+@pytest.mark.parametrize(("start", "marker", "tracks"), [
+    ("", "CREATE INDEX", 0),  # creating a new index: after CREATE TABLE tracks
+    ("0002_play_history", "ADD COLUMN sound_start_s", 1),  # upgrading: one column of 0003 added
+])
+def test_scan_killed_while_migrating_leaves_an_index_that_opens(db_url: str, start: str, marker: str,
+                                                                 tracks: int) -> None:
+    """SQLite ran schema changes outside the migration's transaction: a kill in between left tables or
+    columns without their revision, and every later open failed ('duplicate column name: decoder')."""
+    child = subprocess.run([sys.executable, "-c", _DIE_MIGRATING, db_url, start, marker],
+                           capture_output=True, text=True)
+    assert child.returncode == 9, child.stderr
+    lib = open_library(db_url)
+    try:
+        with lib.engine.connect() as connection:
+            assert schema_revisions(connection) == (SCHEMA_HEAD,)
+        with lib.session() as session:
+            assert len(session.scalars(sa.select(Track)).all()) == tracks
+            session.add(Track(path="/m/b.flac", root="/m", rel_path="b.flac", size=1, mtime_ns=1))
+        with lib.session() as session:  # the migration's connection went back to ordinary commits
+            assert len(session.scalars(sa.select(Track)).all()) == tracks + 1
+    finally:
+        lib.close()
+
+
 def test_downgrade_to_empty_and_upgrade_again(library: Library, db_url: str) -> None:
     with library.engine.begin() as connection:
         command.downgrade(alembic_config(connection), "base")
