@@ -34,13 +34,19 @@ def resolve_roots(roots: Iterable[str | os.PathLike[str]]) -> list[str]:
     """Absolute forms of the folders (or files) to scan; ``QueueemoError`` if one does not exist.
 
     A missing root is an error rather than an empty folder: treating an unmounted disk as empty would
-    remove its whole library from the index.
+    remove its whole library from the index. So is an empty name (``scan "$UNSET"``), which would
+    scan the current folder, and a file without an audio extension, which would scan nothing.
     """
     resolved = []
     for root in roots:
+        if not os.fspath(root):
+            raise QueueemoError("an empty path was given to scan (an unset shell variable, or \"\" "
+                                "in [library] music_roots?)")
         path = os.path.abspath(os.fspath(root))
         if not os.path.exists(path):
             raise QueueemoError(f"{path} does not exist (is the disk mounted?)")
+        if not os.path.isdir(path) and not _is_audio_name(path):
+            raise QueueemoError(f"{path} is neither a folder nor an audio file: give a music folder")
         if path not in resolved:
             resolved.append(path)
     if not resolved:
