@@ -194,6 +194,27 @@ def test_locked_database_gives_a_one_line_error(library: Library, db_url: str,
         other.close()
 
 
+@pytest.mark.sqlite_only
+def test_a_folder_given_as_the_database_says_so(tmp_path: Path) -> None:
+    """It said 'check that its folder exists and is writable', of a folder that was both."""
+    with pytest.raises(DatabaseError, match="is a folder, not a database file") as caught:
+        open_library(f"sqlite:///{tmp_path}")
+    assert f"sqlite:///{tmp_path / 'library.sqlite3'}" in str(caught.value)
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize(("pragma", "expected"), [
+    ("query_only = ON", "cannot write to database .* check that the file and its folder are writable"),
+    ("max_page_count = 1", "the disk is full .* free some space"),
+])
+def test_a_database_that_cannot_be_written_says_why(library: Library, pragma: str, expected: str) -> None:
+    """A read-only file was blamed on its folder; a full disk had no advice."""
+    with pytest.raises(DatabaseError, match=expected), library.session() as session:
+        session.execute(sa.text(f"PRAGMA {pragma}"))  # on the session's own connection
+        session.add(Track(path="/m/x.mp3", root="/m", rel_path="x.mp3", size=1, mtime_ns=1,
+                          trajectory=bytes(100_000)))
+
+
 def test_any_file_name_round_trips(library: Library) -> None:
     names = ["/m/plain.flac", "/m/üñí©ødé.mp3", "/m/new\nline.ogg", "/m/latin1-\udce9t\udce9.mp3"]
     with library.session() as session:
