@@ -180,8 +180,11 @@ def _place(track: Track, found: Found, digest: str | None) -> None:
 
 def _classify(session: Session, found: list[Found], roots: Sequence[str],
               version_of: Callable[[], str], on_new: Callable[[int], None],
-              retry: Callable[[sa.Row], bool]) -> _Plan:
+              retry: Callable[[sa.Row], bool], unreadable: Sequence[str] = ()) -> _Plan:
     """Plan the scan (see the module docstring); ``retry(row)`` says whether a failed track is tried again.
+
+    Tracks under ``unreadable`` (folders and files discovery could not read) are neither removed nor
+    taken as moved: a folder whose permissions changed is not a deleted album.
 
     ``on_new(n)`` is called first, before any hashing, if there are ``n > 0`` more unknown paths than
     vanished ones (a cheap guess at how many files are new rather than moved).
@@ -219,7 +222,12 @@ def _classify(session: Session, found: list[Found], roots: Sequence[str],
         track.status, track.error = STATUS_PENDING, None
         plan.to_analyse.append((row.id, item.path))
     vanished = known  # what is left was not found
-    found_paths = {item.path for item in found}
+    unseen = [path for path in vanished if _under(path, unreadable)] if unreadable else []
+    for path in unseen:
+        del vanished[path]
+    if unseen:
+        log.warning("keeping %d tracks in the index that could not be read this time", len(unseen))
+    found_paths = {item.path for item in found} | set(unseen)
     added: list[Track] = []
     for item in new:
         digest = content_hash(item.path, item.size)
@@ -341,7 +349,8 @@ def scan(library: Library, roots: Iterable[str | os.PathLike[str]], options: Sca
     resolved = resolve_roots(roots)
     check_mapping(library, resolved, "scanning nothing")  # before anything is written
     started = time.monotonic()
-    found = list(discover(resolved))
+    unreadable: list[str] = []
+    found = list(discover(resolved, unreadable))
     log.info("found %d audio files in %.1f s", len(found), time.monotonic() - started)
     version = options.model_version
 
@@ -366,7 +375,7 @@ def scan(library: Library, roots: Iterable[str | os.PathLike[str]], options: Sca
         with library.session() as session, session.no_autoflush:
             plan = _classify(session, found, resolved, version_of,
                              on_new=(lambda _likely_new: None) if options.enqueue_only else start_early,
-                             retry=retry)
+                             retry=retry, unreadable=unreadable)
         summary = plan.summary
         if options.enqueue_only:
             return summary
