@@ -169,8 +169,8 @@ def _coerce(section: str, key: str, value: Any, expected: Any) -> Any:
                 raise TypeError
             return value
         if expected == "int":
-            if isinstance(value, bool):
-                raise TypeError
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise TypeError  # int(2.5) would quietly make it 2
             return int(value)
         if expected == "float":
             if isinstance(value, bool):
