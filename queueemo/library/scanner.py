@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from queueemo.audio import WINDOW_SECONDS, decoder_identity
 from queueemo.boundaries import Boundaries, boundary_emotion
 from queueemo.emotion.summary import summarise
+from queueemo.errors import DatabaseError
 from queueemo.library.analysis import (
     Analyser,
     ModelAnalyser,
@@ -74,6 +75,8 @@ Progress = Callable[[int, int], None]
 # Up to this many files are analysed in the scanning process (when ScanOptions allow it): starting a
 # pool costs each worker ~3-5 s (spawn, import torch, load the model), one file costs ~1-2 s here.
 IN_PROCESS_MAX_FILES = 4
+# Planning is read, then write: a concurrent scan may insert the same new paths in between.
+_PLAN_ATTEMPTS = 3
 
 
 @dataclass
@@ -372,10 +375,19 @@ def scan(library: Library, roots: Iterable[str | os.PathLike[str]], options: Sca
             workers.start()
 
     with Workers(options.analyse, jobs, options.fork_server) as workers:
-        with library.session() as session, session.no_autoflush:
-            plan = _classify(session, found, resolved, version_of,
-                             on_new=(lambda _likely_new: None) if options.enqueue_only else start_early,
-                             retry=retry, unreadable=unreadable)
+        for attempt in range(1, _PLAN_ATTEMPTS + 1):
+            try:
+                with library.session() as session, session.no_autoflush:
+                    plan = _classify(session, found, resolved, version_of,
+                                     on_new=(lambda _n: None) if options.enqueue_only else start_early,
+                                     retry=retry, unreadable=unreadable)
+                break
+            except DatabaseError as error:
+                # Another scan of these files (the daemon's watcher, a second `queueemo scan`) added
+                # some of the same new tracks between our read and our write: read again.
+                if attempt == _PLAN_ATTEMPTS or not isinstance(error.__cause__, sa.exc.IntegrityError):
+                    raise
+                log.info("another scan added some of these files meanwhile; planning again")
         summary = plan.summary
         if options.enqueue_only:
             return summary

@@ -209,6 +209,39 @@ def test_tracks_behind_a_link_that_cannot_be_followed_are_kept(
     assert rescan().line() == "analysed 0, unchanged 5, moved 0, removed 0, failed 0"
 
 
+def test_a_scan_racing_another_scan_of_the_same_files_plans_again(
+    album: list[Path], rescan, library: Library, db_url: str,
+) -> None:
+    """Two scans of one folder (the daemon's watcher and `queueemo scan`) both planned to add the same
+    new files; the second to commit failed with 'UNIQUE constraint failed: tracks.path'."""
+    from sqlalchemy.orm import Session
+
+    from queueemo.library import open_library
+
+    other = open_library(db_url)  # the other scan, committing its plan just before this one does
+    first = album[0].stat()
+
+    done: list[bool] = []
+
+    def commit_the_other_plan(session: Session, *_: object) -> None:
+        if done or session.bind is other.engine:
+            return
+        done.append(True)
+        with other.session() as theirs:
+            theirs.add(Track(path=str(album[0]), root=str(album[0].parent), rel_path=album[0].name,
+                             size=first.st_size, mtime_ns=first.st_mtime_ns, status="pending"))
+
+    sa.event.listen(Session, "before_flush", commit_the_other_plan)
+    try:
+        assert rescan().line() == "analysed 3, unchanged 0, moved 0, removed 0, failed 0"
+    finally:
+        sa.event.remove(Session, "before_flush", commit_the_other_plan)
+        other.close()
+    tracks = _tracks(library)
+    assert sorted(tracks) == sorted(map(str, album))
+    assert {track.status for track in tracks.values()} == {"ok"}
+
+
 def test_missing_root_is_refused(rescan, tmp_path: Path) -> None:
     from queueemo.errors import QueueemoError
 
