@@ -64,7 +64,7 @@ def _recorded_revisions(engine: sa.Engine) -> tuple[str, ...]:
 
 
 @contextmanager
-def _sqlite_ddl_transaction(connection: sa.Connection) -> Iterator[None]:
+def _sqlite_ddl_transaction(connection: sa.Connection, upgrade: bool) -> Iterator[None]:
     """Make the migration on ``connection`` one SQLite transaction, schema changes included.
 
     Python's sqlite3 runs DDL outside any transaction until the first INSERT/UPDATE, so a scan killed
@@ -72,7 +72,7 @@ def _sqlite_ddl_transaction(connection: sa.Connection) -> Iterator[None]:
     later open failed ("table tracks already exists", "duplicate column name"). ``BEGIN IMMEDIATE``
     also makes a second process wait for the first to finish migrating instead of racing it.
     """
-    if connection.dialect.name != "sqlite":
+    if connection.dialect.name != "sqlite" or not upgrade:  # only checking: no write lock to take
         yield
         return
     driver = connection.connection.driver_connection
@@ -95,7 +95,7 @@ def ensure_schema(engine: sa.Engine, *, upgrade: bool = True) -> None:
     from alembic.script import ScriptDirectory
     from alembic.util import CommandError
 
-    with engine.begin() as connection, _sqlite_ddl_transaction(connection):
+    with engine.begin() as connection, _sqlite_ddl_transaction(connection, upgrade):
         config = alembic_config(connection)
         script = ScriptDirectory.from_config(config)
         current = schema_revisions(connection)

@@ -141,6 +141,24 @@ def test_scan_killed_while_migrating_leaves_an_index_that_opens(db_url: str, sta
         lib.close()
 
 
+@pytest.mark.sqlite_only
+def test_checking_an_old_schema_takes_no_write_lock(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read-only commands only check the schema: a writer elsewhere must not make them wait or fail."""
+    monkeypatch.setattr("queueemo.library.db.BUSY_TIMEOUT_S", 0.1)
+    engine = create_engine(db_url)
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "0002_play_history")
+    engine.dispose()
+    writer = sqlite3.connect(db_url.removeprefix("sqlite:///"))
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(DatabaseError, match="needs a schema upgrade"):
+            open_library(db_url, migrate=False)
+    finally:
+        writer.rollback()
+        writer.close()
+
+
 def test_downgrade_to_empty_and_upgrade_again(library: Library, db_url: str) -> None:
     with library.engine.begin() as connection:
         command.downgrade(alembic_config(connection), "base")
