@@ -373,13 +373,15 @@ def create_engine(url: str, *, password_file: str = "", create: bool = True) -> 
                 "or postgresql+psycopg://USER@HOST/DATABASE"
             ) from None
     if parsed.database and parsed.database != ":memory:":
-        if not create and not Path(parsed.database).expanduser().exists():
-            raise DatabaseError(f"no index at {parsed.database}: run `queueemo scan` first "
+        database = Path(parsed.database).expanduser()
+        parsed = parsed.set(database=str(database))  # SQLite itself would look for a folder named ~
+        if not create and not database.exists():
+            raise DatabaseError(f"no index at {database}: run `queueemo scan` first "
                                 "(or check --db, QUEUEEMO_DB, [library] database_url)")
-        if Path(parsed.database).expanduser().is_dir():
-            raise DatabaseError(f"{parsed.database} is a folder, not a database file; pass a file in it, "
-                                f"e.g. sqlite:///{Path(parsed.database) / 'library.sqlite3'}")
-        folder = Path(parsed.database).expanduser().parent
+        if database.is_dir():
+            raise DatabaseError(f"{database} is a folder, not a database file; pass a file in it, "
+                                f"e.g. sqlite:///{database / 'library.sqlite3'}")
+        folder = database.parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:

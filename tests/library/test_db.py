@@ -213,6 +213,16 @@ def test_locked_database_gives_a_one_line_error(library: Library, db_url: str,
 
 
 @pytest.mark.sqlite_only
+def test_tilde_in_a_sqlite_url_is_the_home_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The folder was created under the home folder, but SQLite was asked for a literal ``~``."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    open_library("sqlite:///~/index/library.sqlite3").close()
+    assert (tmp_path / "index" / "library.sqlite3").is_file()
+    open_library("sqlite:///~/index/library.sqlite3", create=False).close()
+
+
+@pytest.mark.sqlite_only
 def test_a_folder_given_as_the_database_says_so(tmp_path: Path) -> None:
     """It said 'check that its folder exists and is writable', of a folder that was both."""
     with pytest.raises(DatabaseError, match="is a folder, not a database file") as caught:
