@@ -96,6 +96,7 @@ _NOT_AUDIO = "not an audio file (format not recognised)"
 _CORRUPT = "corrupt data"
 _NO_SAMPLES = "no audio samples (an empty stream)"
 _MP4_CUT = "incomplete MP4/M4A file: its index is missing (cut off while copying?)"
+_CUT_IN_HEADERS = "truncated: the file ends before its first audio (cut off while copying?)"
 
 # ffmpeg's words → the reason a user reads; the first match wins. ffmpeg's own line goes to the
 # debug log: its wording ("add a trailing '?' to the map") is about ffmpeg's command line, not the file.
@@ -125,7 +126,10 @@ def _ffmpeg_reason(ffmpeg_log: bytes, path: Path) -> str:
         if needle in text:
             return reason
     if "Input #0" not in text:  # ffmpeg could not even open it as a container
-        return _CORRUPT if any(word in text for word in _DAMAGE_WORDS) else _NOT_AUDIO
+        if any(word in text for word in _DAMAGE_WORDS):
+            return _CORRUPT
+        # Undamaged but ended early: a container ffmpeg knows, cut inside its headers.
+        return _CUT_IN_HEADERS if "End of file" in text else _NOT_AUDIO
     return _CORRUPT
 
 

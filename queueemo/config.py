@@ -169,8 +169,8 @@ def _coerce(section: str, key: str, value: Any, expected: Any) -> Any:
                 raise TypeError
             return value
         if expected == "int":
-            if isinstance(value, bool):
-                raise TypeError
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise TypeError  # int(2.5) would quietly make it 2
             return int(value)
         if expected == "float":
             if isinstance(value, bool):
@@ -332,7 +332,9 @@ def _finish(settings: Settings, env: Mapping[str, str]) -> Settings:
     mpd = settings.mpd
     host = os.path.expanduser(mpd.host) if mpd.host else default_mpd_host(env)
     mpd = dataclasses.replace(mpd, host=host, music_directory=os.path.expanduser(mpd.music_directory))
-    return dataclasses.replace(settings, mpd=mpd)
+    library = dataclasses.replace(settings.library, music_roots=tuple(
+        os.path.expanduser(root) for root in settings.library.music_roots))
+    return dataclasses.replace(settings, mpd=mpd, library=library)
 
 
 def load_settings(

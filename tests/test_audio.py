@@ -115,6 +115,16 @@ def _truncated(suffix, keep=1 / 3):
     return make
 
 
+def _cut_at(suffix, size):
+    def make(tmp_path, make_audio):
+        data = make_audio(f"whole{suffix}", seconds=20, noise=0.1).read_bytes()
+        target = tmp_path / f"cut{suffix}"
+        target.write_bytes(data[:size])
+        return target
+
+    return make
+
+
 def _video_only(tmp_path, make_audio):
     target = tmp_path / "clip.mp4"
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "color=c=red:s=32x32:d=1",
@@ -151,6 +161,9 @@ BAD_FILES = {
     **{f"truncated-{s[1:]}": (_truncated(s), "truncated") for s in (".flac", ".mp3", ".ogg", ".opus")},
     "truncated-wav-10%": (_truncated(".wav", keep=0.1), "truncated: decoded 2.0 s of a declared 20.0 s"),
     "truncated-m4a": (_truncated(".m4a"), "incomplete MP4/M4A file"),
+    # Cut inside the headers, before any audio: these were "not an audio file (format not recognised)".
+    **{f"cut-in-headers-{s[1:]}": (_cut_at(s, 100), "truncated: the file ends before its first audio")
+       for s in (".ogg", ".opus")},
     "damaged-flac": (_damaged(".flac"), "corrupt data"),
     "damaged-ogg": (_damaged(".ogg"), "corrupt data"),
 }

@@ -56,6 +56,19 @@ def test_wrong_types_and_ranges_are_refused(tmp_path):
         load_settings(write(tmp_path, "[daemon]\nreconnect_min_s = 0\n"), env={})
 
 
+def test_a_fraction_for_a_whole_number_is_refused_not_truncated(tmp_path):
+    with pytest.raises(ConfigError, match=r"\[library\] jobs: 2.5 is not a valid int"):
+        load_settings(write(tmp_path, "[library]\njobs = 2.5\n"), env={})
+    assert load_settings(write(tmp_path, "[library]\njobs = 2.0\n"), env={}).library.jobs == 2
+
+
+def test_tilde_in_music_roots_is_the_home_folder(tmp_path, monkeypatch):
+    """It was taken literally: `scan` then said '/current/folder/~/Music does not exist'."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    settings = load_settings(write(tmp_path, '[library]\nmusic_roots = ["~/Music", "/srv/music"]\n'), env={})
+    assert settings.library.music_roots == (str(tmp_path / "Music"), "/srv/music")
+
+
 def test_a_named_config_file_must_exist(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "missing.toml", env={})

@@ -195,8 +195,13 @@ def explain(error: BaseException, where: str, dialect: str = "sqlite") -> str:
     if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
         return (f"{where} is not a usable queueemo database ({text}); "
                 "move it away to start a new index, or pass another --db")
-    if "unable to open" in lowered or "readonly" in lowered or "read-only" in lowered:
+    if "readonly" in lowered or "read-only" in lowered:  # the file, its folder (WAL) or the disk
+        return f"cannot write to database {where} ({text}); check that the file and its folder are writable"
+    if "unable to open" in lowered:
         return f"cannot open database {where} ({text}); check that its folder exists and is writable"
+    if "disk is full" in lowered:
+        return (f"database {where}: the disk is full ({text}); free some space and run the command "
+                "again (what was already stored is kept)")
     return f"database {where}: {text}"
 
 
@@ -368,10 +373,15 @@ def create_engine(url: str, *, password_file: str = "", create: bool = True) -> 
                 "or postgresql+psycopg://USER@HOST/DATABASE"
             ) from None
     if parsed.database and parsed.database != ":memory:":
-        if not create and not Path(parsed.database).expanduser().exists():
-            raise DatabaseError(f"no index at {parsed.database}: run `queueemo scan` first "
+        database = Path(parsed.database).expanduser()
+        parsed = parsed.set(database=str(database))  # SQLite itself would look for a folder named ~
+        if not create and not database.exists():
+            raise DatabaseError(f"no index at {database}: run `queueemo scan` first "
                                 "(or check --db, QUEUEEMO_DB, [library] database_url)")
-        folder = Path(parsed.database).expanduser().parent
+        if database.is_dir():
+            raise DatabaseError(f"{database} is a folder, not a database file; pass a file in it, "
+                                f"e.g. sqlite:///{database / 'library.sqlite3'}")
+        folder = database.parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,6 +63,29 @@ def _recorded_revisions(engine: sa.Engine) -> tuple[str, ...]:
         return tuple(connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars())
 
 
+@contextmanager
+def _sqlite_ddl_transaction(connection: sa.Connection, upgrade: bool) -> Iterator[None]:
+    """Make the migration on ``connection`` one SQLite transaction, schema changes included.
+
+    Python's sqlite3 runs DDL outside any transaction until the first INSERT/UPDATE, so a scan killed
+    while creating or upgrading the index left tables or columns without their revision, and every
+    later open failed ("table tracks already exists", "duplicate column name"). ``BEGIN IMMEDIATE``
+    also makes a second process wait for the first to finish migrating instead of racing it.
+    """
+    if connection.dialect.name != "sqlite" or not upgrade:  # only checking: no write lock to take
+        yield
+        return
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    default = driver.isolation_level
+    driver.isolation_level = None  # no implicit BEGIN/COMMIT: the transaction below is ours
+    try:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        yield  # ``engine.begin()`` commits it, or rolls it back
+    finally:
+        driver.isolation_level = default  # for the pooled connection's next user (commits nothing)
+
+
 def ensure_schema(engine: sa.Engine, *, upgrade: bool = True) -> None:
     """Upgrade ``engine``'s database to head; ``DatabaseError`` if it is newer than this code."""
     where = engine.url.database or str(engine.url)
@@ -70,7 +95,7 @@ def ensure_schema(engine: sa.Engine, *, upgrade: bool = True) -> None:
     from alembic.script import ScriptDirectory
     from alembic.util import CommandError
 
-    with engine.begin() as connection:
+    with engine.begin() as connection, _sqlite_ddl_transaction(connection, upgrade):
         config = alembic_config(connection)
         script = ScriptDirectory.from_config(config)
         current = schema_revisions(connection)

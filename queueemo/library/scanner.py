@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from queueemo.audio import WINDOW_SECONDS, decoder_identity
 from queueemo.boundaries import Boundaries, boundary_emotion
 from queueemo.emotion.summary import summarise
+from queueemo.errors import DatabaseError
 from queueemo.library.analysis import (
     Analyser,
     ModelAnalyser,
@@ -74,6 +75,8 @@ Progress = Callable[[int, int], None]
 # Up to this many files are analysed in the scanning process (when ScanOptions allow it): starting a
 # pool costs each worker ~3-5 s (spawn, import torch, load the model), one file costs ~1-2 s here.
 IN_PROCESS_MAX_FILES = 4
+# Planning is read, then write: a concurrent scan may insert the same new paths in between.
+_PLAN_ATTEMPTS = 3
 
 
 @dataclass
@@ -180,8 +183,11 @@ def _place(track: Track, found: Found, digest: str | None) -> None:
 
 def _classify(session: Session, found: list[Found], roots: Sequence[str],
               version_of: Callable[[], str], on_new: Callable[[int], None],
-              retry: Callable[[sa.Row], bool]) -> _Plan:
+              retry: Callable[[sa.Row], bool], unreadable: Sequence[str] = ()) -> _Plan:
     """Plan the scan (see the module docstring); ``retry(row)`` says whether a failed track is tried again.
+
+    Tracks under ``unreadable`` (folders and files discovery could not read) are neither removed nor
+    taken as moved: a folder whose permissions changed is not a deleted album.
 
     ``on_new(n)`` is called first, before any hashing, if there are ``n > 0`` more unknown paths than
     vanished ones (a cheap guess at how many files are new rather than moved).
@@ -219,7 +225,12 @@ def _classify(session: Session, found: list[Found], roots: Sequence[str],
         track.status, track.error = STATUS_PENDING, None
         plan.to_analyse.append((row.id, item.path))
     vanished = known  # what is left was not found
-    found_paths = {item.path for item in found}
+    unseen = [path for path in vanished if _under(path, unreadable)] if unreadable else []
+    for path in unseen:
+        del vanished[path]
+    if unseen:
+        log.warning("keeping %d tracks in the index that could not be read this time", len(unseen))
+    found_paths = {item.path for item in found} | set(unseen)
     added: list[Track] = []
     for item in new:
         digest = content_hash(item.path, item.size)
@@ -341,7 +352,8 @@ def scan(library: Library, roots: Iterable[str | os.PathLike[str]], options: Sca
     resolved = resolve_roots(roots)
     check_mapping(library, resolved, "scanning nothing")  # before anything is written
     started = time.monotonic()
-    found = list(discover(resolved))
+    unreadable: list[str] = []
+    found = list(discover(resolved, unreadable))
     log.info("found %d audio files in %.1f s", len(found), time.monotonic() - started)
     version = options.model_version
 
@@ -363,10 +375,19 @@ def scan(library: Library, roots: Iterable[str | os.PathLike[str]], options: Sca
             workers.start()
 
     with Workers(options.analyse, jobs, options.fork_server) as workers:
-        with library.session() as session, session.no_autoflush:
-            plan = _classify(session, found, resolved, version_of,
-                             on_new=(lambda _likely_new: None) if options.enqueue_only else start_early,
-                             retry=retry)
+        for attempt in range(1, _PLAN_ATTEMPTS + 1):
+            try:
+                with library.session() as session, session.no_autoflush:
+                    plan = _classify(session, found, resolved, version_of,
+                                     on_new=(lambda _n: None) if options.enqueue_only else start_early,
+                                     retry=retry, unreadable=unreadable)
+                break
+            except DatabaseError as error:
+                # Another scan of these files (the daemon's watcher, a second `queueemo scan`) added
+                # some of the same new tracks between our read and our write: read again.
+                if attempt == _PLAN_ATTEMPTS or not isinstance(error.__cause__, sa.exc.IntegrityError):
+                    raise
+                log.info("another scan added some of these files meanwhile; planning again")
         summary = plan.summary
         if options.enqueue_only:
             return summary

@@ -103,6 +103,7 @@ def _connector(url: str, password: str | None) -> Callable[[], Any] | None:
         import sqlite3
 
         path = unquote(match["path"])
+        path = path if path == ":memory:" else str(Path(path).expanduser())  # as db.create_engine does
         if path == ":memory:":
             return None
         return lambda: sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)

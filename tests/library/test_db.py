@@ -89,6 +89,76 @@ def test_database_at_first_revision_is_upgraded_keeping_tracks(db_url: str) -> N
     lib.close()
 
 
+# Run in a child: bring the index to a revision (with one track), then open it with queueemo and die
+# like ``kill -9`` right after the first statement containing the marker.
+_DIE_MIGRATING = """
+import os, sys
+import sqlalchemy as sa
+from alembic import command
+from queueemo.library import Track, open_library
+from queueemo.library.db import create_engine
+from queueemo.library.migrate import alembic_config
+
+url, start, marker = sys.argv[1:]
+if start:
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), start)
+        connection.execute(sa.insert(Track.__table__).values(
+            path=b"/m/a.flac", root=b"/m", rel_path=b"a.flac", size=1, mtime_ns=2, status="pending"))
+    engine.dispose()
+
+def die(connection, cursor, statement, *args):
+    if marker in statement:
+        os._exit(9)
+
+sa.event.listen(sa.engine.Engine, "after_cursor_execute", die)
+open_library(url)
+"""
+
+
+@pytest.mark.parametrize(("start", "marker", "tracks"), [
+    ("", "CREATE INDEX", 0),  # creating a new index: after CREATE TABLE tracks
+    ("0002_play_history", "ADD COLUMN sound_start_s", 1),  # upgrading: one column of 0003 added
+])
+def test_scan_killed_while_migrating_leaves_an_index_that_opens(db_url: str, start: str, marker: str,
+                                                                 tracks: int) -> None:
+    """SQLite ran schema changes outside the migration's transaction: a kill in between left tables or
+    columns without their revision, and every later open failed ('duplicate column name: decoder')."""
+    child = subprocess.run([sys.executable, "-c", _DIE_MIGRATING, db_url, start, marker],
+                           capture_output=True, text=True)
+    assert child.returncode == 9, child.stderr
+    lib = open_library(db_url)
+    try:
+        with lib.engine.connect() as connection:
+            assert schema_revisions(connection) == (SCHEMA_HEAD,)
+        with lib.session() as session:
+            assert len(session.scalars(sa.select(Track)).all()) == tracks
+            session.add(Track(path="/m/b.flac", root="/m", rel_path="b.flac", size=1, mtime_ns=1))
+        with lib.session() as session:  # the migration's connection went back to ordinary commits
+            assert len(session.scalars(sa.select(Track)).all()) == tracks + 1
+    finally:
+        lib.close()
+
+
+@pytest.mark.sqlite_only
+def test_checking_an_old_schema_takes_no_write_lock(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read-only commands only check the schema: a writer elsewhere must not make them wait or fail."""
+    monkeypatch.setattr("queueemo.library.db.BUSY_TIMEOUT_S", 0.1)
+    engine = create_engine(db_url)
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "0002_play_history")
+    engine.dispose()
+    writer = sqlite3.connect(db_url.removeprefix("sqlite:///"))
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(DatabaseError, match="needs a schema upgrade"):
+            open_library(db_url, migrate=False)
+    finally:
+        writer.rollback()
+        writer.close()
+
+
 def test_downgrade_to_empty_and_upgrade_again(library: Library, db_url: str) -> None:
     with library.engine.begin() as connection:
         command.downgrade(alembic_config(connection), "base")
@@ -140,6 +210,37 @@ def test_locked_database_gives_a_one_line_error(library: Library, db_url: str,
         holder.rollback()
         holder.close()
         other.close()
+
+
+@pytest.mark.sqlite_only
+def test_tilde_in_a_sqlite_url_is_the_home_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The folder was created under the home folder, but SQLite was asked for a literal ``~``."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    open_library("sqlite:///~/index/library.sqlite3").close()
+    assert (tmp_path / "index" / "library.sqlite3").is_file()
+    open_library("sqlite:///~/index/library.sqlite3", create=False).close()
+
+
+@pytest.mark.sqlite_only
+def test_a_folder_given_as_the_database_says_so(tmp_path: Path) -> None:
+    """It said 'check that its folder exists and is writable', of a folder that was both."""
+    with pytest.raises(DatabaseError, match="is a folder, not a database file") as caught:
+        open_library(f"sqlite:///{tmp_path}")
+    assert f"sqlite:///{tmp_path / 'library.sqlite3'}" in str(caught.value)
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize(("pragma", "expected"), [
+    ("query_only = ON", "cannot write to database .* check that the file and its folder are writable"),
+    ("max_page_count = 1", "the disk is full .* free some space"),
+])
+def test_a_database_that_cannot_be_written_says_why(library: Library, pragma: str, expected: str) -> None:
+    """A read-only file was blamed on its folder; a full disk had no advice."""
+    with pytest.raises(DatabaseError, match=expected), library.session() as session:
+        session.execute(sa.text(f"PRAGMA {pragma}"))  # on the session's own connection
+        session.add(Track(path="/m/x.mp3", root="/m", rel_path="x.mp3", size=1, mtime_ns=1,
+                          trajectory=bytes(100_000)))
 
 
 def test_any_file_name_round_trips(library: Library) -> None:

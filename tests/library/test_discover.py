@@ -57,6 +57,17 @@ def test_missing_root_is_an_error_not_an_empty_library(tmp_path: Path) -> None:
         resolve_roots([tmp_path / "unmounted"])
 
 
+@pytest.mark.parametrize("root", ["", "notes.txt"])
+def test_an_empty_root_or_a_file_that_is_not_audio_is_an_error(tmp_path: Path, root: str,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """``scan ""`` scanned the current folder, ``scan notes.txt`` scanned nothing and said all was well."""
+    monkeypatch.chdir(tmp_path)
+    _touch(tmp_path / "notes.txt")
+    _touch(tmp_path / "song.mp3")
+    with pytest.raises(QueueemoError, match=r"an empty path|neither a folder nor an audio file"):
+        resolve_roots([root])
+
+
 def test_a_file_can_be_scanned_as_a_root(tmp_path: Path) -> None:
     song = _touch(tmp_path / "one.mp3")
     [found] = discover(resolve_roots([song]))

@@ -186,6 +186,62 @@ def test_empty_root_keeps_its_tracks(album: list[Path], rescan, music: Path) -> 
     assert rescan().removed == 0  # an unmounted disk looks like this
 
 
+def test_tracks_behind_a_link_that_cannot_be_followed_are_kept(
+    album: list[Path], rescan, library: Library, music: Path, make_audio: Callable[..., Path],
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A folder or file linked from another disk that is not mounted (or a folder without read or
+    search permission) could not be read: its tracks used to be removed, their analysis lost."""
+    make_audio("disk2/live/far.wav", seconds=2, freq=300)
+    make_audio("disk2/song.wav", seconds=2, freq=500)
+    (music / "live").symlink_to(tmp_path / "disk2" / "live")
+    (music / "song.wav").symlink_to(tmp_path / "disk2" / "song.wav")
+    assert rescan().line() == "analysed 5, unchanged 0, moved 0, removed 0, failed 0"
+    before = _tracks(library)
+    (tmp_path / "disk2").rename(tmp_path / "unmounted")
+    with caplog.at_level("WARNING", logger="queueemo.library"):
+        assert rescan().line() == "analysed 0, unchanged 3, moved 0, removed 0, failed 0"
+    assert f"cannot read {str(music / 'song.wav')!r}" in caplog.text
+    kept, far = _tracks(library), str(music / "live" / "far.wav")
+    assert kept[far].trajectory == before[far].trajectory
+    assert str(music / "song.wav") in kept
+    (tmp_path / "unmounted").rename(tmp_path / "disk2")
+    assert rescan().line() == "analysed 0, unchanged 5, moved 0, removed 0, failed 0"
+
+
+def test_a_scan_racing_another_scan_of_the_same_files_plans_again(
+    album: list[Path], rescan, library: Library, db_url: str,
+) -> None:
+    """Two scans of one folder (the daemon's watcher and `queueemo scan`) both planned to add the same
+    new files; the second to commit failed with 'UNIQUE constraint failed: tracks.path'."""
+    from sqlalchemy.orm import Session
+
+    from queueemo.library import open_library
+
+    other = open_library(db_url)  # the other scan, committing its plan just before this one does
+    first = album[0].stat()
+
+    done: list[bool] = []
+
+    def commit_the_other_plan(session: Session, *_: object) -> None:
+        if done or session.bind is other.engine:
+            return
+        done.append(True)
+        with other.session() as theirs:
+            theirs.add(Track(path=str(album[0]), root=str(album[0].parent), rel_path=album[0].name,
+                             size=first.st_size, mtime_ns=first.st_mtime_ns, status="pending"))
+
+    sa.event.listen(Session, "before_flush", commit_the_other_plan)
+    try:
+        assert rescan().line() == "analysed 3, unchanged 0, moved 0, removed 0, failed 0"
+    finally:
+        sa.event.remove(Session, "before_flush", commit_the_other_plan)
+        other.close()
+    tracks = _tracks(library)
+    assert sorted(tracks) == sorted(map(str, album))
+    assert {track.status for track in tracks.values()} == {"ok"}
+
+
 def test_missing_root_is_refused(rescan, tmp_path: Path) -> None:
     from queueemo.errors import QueueemoError
 

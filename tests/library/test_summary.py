@@ -5,8 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from queueemo.library import Library, Track, library_status
+import pytest
+
+from queueemo.library import Library, Track, library_status, open_library
 from queueemo.library.claims import ScanWorker, worker_status
 from queueemo.library.summary import quick_status
 
@@ -36,6 +39,16 @@ def test_quick_status_equals_the_status_through_sqlalchemy(library: Library, db_
     (worker,) = workers
     assert (worker.name, worker.analysed, worker.failed, worker.claims) == ("box-1", 10, 2, 1)
     assert abs(worker.per_minute - expected.per_minute) < 1e-6 and worker.last_seen == expected.last_seen
+
+
+def test_quick_status_reads_an_index_named_under_the_home_folder(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """``sqlite:///~/...`` opens under the home folder; the quick path looked for a literal ``~``."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with open_library("sqlite:///~/library.sqlite3") as library:
+        _fill(library)
+    quick = quick_status("sqlite:///~/library.sqlite3", "v2")
+    assert quick is not None and quick[0].total == 6
 
 
 def test_quick_status_leaves_what_it_cannot_read_to_the_ordinary_path(library: Library, db_url: str,
