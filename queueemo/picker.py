@@ -45,6 +45,7 @@ class Reason(IntEnum):
     QUEUED = 7
     ALBUM_SPACING = 8
     DUPLICATE_RECORDING = 9
+    FOLLOWED = 10  # the song the picks follow (``next --from``): as if it had just played
 
     @property
     def label(self) -> str:
@@ -184,11 +185,13 @@ class Play:
 
 @dataclass(frozen=True)
 class Context:
-    """What the rules look at: history (oldest first) and the queue up to its end."""
+    """What the rules look at: history (oldest first), the queue up to its end, and the song the
+    picks follow when it is not the queue's last (``next --from``)."""
 
     now: float
     history: tuple[Play, ...] = ()
     queue: tuple[Play, ...] = ()  # every queued song; their order is the play order
+    followed: Play | None = None
 
 
 @dataclass(frozen=True)
@@ -303,7 +306,9 @@ def _apply_rules(base: np.ndarray, candidates: Candidates, context: Context, pic
     for play in context.history:
         if context.now - play.at <= rules.repeat_window_s and play.uri not in queued:
             last_played[play.uri] = max(play.at, last_played.get(play.uri, -math.inf))
-    for uris, reason in ((last_played, Reason.RECENTLY_PLAYED), (queued, Reason.QUEUED)):
+    followed = {context.followed.uri} if context.followed else set()
+    for uris, reason in ((followed, Reason.FOLLOWED), (last_played, Reason.RECENTLY_PLAYED),
+                         (queued, Reason.QUEUED)):
         rows = np.array([candidates.index[u] for u in uris if u in candidates.index], dtype=np.int64)
         if len(rows):
             free = reasons[rows] == 0
@@ -321,7 +326,7 @@ def _apply_rules(base: np.ndarray, candidates: Candidates, context: Context, pic
     sequence = _sequence(context, picked)
     artist, album, duplicates = rules.artist_spacing, rules.album_spacing, rules.avoid_duplicates
     recent = [p for p in context.history if context.now - p.at <= rules.repeat_window_s]
-    recent += [*context.queue, *picked]
+    recent += [*context.queue, *_followed(context), *picked]
     duplicate_mask = _code_block(candidates.recording_codes, candidates, recent, len(recent))
     own = [candidates.index[p.uri] for p in recent if p.uri in candidates.index]
     duplicate_mask[own] = False  # a track is not a duplicate of itself (the repeat window's job)
@@ -378,7 +383,11 @@ def _sequence(context: Context, picked: Sequence[Play]) -> list[Play]:
     start = 0
     if context.history and context.history[-1].uri in queue:
         start = len(queue) - queue[::-1].index(context.history[-1].uri)
-    return [*context.history, *context.queue[start:], *picked]
+    return [*context.history, *context.queue[start:], *_followed(context), *picked]
+
+
+def _followed(context: Context) -> list[Play]:
+    return [context.followed] if context.followed else []
 
 
 @dataclass(frozen=True)

@@ -232,6 +232,10 @@ class Queuer:
         now = time.time() if now is None else now
         candidates, reasons = self.candidates()
         context = self._context(state, now)
+        if follow:  # the rules count the followed song as if it had just played
+            row = candidates.index.get(follow)
+            artist = candidates.artists[row] if row is not None else ""
+            context = dataclasses.replace(context, followed=picker.Play(follow, artist, now))
         picks: list[picker.Pick] = []
         reference_uri = follow or (state.reference.uri if state.reference else None)
         if reference_uri is None:

@@ -93,6 +93,17 @@ def test_artist_spacing_counts_the_queue_after_the_current_song():
     assert chosen is not None and chosen.uri == "other.ogg"
 
 
+def test_a_followed_song_counts_as_just_played():
+    """`next --from near.ogg` picked near.ogg itself: the followed song was in no rule's sight."""
+    context = Context(now=10_000.0, followed=Play("near.ogg", "A", 10_000.0))
+    chosen = pick(Rules(tie_tolerance=0.0, artist_spacing=0), context, explain=4)
+    assert chosen is not None and chosen.uri == "other.ogg"
+    assert ("near.ogg", Reason.FOLLOWED) in [(r.uri, r.reason) for r in chosen.excluded]
+    spaced = dataclasses.replace(context, followed=Play("elsewhere.ogg", "A", 10_000.0))
+    assert pick(Rules(tie_tolerance=0.0, artist_spacing=1), spaced).uri == "other.ogg"  # artist A
+    assert pick(Rules(tie_tolerance=0.0, artist_spacing=1), Context(now=10_000.0)).uri == "near.ogg"
+
+
 def test_glob_and_genre_exclusions():
     rules = Rules(tie_tolerance=0.0, exclude_globs=("near.*",), exclude_genres=("noise",))
     reasons = picker.static_reasons(CANDIDATES, rules)

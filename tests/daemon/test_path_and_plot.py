@@ -75,6 +75,15 @@ def test_from_follows_the_given_song_and_unknown_songs_are_one_line(
     assert "does not know" not in caplog.text  # the error says it all: no warning line before it
 
 
+def test_from_never_picks_the_followed_song(mpd_server, capsys, monkeypatch):
+    """`next --from X -n 3` picked X itself: the followed song counts as just played."""
+    code, out, err = next_cli(capsys, monkeypatch, "--from", "far.ogg", "-n", "3", "--dry-run",
+                              "--json")
+    assert code == 0, err
+    uris = [json.loads(line)["uri"] for line in out.splitlines()]
+    assert uris and "far.ogg" not in uris and "ref.ogg" not in uris
+
+
 def test_path_ends_on_its_destination(mpd_server, capsys, monkeypatch):
     code, out, err = cli(capsys, monkeypatch, "path", "ref.ogg", "far.ogg", "-n", "3")
     assert code == 0, err
