@@ -337,21 +337,23 @@ def evaluate(data_dir: str, cache_dir: str, model_dir: str | None, json_path: st
 # --- library: scan, status, show (thin shims over queueemo.library) ---------------------------------
 
 
-DB_URL_FORMS = "sqlite:////abs/path.sqlite3 or postgresql+psycopg://user@host/db"
+DB_URL_FORMS = "a file path, sqlite:////abs/path.sqlite3 or postgresql+psycopg://user@host/db"
 
 
 def _check_db_url(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
     if value is None:
         return None
-    if not re.fullmatch(r"[\w+]+://.*", value, re.DOTALL):  # SQLAlchemy's URL shape, without its import
+    url_like = re.fullmatch(r"[\w+]+://.*", value, re.DOTALL)  # SQLAlchemy's URL shape, without its import
+    if not value or (not url_like and re.match(r"[\w+]+:/", value)):  # a URL that lost a slash
         raise click.BadParameter(f"{value!r} is not a database URL; expected {DB_URL_FORMS}")
     return value
 
 
 def _db_option(command):
     return click.option(
-        "--db", "database_url", default=None, metavar="URL", callback=_check_db_url,
-        help="Library database URL (default: [library] database_url, $QUEUEEMO_DB, or XDG data dir).",
+        "--db", "database_url", default=None, metavar="URL|FILE", callback=_check_db_url,
+        help="Library database URL, or a SQLite file's path (default: [library] database_url, "
+             "$QUEUEEMO_DB, or XDG data dir).",
     )(command)
 
 

@@ -124,8 +124,11 @@ class Settings:
 
     @property
     def database_url(self) -> str:
-        """The database URL, with the XDG default filled in."""
-        return self.library.database_url or default_database_url()
+        """The database URL, with the XDG default filled in; a plain file path is a SQLite file."""
+        url = self.library.database_url or default_database_url()
+        if "://" not in url:
+            return f"sqlite:///{Path(url).expanduser().absolute()}"
+        return url
 
     @property
     def arc_state_path(self) -> Path:

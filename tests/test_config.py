@@ -69,6 +69,17 @@ def test_tilde_in_music_roots_is_the_home_folder(tmp_path, monkeypatch):
     assert settings.library.music_roots == (str(tmp_path / "Music"), "/srv/music")
 
 
+def test_a_plain_file_path_as_database_url_is_a_sqlite_file(tmp_path, monkeypatch):
+    """`--db ~/music.sqlite3` (or the same in the config) was refused as 'not a database URL'."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    for given, file in (("~/music.sqlite3", tmp_path / "music.sqlite3"), ("idx.db", tmp_path / "idx.db")):
+        settings = load_settings(write(tmp_path, f"[library]\ndatabase_url = '{given}'\n"), env={})
+        assert settings.database_url == f"sqlite:///{file}"
+    url = "postgresql+psycopg://me@db/queueemo"
+    assert load_settings(None, env={"QUEUEEMO_DB": url}).database_url == url
+
+
 def test_a_named_config_file_must_exist(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "missing.toml", env={})

@@ -29,6 +29,16 @@ def scanned(make_audio: Callable[..., Path], music: Path, db_url: str) -> list[P
     return files
 
 
+def test_db_takes_a_file_path_and_refuses_a_url_that_lost_a_slash(make_audio: Callable[..., Path],
+                                                                  music: Path, tmp_path: Path) -> None:
+    make_audio("music/calm.flac", seconds=2, freq=220)
+    index = tmp_path / "index.sqlite3"
+    result = CliRunner().invoke(cli, ["scan", str(music), "--jobs", "1", "--db", str(index)])
+    assert result.exit_code == 0 and index.is_file(), result.output
+    result = CliRunner().invoke(cli, ["status", "--db", f"sqlite:{index}"])
+    assert result.exit_code == 2 and "is not a database URL" in result.output
+
+
 def test_status_counts_tracks(scanned: list[Path], db_url: str) -> None:
     result = CliRunner().invoke(cli, ["status", "--db", db_url])
     assert result.exit_code == 0, result.output
