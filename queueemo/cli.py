@@ -498,7 +498,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], jobs: int | None, retry_fai
     finally:
         progress.close()
         library.close()
-    click.echo(summary.line())
+    click.echo(summary.line() + (" (why: queueemo status --failed)" if summary.failed else ""))
 
 
 @cli.command()

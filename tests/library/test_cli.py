@@ -25,7 +25,7 @@ def scanned(make_audio: Callable[..., Path], music: Path, db_url: str) -> list[P
     result = CliRunner().invoke(cli, ["scan", str(music), "--jobs", "1", "--db", db_url])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().splitlines()[-1] == (
-        "analysed 2, unchanged 0, moved 0, removed 0, failed 1")
+        "analysed 2, unchanged 0, moved 0, removed 0, failed 1 (why: queueemo status --failed)")
     return files
 
 

@@ -284,10 +284,10 @@ def test_unchanged_rescan_does_not_import_torch(album: list[Path], rescan, music
     (music / "letter.mp3").write_text("Dear user, this is not audio.\n" * 50)
     rescan()
     assert _imports_torch(music, db_url) == (
-        "analysed 0, unchanged 3, moved 0, removed 0, failed 1", False)
+        "analysed 0, unchanged 3, moved 0, removed 0, failed 1 (why: queueemo status --failed)", False)
     album[0].rename(music / "renamed.flac")
     assert _imports_torch(music, db_url) == (
-        "analysed 0, unchanged 2, moved 1, removed 0, failed 1", False)
+        "analysed 0, unchanged 2, moved 1, removed 0, failed 1 (why: queueemo status --failed)", False)
     make_audio_again = album[1].read_bytes()
     album[1].write_bytes(make_audio_again[: len(make_audio_again) // 2])  # changed: must analyse
     assert _imports_torch(music, db_url)[1]
@@ -347,7 +347,8 @@ def test_retry_failed_tries_every_failed_file_again(album: list[Path], rescan, l
     assert rescan().failed == 2  # unchanged files, same decoder: not retried
     runner = CliRunner()
     result = runner.invoke(cli, ["scan", str(music), "--retry-failed", "--db", db_url])
-    assert result.output.strip() == "analysed 1, unchanged 2, moved 0, removed 0, failed 1"
+    assert result.output.strip() == ("analysed 1, unchanged 2, moved 0, removed 0, failed 1 "
+                                     "(why: queueemo status --failed)")
     after = _tracks(library)
     assert after[str(album[2])].status == "ok"
     assert after[str(music / "letter.mp3")].analysed_at > before[str(music / "letter.mp3")]
