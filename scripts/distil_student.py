@@ -12,7 +12,8 @@ dilations on top of it (they start out adding nothing: the warm start computes w
 (by the quick validation look); ``--finish FILE`` writes the weights from such a file without training.
 ``--head-weight W`` (and ``--projection-weight``) adds the frozen v2 head's view of the embedding to
 the loss (the v2 head in ``--head DIR``, default the installed models); the checkpoint then keeps the
-network whose head outputs are closest to the teacher's.
+network whose head outputs are closest to the teacher's (``--head DIR`` alone, at weight 0, only
+reports that closeness and picks the checkpoint by it).
 """
 
 from __future__ import annotations
