@@ -6,11 +6,14 @@ input mels (filled here on first use), trains on the training split only, and wr
 
 ``--extra DIR...`` adds unlabelled music (the first ``--extra-minutes`` of every audio file under the
 folders): its mels and the teacher's embeddings are computed into ``<cache>/<folder>/extra/`` first.
-``--init DIR`` starts from the student in DIR. ``--checkpoint FILE`` keeps the best network so far
+``--init DIR`` starts from the student in DIR; ``--deepen 8 16`` adds gated residual k3 layers of those
+dilations on top of it (they start out adding nothing: the warm start computes what DIR's student does).
+``--checkpoint FILE`` keeps the best network so far
 (by the quick validation look); ``--finish FILE`` writes the weights from such a file without training.
 ``--head-weight W`` (and ``--projection-weight``) adds the frozen v2 head's view of the embedding to
 the loss (the v2 head in ``--head DIR``, default the installed models); the checkpoint then keeps the
-network whose head outputs are closest to the teacher's.
+network whose head outputs are closest to the teacher's (``--head DIR`` alone, at weight 0, only
+reports that closeness and picks the checkpoint by it).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from queueemo.emotion.student import (
     StudentConfig,
     StudentNetwork,
     config_dict,
+    deepened,
     student_arrays,
 )
 from queueemo.emotion.training import datasets
@@ -67,13 +71,14 @@ def _groups(root: Path) -> dict[str, list[tuple[str, str]]]:
     return sets
 
 
-def _initial(model_dir: Path) -> tuple[StudentNetwork, str]:
-    """The (folded) student in ``model_dir`` as a trainable network without batch norm, and its version."""
+def _initial(model_dir: Path, dilations: tuple[int, ...], seed: int) -> tuple[StudentNetwork, str]:
+    """The (folded) student in ``model_dir`` as a trainable network without batch norm, deepened by
+    gated layers of ``dilations`` (if any), and its version."""
     student, _ = load_numpy_student(model_dir)
-    info = read_info(STUDENT_NAME, model_dir)
-    network = StudentNetwork(StudentConfig(**info["config"]), batch_norm=False)
+    network = StudentNetwork(student.config, batch_norm=False)
     network.load_state_dict({name: torch.from_numpy(value) for name, value in student.arrays.items()})
-    return network, info["version"]
+    return (deepened(network, dilations, seed) if dilations else network,
+            read_info(STUDENT_NAME, model_dir)["version"])
 
 
 def _save_checkpoint(path: Path, network: StudentNetwork, info: dict) -> None:
@@ -85,7 +90,7 @@ def _save_checkpoint(path: Path, network: StudentNetwork, info: dict) -> None:
 
 def _load_checkpoint(path: Path) -> tuple[StudentNetwork, dict]:
     stored = torch.load(path, weights_only=False)
-    network = StudentNetwork(StudentConfig(**stored["config"]), batch_norm=stored["batch_norm"])
+    network = StudentNetwork(StudentConfig.from_dict(stored["config"]), batch_norm=stored["batch_norm"])
     network.load_state_dict(stored["state"])
     return network.eval(), stored["info"]
 
@@ -122,6 +127,8 @@ def main() -> None:
     parser.add_argument("--extra-share", type=float, default=0.33, help="Share of crops from the extra audio")
     parser.add_argument("--jobs", type=int, default=2, help="Processes filling the caches")
     parser.add_argument("--init", type=Path, help="Start from the student in this folder")
+    parser.add_argument("--deepen", type=int, nargs="*", default=[],
+                        help="Dilations of gated residual k3 layers added on top of the --init student")
     parser.add_argument("--checkpoint", type=Path, help="Keep the best network so far in this file")
     parser.add_argument("--finish", type=Path, help="Write the weights of this checkpoint, no training")
     parser.add_argument("--head-weight", type=float, default=DistilTraining.head_weight,
@@ -130,8 +137,11 @@ def main() -> None:
                         help="Weight of the MSE of the v2 head members' projections")
     parser.add_argument("--embedding-weight", type=float, default=DistilTraining.embedding_weight,
                         help="Weight of the embedding MSE + cosine terms")
-    parser.add_argument("--head", type=Path, help="The v2 head's folder (default: installed)")
+    parser.add_argument("--head", type=Path, help="The v2 head's folder (default: installed); given, "
+                        "its MSE is reported (and picks the checkpoint) even at head weight 0")
     args = parser.parse_args()
+    if args.deepen and not args.init:
+        parser.error("--deepen needs --init (the student to deepen)")
     if missing := [str(folder) for folder in args.extra if not folder.is_dir()]:
         parser.error(f"--extra: not a folder: {', '.join(missing)}")
     torch.set_num_threads(args.threads)
@@ -147,7 +157,7 @@ def main() -> None:
         for split, out in (("train", train), ("val", val)):
             out += load_pairs(mel_dir, teacher_dir, [f for f, g in files if datasets.split_of(g) == split])
     print(f"{len(train)} training files, {len(val)} validation files")
-    uses_head = args.head_weight > 0 or args.projection_weight > 0
+    uses_head = args.head_weight > 0 or args.projection_weight > 0 or args.head is not None
     head, head_version = load_clip_v2(args.head, "v2") if uses_head else (None, None)
     if args.finish:
         network, info = _load_checkpoint(args.finish)
@@ -155,13 +165,14 @@ def main() -> None:
         print(f"checkpoint of step {info['step']}: validation fit {info['validation_fit']}")
     else:
         extra, used = _extra_pairs(args, cache) if args.extra else ([], None)
-        initial, initial_version = _initial(args.init) if args.init else (None, None)
+        initial, initial_version = (_initial(args.init, tuple(args.deepen), args.seed) if args.init
+                                    else (None, None))
         settings = DistilTraining(seed=args.seed, steps=args.steps, learning_rate=args.learning_rate,
                                   extra_share=args.extra_share if extra else 0.0,
                                   embedding_weight=args.embedding_weight, head_weight=args.head_weight,
                                   projection_weight=args.projection_weight)
-        about = {"training": asdict(settings), "initial": initial_version, "extra": used,
-                 "head": head_version}
+        about = {"training": asdict(settings), "initial": initial_version, "deepened": args.deepen,
+                 "extra": used, "head": head_version}
 
         def keep(network: StudentNetwork, progress: dict) -> None:
             _save_checkpoint(args.checkpoint, network, {**progress, **about})

@@ -1,16 +1,17 @@
 """The student distilled from musicnn, as a torch module for training (the ``v2-lite`` front end).
 
 The same 96-band log-mel in, a 200-d embedding per 0.5-s window out, comparable to musicnn's
-'penultimate' embedding. The layer geometry comes from ``numpy_student``, which runs the shipped
-weights at analysis time: 1-D convolutions over time with the mel bands as channels give one feature
-vector per 4 mel frames, the 3-s patch centred on each window is pooled (max and mean, as if the
-features were repeated back to mel frames), then two dense layers give the embedding. Batch norm is
-used in training and folded into the convolutions for the shipped weights (``folded``).
+'penultimate' embedding. The layer geometry is ``numpy_student.StudentConfig`` (stored in the JSON),
+shared with the numpy runtime that runs the shipped weights at analysis time: 1-D convolutions over
+time with the mel bands as channels give one feature vector per 4 mel frames, the 3-s patch centred on
+each window is pooled (max and mean, as if the features were repeated back to mel frames), then two
+dense layers give the embedding. Batch norm is used in training and folded into the convolutions for
+the shipped weights (``folded``).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,34 +20,19 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from queueemo.assets import read_info
 from queueemo.emotion.musicnn import EMBEDDING_SIZE
 from queueemo.emotion.musicnn_input import N_MELS
 from queueemo.emotion.numpy_student import (
-    CONVOLUTIONS,
-    RECEPTIVE_MARGIN,
-    RESIDUAL_FROM,
-    STRIDE,
     STUDENT_NAME,
+    StudentConfig,
     load_numpy_student,
     padding,
 )
 from queueemo.errors import ModelError
 
 
-@dataclass(frozen=True)
-class StudentConfig:
-    """Sizes of the student network."""
-
-    channels: int = 128
-    hidden: int = 256
-
-
 class StudentNetwork(nn.Module):
     """log-mel (batch, frames, 96) → features per mel frame → pooled patches → (n, 200)."""
-
-    stride = STRIDE
-    receptive_margin = RECEPTIVE_MARGIN
 
     def __init__(self, config: StudentConfig | None = None, batch_norm: bool = True) -> None:
         super().__init__()
@@ -59,18 +45,32 @@ class StudentNetwork(nn.Module):
         self.convs = nn.ModuleList(
             nn.Conv1d(N_MELS if index == 0 else c, c, kernel, stride=stride, dilation=dilation,
                       padding=padding(kernel, dilation))
-            for index, (kernel, stride, dilation) in enumerate(CONVOLUTIONS))
+            for index, (kernel, stride, dilation) in enumerate(self.config.convolutions))
+        self.gains = nn.ParameterDict({str(index): nn.Parameter(torch.zeros(c))
+                                       for index in range(len(self.convs)) if self.config.gated(index)})
         self.norms = nn.ModuleList(nn.BatchNorm1d(c) if batch_norm else nn.Identity() for _ in self.convs)
         self.hidden = nn.Linear(2 * c, self.config.hidden)
         self.out = nn.Linear(self.config.hidden, EMBEDDING_SIZE)
 
+    @property
+    def stride(self) -> int:
+        """Mel frames per feature vector."""
+        return self.config.stride
+
+    @property
+    def receptive_margin(self) -> int:
+        """Mel frames either side a feature depends on (see ``StudentConfig.receptive_margin``)."""
+        return self.config.receptive_margin
+
     def varying_features(self, mel: torch.Tensor) -> torch.Tensor:
-        """(batch, frames, 96) log-mel → (batch, channels, ceil(frames / 4)): one feature per STRIDE
-        frames, pooled as if repeated back to mel frames (``musicnn_input.pool_patches``)."""
+        """(batch, frames, 96) log-mel → (batch, channels, ceil(frames / stride)): one feature per
+        stride frames, pooled as if repeated back to mel frames (``musicnn_input.pool_patches``)."""
         x = ((mel - self.input_mean) / self.input_std).transpose(1, 2)
         for index, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
             y = F.relu(norm(conv(x)))
-            x = y if index < RESIDUAL_FROM else x + y
+            if self.config.gated(index):
+                y = y * self.gains[str(index)][:, None]
+            x = y if index < self.config.residual_from else x + y
         return x
 
     def embed_standardised(self, maximum: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
@@ -94,6 +94,18 @@ class StudentNetwork(nn.Module):
         return plain.eval()
 
 
+def deepened(network: StudentNetwork, dilations: tuple[int, ...], seed: int = 0) -> StudentNetwork:
+    """A folded (batch-norm-free) student with gated residual k3 layers of these dilations added on
+    top: new convolutions initialised at random, their gains at zero, so it computes exactly what
+    ``network`` computes until training moves the gains."""
+    torch.manual_seed(seed)
+    deeper = StudentNetwork(network.config.deepened(dilations), batch_norm=False)
+    missing, unexpected = deeper.load_state_dict(network.state_dict(), strict=False)
+    if unexpected or any(not name.startswith(("convs.", "gains.")) for name in missing):
+        raise ValueError(f"{missing} / {unexpected}: not a folded student of the same sizes")
+    return deeper
+
+
 def student_arrays(network: StudentNetwork, mel_basis: torch.Tensor) -> dict[str, np.ndarray]:
     """A folded student and the mel basis as the arrays of its ``.npz``."""
     arrays = {k: v.detach().numpy() for k, v in network.folded().state_dict().items()}
@@ -101,7 +113,7 @@ def student_arrays(network: StudentNetwork, mel_basis: torch.Tensor) -> dict[str
     return arrays
 
 
-def config_dict(config: StudentConfig) -> dict[str, int]:
+def config_dict(config: StudentConfig) -> dict:
     """The config as stored in the student's JSON."""
     return asdict(config)
 
@@ -113,8 +125,7 @@ def load_student(model_dir: Path | None = None):
     from queueemo.emotion.embedding import N_FFT, FrontEnd
 
     student, basis = load_numpy_student(model_dir)
-    config = StudentConfig(**read_info(STUDENT_NAME, model_dir)["config"])
-    network = StudentNetwork(config, batch_norm=False)
+    network = StudentNetwork(student.config, batch_norm=False)
     try:
         network.load_state_dict({name: torch.from_numpy(value) for name, value in student.arrays.items()})
     except RuntimeError as exc:

@@ -90,30 +90,41 @@ def test_numpy_mel_stream_equals_the_torch_front_end_mel():
     assert np.abs(log_compress(got) - log_compress(expected.numpy())).max() < 2e-3
 
 
-def _random_student(seed: int = 0):
-    from queueemo.emotion.numpy_student import CONVOLUTIONS, NumpyStudent
+# The shipped geometry and a deeper one (gated residual layers of dilation 8 and 16 on top).
+DEEPER = ((5, 2, 1), (3, 2, 1), (3, 1, 2), (3, 1, 4), (3, 1, 8), (3, 1, 16))
 
+
+def _random_student(seed: int = 0, convolutions=None):
+    from queueemo.emotion.numpy_student import NumpyStudent, StudentConfig
+
+    config = StudentConfig(channels=32, hidden=64) if convolutions is None else StudentConfig(
+        channels=32, hidden=64, convolutions=convolutions, gated_from=4)
     rng = np.random.default_rng(seed)
     arrays = {"input_mean": rng.standard_normal(96), "input_std": rng.uniform(0.5, 2, 96),
               "output_mean": rng.standard_normal(200), "output_std": rng.uniform(0.5, 2, 200),
               "hidden.weight": rng.standard_normal((64, 64)) / 8, "hidden.bias": rng.standard_normal(64),
               "out.weight": rng.standard_normal((200, 64)) / 8, "out.bias": rng.standard_normal(200)}
     channels = 96
-    for index, (kernel, _, _) in enumerate(CONVOLUTIONS):
+    for index, (kernel, _, _) in enumerate(config.convolutions):
         out = 32
         scale = np.sqrt(channels * kernel)
         arrays[f"convs.{index}.weight"] = rng.standard_normal((out, channels, kernel)) / scale
         arrays[f"convs.{index}.bias"] = rng.standard_normal(out) / 10
+        if config.gated(index):
+            arrays[f"gains.{index}"] = rng.uniform(-1, 1, out)
         channels = out
-    return NumpyStudent({name: value.astype(np.float32) for name, value in arrays.items()})
+    assert set(arrays) == config.array_names()
+    return NumpyStudent({name: value.astype(np.float32) for name, value in arrays.items()}, config)
 
 
-@pytest.mark.parametrize("n_windows", [1, 5, 130, 301])
-def test_streamed_student_embeddings_equal_a_whole_track_pass(n_windows):
+@pytest.mark.parametrize(("n_windows", "convolutions"),
+                         [(1, None), (5, None), (130, None), (301, None), (5, DEEPER), (301, DEEPER)])
+def test_streamed_student_embeddings_equal_a_whole_track_pass(n_windows, convolutions):
     from queueemo.emotion.musicnn_input import SAMPLE_RATE, hann_window, mel_power, stft_chunks
     from queueemo.emotion.patch_stream import embed_mel, embed_stream
 
-    student = _random_student()
+    student = _random_student(convolutions=convolutions)
+    assert student.receptive_margin == (127 if convolutions else 31)
     basis = np.abs(np.random.default_rng(1).standard_normal((96, 257))).astype(np.float32) / 50
     window_samples = SAMPLE_RATE // 2
     signal = np.random.default_rng(n_windows).standard_normal(n_windows * window_samples).astype(np.float32)
@@ -132,20 +143,25 @@ def test_streamed_student_embeddings_equal_a_whole_track_pass(n_windows):
     assert np.abs(streamed - whole).max() < 1e-4 * np.abs(whole).max()
 
 
-def test_numpy_student_computes_what_the_torch_student_computes():
-    from queueemo.emotion.numpy_student import NumpyStudent
+@pytest.mark.parametrize("convolutions", [None, DEEPER])
+def test_numpy_student_computes_what_the_torch_student_computes(convolutions):
+    from queueemo.emotion.numpy_student import NumpyStudent, StudentConfig
     from queueemo.emotion.student import StudentNetwork
 
     torch.manual_seed(0)
-    network = StudentNetwork()
+    config = StudentConfig(convolutions=convolutions, gated_from=4) if convolutions else StudentConfig()
+    network = StudentNetwork(config)
     with torch.no_grad():
         for norm in network.norms:
             norm.running_mean.normal_()
             norm.running_var.uniform_(0.5, 2.0)
+        for gain in network.gains.values():
+            gain.uniform_(-1, 1)
         network.input_mean.normal_()
         network.input_std.uniform_(0.5, 2.0)
+    assert len(network.gains) == (2 if convolutions else 0)
     folded = network.eval().folded()
-    student = NumpyStudent({name: value.numpy() for name, value in folded.state_dict().items()})
+    student = NumpyStudent({name: value.numpy() for name, value in folded.state_dict().items()}, config)
     for frames in (30, 187, 1001):
         mel = np.random.default_rng(frames).standard_normal((frames, 96)).astype(np.float32)
         with torch.inference_mode():

@@ -249,3 +249,43 @@ def test_the_head_term_is_zero_on_the_teachers_embeddings_and_the_head_stays_fro
     assert not head.training and info["validation_fit"]["head_mse"] > 0
     assert not torch.equal(start["convs.0.weight"], network.state_dict()["convs.0.weight"]), \
         "the head term alone trains the student"
+
+
+def test_the_shipped_student_loads_with_the_default_geometry():
+    from queueemo.emotion.numpy_student import StudentConfig, load_numpy_student
+
+    student, _ = load_numpy_student()
+    stored = assets.read_info(STUDENT_NAME)["config"]
+    assert student.config == StudentConfig.from_dict(stored) == StudentConfig()
+    assert (student.stride, student.receptive_margin) == (4, 31)
+    assert load_student().network.receptive_margin == 31
+
+
+def test_a_deeper_student_starts_out_computing_what_its_starting_point_computes(make_audio, tmp_path):
+    from queueemo.emotion.inference_lite import embed_file_lite
+    from queueemo.emotion.numpy_student import load_numpy_student
+    from queueemo.emotion.student import config_dict, deepened, student_arrays
+
+    shipped, basis = load_numpy_student()
+    network = StudentNetwork(shipped.config, batch_norm=False)
+    network.load_state_dict({name: torch.from_numpy(value) for name, value in shipped.arrays.items()})
+    deeper = deepened(network, (8, 16))
+    assert deeper.config.convolutions[4:] == ((3, 1, 8), (3, 1, 16)) and deeper.config.gated_from == 4
+    assert deeper.receptive_margin == 127
+    # written and loaded as a student of its own: the geometry comes from the JSON
+    np.savez(tmp_path / f"{STUDENT_NAME}.npz", **student_arrays(deeper, torch.from_numpy(basis)))
+    info = {**assets.read_info(STUDENT_NAME), "config": config_dict(deeper.config),
+            "sha256": assets.file_sha256(tmp_path / f"{STUDENT_NAME}.npz")}
+    (tmp_path / f"{STUDENT_NAME}.json").write_text(json.dumps(info))
+    loaded, _ = load_numpy_student(tmp_path)
+    assert loaded.config == deeper.config and loaded.receptive_margin == 127
+    assert len(load_student(tmp_path).network.convs) == 6
+    path = make_audio("song.flac", seconds=20.0, freq=330.0, pulse_hz=2.5, noise=0.2)
+    np.testing.assert_array_equal(embed_file_lite(path, loaded, basis), embed_file_lite(path, shipped, basis))
+    power, n_windows = stream_mel(load_student(), decode_windows(path, sample_rate=16_000))
+    with torch.inference_mode():
+        before = embed_mel(deeper.eval(), power, n_windows)
+        torch.testing.assert_close(before, embed_mel(network.eval(), power, n_windows), atol=1e-5, rtol=0)
+        for gain in deeper.gains.values():
+            gain.fill_(0.5)
+        assert not torch.allclose(embed_mel(deeper, power, n_windows), before, atol=1e-2), "the gains act"
