@@ -504,16 +504,18 @@ def scan(ctx: click.Context, paths: tuple[str, ...], jobs: int | None, retry_fai
 @cli.command()
 @click.option("--failed", "list_failed", is_flag=True, help="List the files that failed, with reasons.")
 @_db_option
+@_model_option
 @click.pass_context
-def status(ctx: click.Context, list_failed: bool, database_url: str | None) -> None:
-    """Counts of analysed, pending and failed tracks in the library."""
+def status(ctx: click.Context, list_failed: bool, database_url: str | None, model: str | None) -> None:
+    """Counts of analysed, pending and failed tracks in the library (outdated: not analysed by the
+    model a scan would use)."""
     from queueemo.config import load_settings
     from queueemo.library.analysis import current_model_version
     from queueemo.library.summary import quick_status
 
     settings = load_settings(ctx.obj["config_path"], overrides={"library": {"database_url": database_url}})
     try:
-        version = current_model_version(settings.emotion.model)  # what a scan stores, analysis format too
+        version = current_model_version(model or settings.emotion.model)  # what a scan stores, format too
     except QueueemoError:
         version = None  # no model installed: nothing can be outdated
     quick = None if list_failed else quick_status(settings.database_url, version,

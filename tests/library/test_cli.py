@@ -58,6 +58,8 @@ def test_status_after_a_model_change_does_not_call_it_an_older_model(scanned: li
     assert result.exit_code == 0, result.output
     [line] = [line for line in result.stdout.splitlines() if line.startswith("outdated")]
     assert line.split()[1] == "2" and "another model or an older queueemo" in line
+    result = CliRunner().invoke(cli, ["status", "--db", db_url, "--model", "v2"])  # as scanned
+    assert result.exit_code == 0 and "outdated" not in result.stdout, result.output
 
 
 def test_status_failed_lists_reasons(scanned: list[Path], music: Path, db_url: str) -> None:
