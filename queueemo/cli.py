@@ -307,8 +307,8 @@ def train_forecaster_command(data_dir: str, cache_dir: str, out_dir: str, seed: 
 @_model_option
 def evaluate(data_dir: str, cache_dir: str, model_dir: str | None, json_path: str | None,
              model: str | None) -> None:
-    """Evaluate the clip models (seed and v2 side by side, or --model) and the forecaster on the
-    held-out test split against baselines."""
+    """Evaluate the clip models (seed, v2-lite and v2 side by side, or only --model) and the forecaster
+    on the held-out test split against baselines."""
     from queueemo.config import EMOTION_MODELS
     from queueemo.emotion.training import datasets
     from queueemo.emotion.training.evaluate import (

@@ -86,7 +86,7 @@ def test_a_refused_password_exits_78_without_ready_or_retries(tmp_path, mpd_serv
 
 
 def test_an_unparsable_db_url_shows_the_expected_form(tmp_path, queue_env):
-    result = run_cli("next", "--db", "/just/a/path.sqlite3")
+    result = run_cli("next", "--db", "sqlite:/just/a/path.sqlite3")  # slashes lost; a plain path is a file
     assert result.returncode == 2
     assert "sqlite:////abs/path.sqlite3" in result.stderr and "postgresql+psycopg://" in result.stderr
 

@@ -1,7 +1,8 @@
 """Paired comparison of v2 clip models on the validation split, with the noise of the difference.
 
 ``python scripts/compare_clip_v2.py --data ../shared/data DIR_A [v2-lite=]DIR_B [...]`` prints each
-model's validation score (``train_clip_v2.score``) and its terms, and for each model against the first
+model's validation score (``train_clip_v2.score``) and its terms, the figures outside the score (valence
+sign, Q3 recall, VGMIDI valence r), and for each model against the first
 the score difference with its standard deviation under a paired bootstrap: validation 4q clips and
 vgmidi pieces are resampled with replacement, both models scored on the same resample. A difference
 smaller than about two of those SDs is not a validated difference. A ``v2-lite=`` model is scored on
@@ -40,6 +41,14 @@ def score_terms(pieces: list[np.ndarray], targets: list[np.ndarray], means: np.n
             "r_a": report["vgmidi"]["arousal"]["r"], "within_a": report["vgmidi_within"]["arousal"]}
 
 
+def other_figures(pieces: list[np.ndarray], targets: list[np.ndarray], means: np.ndarray,
+                  quadrants: list[str]) -> dict[str, float]:
+    """Validation figures the model card reports beside the score: valence sign, Q3 recall, VGMIDI r v."""
+    report = validation_report(pieces, targets, means, quadrants)
+    return {"sign_v": report["4q"]["valence_sign_accuracy"], "recall_Q3": report["4q"].get("recall_Q3", 0.0),
+            "r_v": report["vgmidi"]["valence"]["r"]}
+
+
 def compare(model_dirs: list[Path], curves: list[Track], clips: list[Track], seed: int = 0,
             backends: list[str] | None = None,
             features: list[tuple[list[Track], list[Track]] | None] | None = None) -> list[str]:
@@ -60,8 +69,10 @@ def compare(model_dirs: list[Path], curves: list[Track], clips: list[Track], see
     lines, boot = [], []
     for version, pieces, means in runs:
         terms = score_terms(pieces, targets, means, quadrants, *full)
+        others = other_figures(pieces, targets, means, quadrants)
         lines.append(f"{version}: score {sum(terms.values()):.3f}  "
-                     + "  ".join(f"{k} {v:.3f}" for k, v in terms.items()))
+                     + "  ".join(f"{k} {v:.3f}" for k, v in terms.items())
+                     + "  | not scored: " + "  ".join(f"{k} {v:.3f}" for k, v in others.items()))
         boot.append(np.array([sum(score_terms(pieces, targets, means, quadrants, *sample).values())
                               for sample in samples]))
     for (version, *_), scores in zip(runs[1:], boot[1:], strict=True):
