@@ -7,6 +7,7 @@ commands so that ``queueemo --help`` stays instant.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -84,13 +85,11 @@ def _expand_paths(paths: tuple[str, ...]) -> list[Path]:
     return files
 
 
-def _model_option(command):
+def _model_option(command, help: str = "Clip model (default: [emotion] model, v2)."):
     from queueemo.config import EMOTION_MODELS
 
-    return click.option(
-        "--model", "model", type=click.Choice(EMOTION_MODELS), default=None,
-        help="Clip model (default: [emotion] model, v2).",
-    )(command)
+    return click.option("--model", "model", type=click.Choice(EMOTION_MODELS), default=None,
+                        help=help)(command)
 
 
 def _summary_line(path: Path, trajectory, boundaries) -> str:
@@ -304,7 +303,7 @@ def train_forecaster_command(data_dir: str, cache_dir: str, out_dir: str, seed: 
               help="Weights to evaluate (default: the installed ones).")
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False),
               help="Also write the numbers to this JSON file.")
-@_model_option
+@functools.partial(_model_option, help="Evaluate only this clip model (default: all, side by side).")
 def evaluate(data_dir: str, cache_dir: str, model_dir: str | None, json_path: str | None,
              model: str | None) -> None:
     """Evaluate the clip models (seed, v2-lite and v2 side by side, or only --model) and the forecaster
