@@ -138,6 +138,17 @@ def test_a_cleared_queue_is_refilled_only_after_the_suspension(patient_daemon, m
     assert "the queue was cleared" in patient_daemon.output()
 
 
+def test_songs_added_one_by_one_suspend_the_refill_with_one_line(patient_daemon, mpd_server):
+    wait_for(lambda: upcoming(mpd_server) >= 2, what="the daemon to seed the queue")
+    queued = mpd_server.queue()
+    for uri in [*queued, queued[0]]:  # as `mpc add` three times: each is its own change of the queue
+        with mpd_server.client() as client:
+            client.add(uri)
+        time.sleep(0.5)
+    assert stays(lambda: len(mpd_server.queue()) == len(queued) + 3, 1.5), patient_daemon.output()
+    assert patient_daemon.output().count("songs were added by hand") == 1, patient_daemon.output()
+
+
 def test_single_mode_leaves_the_queue_alone_until_it_is_off(daemon, mpd_server):
     wait_for(lambda: upcoming(mpd_server) >= 2, what="the daemon to seed the queue")
     with mpd_server.client() as client:
