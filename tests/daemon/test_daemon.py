@@ -83,6 +83,19 @@ def test_daemon_keeps_the_watermark_survives_mpd_restarts_and_exits_0(daemon, mp
     assert "daemon stopped" in daemon.output()
 
 
+def test_mpd_stopping_under_the_daemon_is_one_line_without_a_traceback(daemon, mpd_server):
+    wait_for(lambda: upcoming(mpd_server) >= 2, what="the daemon to seed the queue")
+    time.sleep(0.5)  # the daemon is idling on MPD
+    mpd_server.stop()  # SIGTERM, as `systemctl stop mpd` or a package upgrade does
+    wait_for(lambda: "lost MPD" in daemon.output(), what="the daemon to notice")
+    mpd_server.start()
+    wait_for(lambda: daemon.output().count("connected to MPD") == 2, what="the daemon to reconnect")
+    output = daemon.output()
+    assert "Traceback" not in output and "Exception in callback" not in output, output
+    lost = next(line for line in output.splitlines() if "lost MPD" in line)
+    assert "MPD closed the connection" in lost, lost
+
+
 def test_daemon_records_the_songs_mpd_plays(daemon, mpd_server, queue_env):
     from queueemo.library.history import recent_plays
 
