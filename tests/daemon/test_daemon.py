@@ -162,6 +162,30 @@ def test_songs_added_one_by_one_suspend_the_refill_with_one_line(patient_daemon,
     assert patient_daemon.output().count("songs were added by hand") == 1, patient_daemon.output()
 
 
+def test_arc_mode_says_whether_the_arc_starts_or_resumes_after_a_restart(tmp_path, indexed,
+                                                                         real_forecast, mpd_server):
+    config = write_config(tmp_path)
+    config.write_text(config.read_text().replace("[picker]\n", (
+        '[picker]\nmode = "arc"\narc = "calm:energetic"\narc_minutes = 30.0\n'
+        f'arc_state_file = "{tmp_path / "arc.json"}"\n')), encoding="utf-8")
+    outputs = []
+    for _ in range(2):  # the second daemon finds the arc begun by the first
+        process = DaemonProcess(tmp_path, config)
+        try:
+            process.ready()
+            wait_for(lambda: upcoming(mpd_server) >= 2, what="the daemon to seed the queue")
+            process.process.send_signal(signal.SIGTERM)
+            assert process.process.wait(15) == 0
+            outputs.append(process.output())
+        finally:
+            process.close()
+            (tmp_path / "notify.sock").unlink()
+        with mpd_server.client() as client:
+            client.clear()
+    assert "arc mode: calm:energetic over 30 min, starting now" in outputs[0], outputs[0]
+    assert "arc mode: calm:energetic over 30 min, resumed 0 min in" in outputs[1], outputs[1]
+
+
 def test_single_mode_leaves_the_queue_alone_until_it_is_off(daemon, mpd_server):
     wait_for(lambda: upcoming(mpd_server) >= 2, what="the daemon to seed the queue")
     with mpd_server.client() as client:
