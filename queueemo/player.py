@@ -234,9 +234,11 @@ class Player:
                 reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             if not reason and isinstance(exc, mpd.ConnectionError):
                 reason = "MPD closed the connection"
+            # Where MPD is matters when we cannot reach it, not when a working connection drops.
+            hint = " (is it running? set MPD_HOST/MPD_PORT or [mpd] host/port)" \
+                if doing == "connect to" else ""
             raise PlayerError(
-                f"cannot {doing} MPD at {self.address}: {reason or type(exc).__name__} "
-                "(is it running? set MPD_HOST/MPD_PORT or [mpd] host/port)"
+                f"cannot {doing} MPD at {self.address}: {reason or type(exc).__name__}{hint}"
             ) from exc
 
     @property
