@@ -215,9 +215,9 @@ class Daemon:
         if self._rescan is None:
             return
         hours = self.settings.daemon.rescan_interval_hours
-        if hours > 0 and self._scheduler is not None:
+        if hours > 0 and self._scheduler is not None:  # first at once: files changed while it was down
             self._scheduler.add_job(self._rescan, "interval", hours=hours, id="rescan",
-                                    max_instances=1, coalesce=True)
+                                    next_run_time=datetime.now(), max_instances=1, coalesce=True)
         if self.settings.daemon.watch:
             self._stops.append(self._start_watcher(self._rescan))
 

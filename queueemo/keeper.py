@@ -132,9 +132,12 @@ class Keeper:
             why = "songs were added by hand"
         else:
             return
+        if self.suspended:  # the user goes on (an album added song by song): one line is enough
+            log.debug("%s: still waiting before refilling", why)
+        else:
+            log.info("%s: waiting %.3g s before refilling ([daemon] suspend_after_user_s)", why,
+                     self.settings.suspend_after_user_s)
         self._suspended_until = self.clock() + self.settings.suspend_after_user_s
-        log.info("%s: waiting %.3g s before refilling ([daemon] suspend_after_user_s)", why,
-                 self.settings.suspend_after_user_s)
 
     def _leave_alone(self, state: QueueState) -> bool:
         steering = (state.single or state.repeat) and not self.settings.act_in_single_or_repeat

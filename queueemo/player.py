@@ -143,6 +143,7 @@ class Player:
 
         self.close()
         self._loop = asyncio.new_event_loop()
+        self._loop.set_exception_handler(_quiet_about_lost_connections)
         client = mpd.asyncio.MPDClient()
         self._client = client
         with self._translate("connect to"):
@@ -231,9 +232,13 @@ class Player:
                 reason = f"no answer within {self.settings.timeout_s:g} s"
             else:
                 reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            if not reason and isinstance(exc, mpd.ConnectionError):
+                reason = "MPD closed the connection"
+            # Where MPD is matters when we cannot reach it, not when a working connection drops.
+            hint = " (is it running? set MPD_HOST/MPD_PORT or [mpd] host/port)" \
+                if doing == "connect to" else ""
             raise PlayerError(
-                f"cannot {doing} MPD at {self.address}: {reason or type(exc).__name__} "
-                "(is it running? set MPD_HOST/MPD_PORT or [mpd] host/port)"
+                f"cannot {doing} MPD at {self.address}: {reason or type(exc).__name__}{hint}"
             ) from exc
 
     @property
@@ -373,6 +378,17 @@ class Player:
         if watch.done():  # the connection broke: its error says why
             watch.result()
             raise OSError("MPD closed the connection")
+
+
+def _quiet_about_lost_connections(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+    """python-mpd2's own idle callback also meets a dropped connection, after ``idle()`` has told us
+    (one "lost MPD" line): keep its traceback out of the log; anything else gets asyncio's report."""
+    import mpd
+
+    if isinstance(context.get("exception"), (mpd.ConnectionError, OSError)):
+        log.debug("MPD connection: %s", context["exception"])
+        return
+    loop.default_exception_handler(context)
 
 
 def _first(value: str | list[str]) -> str:

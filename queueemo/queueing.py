@@ -213,6 +213,7 @@ class Queuer:
             if self.arc_start is None:
                 self.arc_start = arc_started(self.settings.arc_state_path, self.settings.picker.arc,
                                              self.settings.picker.arc_minutes, now, keep=self.keep_arc_start)
+                _say_where_the_arc_is(self.settings, now - self.arc_start)
             offset = now - self.arc_start + self._queued_seconds(state)
         elif arc is not None:
             offset = self._queued_seconds(state)
@@ -379,6 +380,19 @@ def arc_started(state: Path, spec: str, minutes: float, now: float, *, keep: boo
     except OSError as exc:
         log.warning("cannot keep the arc's start in %s (%s); it restarts with the process", state, exc)
     return now
+
+
+def _say_where_the_arc_is(settings: Settings, elapsed_s: float) -> None:
+    """One line when arc mode first picks: a new arc, or one resumed (perhaps over) after a restart."""
+    spec, minutes = settings.picker.arc, settings.picker.arc_minutes
+    if elapsed_s < 1.0:
+        log.info("arc mode: %s over %g min, starting now", spec, minutes)
+    elif elapsed_s < minutes * 60:
+        log.info("arc mode: %s over %g min, resumed %.0f min in (its start is kept in %s)", spec,
+                 minutes, elapsed_s / 60, settings.arc_state_path)
+    else:
+        log.info("arc mode: %s over %g min ended %.0f min ago, so picks follow the forecast (delete "
+                 "%s to run it again)", spec, minutes, elapsed_s / 60 - minutes, settings.arc_state_path)
 
 
 def _default_forecast(history: np.ndarray, steps: int) -> np.ndarray:

@@ -54,7 +54,8 @@ class Rescanner:
                     self.on_failure(exc)
                 return
         log.info("rescan: %s", summary.line())
-        self.on_change(set(paths) if paths else set(self.roots))
+        if paths or summary.analysed or summary.moved or summary.removed:  # else MPD has nothing new
+            self.on_change(set(paths) if paths else set(self.roots))
 
 
 class Watcher:

@@ -83,6 +83,19 @@ def test_daemon_keeps_the_watermark_survives_mpd_restarts_and_exits_0(daemon, mp
     assert "daemon stopped" in daemon.output()
 
 
+def test_mpd_stopping_under_the_daemon_is_one_line_without_a_traceback(daemon, mpd_server):
+    wait_for(lambda: upcoming(mpd_server) >= 2, what="the daemon to seed the queue")
+    time.sleep(0.5)  # the daemon is idling on MPD
+    mpd_server.stop()  # SIGTERM, as `systemctl stop mpd` or a package upgrade does
+    wait_for(lambda: "lost MPD" in daemon.output(), what="the daemon to notice")
+    mpd_server.start()
+    wait_for(lambda: daemon.output().count("connected to MPD") == 2, what="the daemon to reconnect")
+    output = daemon.output()
+    assert "Traceback" not in output and "Exception in callback" not in output, output
+    lost = next(line for line in output.splitlines() if "lost MPD" in line)
+    assert "MPD closed the connection" in lost and "MPD_HOST" not in lost, lost  # it was found
+
+
 def test_daemon_records_the_songs_mpd_plays(daemon, mpd_server, queue_env):
     from queueemo.library.history import recent_plays
 
@@ -136,6 +149,41 @@ def test_a_cleared_queue_is_refilled_only_after_the_suspension(patient_daemon, m
     wait_for(lambda: upcoming(mpd_server) >= 2, timeout=10, what="the refill after the suspension")
     assert time.monotonic() - cleared >= 2.9
     assert "the queue was cleared" in patient_daemon.output()
+
+
+def test_songs_added_one_by_one_suspend_the_refill_with_one_line(patient_daemon, mpd_server):
+    wait_for(lambda: upcoming(mpd_server) >= 2, what="the daemon to seed the queue")
+    queued = mpd_server.queue()
+    for uri in [*queued, queued[0]]:  # as `mpc add` three times: each is its own change of the queue
+        with mpd_server.client() as client:
+            client.add(uri)
+        time.sleep(0.5)
+    assert stays(lambda: len(mpd_server.queue()) == len(queued) + 3, 1.5), patient_daemon.output()
+    assert patient_daemon.output().count("songs were added by hand") == 1, patient_daemon.output()
+
+
+def test_arc_mode_says_whether_the_arc_starts_or_resumes_after_a_restart(tmp_path, indexed,
+                                                                         real_forecast, mpd_server):
+    config = write_config(tmp_path)
+    config.write_text(config.read_text().replace("[picker]\n", (
+        '[picker]\nmode = "arc"\narc = "calm:energetic"\narc_minutes = 30.0\n'
+        f'arc_state_file = "{tmp_path / "arc.json"}"\n')), encoding="utf-8")
+    outputs = []
+    for _ in range(2):  # the second daemon finds the arc begun by the first
+        process = DaemonProcess(tmp_path, config)
+        try:
+            process.ready()
+            wait_for(lambda: upcoming(mpd_server) >= 2, what="the daemon to seed the queue")
+            process.process.send_signal(signal.SIGTERM)
+            assert process.process.wait(15) == 0
+            outputs.append(process.output())
+        finally:
+            process.close()
+            (tmp_path / "notify.sock").unlink()
+        with mpd_server.client() as client:
+            client.clear()
+    assert "arc mode: calm:energetic over 30 min, starting now" in outputs[0], outputs[0]
+    assert "arc mode: calm:energetic over 30 min, resumed 0 min in" in outputs[1], outputs[1]
 
 
 def test_single_mode_leaves_the_queue_alone_until_it_is_off(daemon, mpd_server):

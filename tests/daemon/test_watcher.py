@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from pathlib import Path
@@ -64,3 +65,31 @@ def test_a_new_file_is_analysed_and_becomes_pickable(tmp_path: Path, mpd_server:
                      what="the daemon to have MPD update its database")
     finally:
         daemon.close()
+
+
+def test_a_file_added_while_the_daemon_was_down_is_analysed_when_it_starts(
+        tmp_path: Path, mpd_server: MpdServer, queue_env, clip_model, real_forecast):
+    """No watcher event will come for it: the restarted daemon found it only at the next rescan, a day on."""
+    from queueemo.queueing import load_candidates
+
+    add_song(mpd_server.music / "new", "while_down.ogg", "Newcomer", seconds=3, freq=330.0)
+    mpd_server.update()
+    daemon = DaemonProcess(tmp_path, write_config(tmp_path, watermark=1))
+    try:
+        daemon.ready()
+        with open_library(queue_env["QUEUEEMO_DB"]) as library:
+            wait_for(lambda: "new/while_down.ogg" in load_candidates(library, str(mpd_server.music)).uris,
+                     timeout=60, what="the daemon to analyse the file added while it was down")
+        daemon.process.send_signal(signal.SIGTERM)
+        assert daemon.process.wait(15) == 0
+    finally:
+        daemon.close()
+    (tmp_path / "notify.sock").unlink()
+    again = DaemonProcess(tmp_path, write_config(tmp_path, watermark=1))  # nothing changed since
+    try:
+        again.ready()
+        wait_for(lambda: "rescan: analysed 0" in again.output(), what="the rescan at start")
+        time.sleep(0.5)
+        assert "asking MPD to update" not in again.output(), again.output()
+    finally:
+        again.close()
