@@ -45,6 +45,10 @@ class QueuePlayer(Protocol):
         """Remove queue positions ``start`` ≤ pos < ``end``."""
         ...
 
+    def play(self, song_id: int) -> None:
+        """Play the queued song ``song_id``."""
+        ...
+
 
 class Planner(Protocol):
     """What the policy needs from the picker side (``queueemo.queueing.Queuer`` offers it)."""
@@ -79,6 +83,7 @@ class Keeper:
         self._seen: frozenset[int] | None = None
         self._suspended_until = 0.0
         self._leaving_alone = False
+        self._had_current = False
 
     @property
     def suspended(self) -> bool:
@@ -95,13 +100,18 @@ class Keeper:
         self._record_play(state)
         self._warn_about_modes(state)
         self._notice_the_user(state)
+        ran_off_the_end = self._ran_off_the_end(state)
+        self._had_current = state.current is not None
         if self._leave_alone(state):
             self._seen = _ids(state.entries)
             return
-        state = self._crop(state)
         added: list[int] = []
-        if not self.suspended:
-            state, added = self._top_up(state)
+        if ran_off_the_end and not self.suspended:
+            state, added = self._play_on(state)
+        else:
+            state = self._crop(state)
+            if not self.suspended:
+                state, added = self._top_up(state)
         # What the daemon added counts as seen even if the user cleared it before the queue was read
         # again: the next round then sees a clear, not a queue that was always empty.
         self._seen = _ids(state.entries) | frozenset(added)
@@ -146,6 +156,30 @@ class Keeper:
                      "([daemon] act_in_single_or_repeat)", "single" if state.single else "repeat")
         self._leaving_alone = steering
         return steering
+
+    def _ran_off_the_end(self, state: QueueState) -> bool:
+        """Whether MPD just stopped past the queue's last song (skipped or played past it).
+
+        A stop by the user keeps MPD's current song; running off the end clears it.
+        """
+        return (self._had_current and state.state == "stop" and state.current is None
+                and bool(state.entries) and not (_ids(state.entries) - (self._seen or frozenset())))
+
+    def _play_on(self, state: QueueState) -> tuple[QueueState, list[int]]:
+        """After the queue ran out: crop it, queue what follows its last song, and play that."""
+        played = len(state.entries) - self.settings.keep_played
+        if played > 0:
+            self.player.delete(0, played)
+            state = self.player.queue()
+        picks = self.planner.plan(self.settings.watermark, state=state)
+        if not picks:
+            log.warning("the queue ran out and nothing is left to pick: all tracks excluded by the "
+                        "rules, or none analysed")
+            return state, []
+        added = self.planner.append(picks)
+        self.player.play(added[0])
+        log.info("the queue ran out (skipped or played past its end): playing on")
+        return self.player.queue(), added
 
     def _crop(self, state: QueueState) -> QueueState:
         keep = self.settings.keep_played

@@ -342,10 +342,10 @@ class Player:
         with self._translate("start a database update in"):
             self._run(lambda: self._mpd.update(uri) if uri else self._mpd.update())
 
-    def play(self) -> None:
-        """Start playback."""
+    def play(self, song_id: int) -> None:
+        """Play the queued song ``song_id``."""
         with self._translate("start playback in"):
-            self._run(lambda: self._mpd.play())
+            self._run(lambda: self._mpd.playid(song_id))
 
     # -- waiting --------------------------------------------------------------------------------
 

@@ -213,7 +213,8 @@ class Queuer:
             if self.arc_start is None:
                 self.arc_start = arc_started(self.settings.arc_state_path, self.settings.picker.arc,
                                              self.settings.picker.arc_minutes, now, keep=self.keep_arc_start)
-                _say_where_the_arc_is(self.settings, now - self.arc_start)
+                # a new arc starts exactly now; a kept one earlier, if only by a moment
+                _say_where_the_arc_is(self.settings, now - self.arc_start, resumed=self.arc_start != now)
             offset = now - self.arc_start + self._queued_seconds(state)
         elif arc is not None:
             offset = self._queued_seconds(state)
@@ -382,10 +383,10 @@ def arc_started(state: Path, spec: str, minutes: float, now: float, *, keep: boo
     return now
 
 
-def _say_where_the_arc_is(settings: Settings, elapsed_s: float) -> None:
+def _say_where_the_arc_is(settings: Settings, elapsed_s: float, *, resumed: bool) -> None:
     """One line when arc mode first picks: a new arc, or one resumed (perhaps over) after a restart."""
     spec, minutes = settings.picker.arc, settings.picker.arc_minutes
-    if elapsed_s < 1.0:
+    if not resumed:
         log.info("arc mode: %s over %g min, starting now", spec, minutes)
     elif elapsed_s < minutes * 60:
         log.info("arc mode: %s over %g min, resumed %.0f min in (its start is kept in %s)", spec,

@@ -38,6 +38,10 @@ class FakePlayer:
         self.songs.append((self.next_id, uri))
         return self.next_id
 
+    def play(self, song_id: int) -> None:
+        self.current = [song for song, _ in self.songs].index(song_id)
+        self.state = "play"
+
 
 @dataclass(frozen=True)
 class FakePick:
@@ -148,6 +152,35 @@ def test_a_clear_right_after_the_daemon_adds_is_still_a_clear():
     planner.user_clears_after_append = False
     keeper.keep(player.queue())
     assert keeper.suspended and player.songs == [] and len(planner.planned) == 1
+
+
+def run_off_the_end(player: FakePlayer) -> None:
+    """What MPD does when its last song ends or is skipped: stopped, no current song."""
+    player.current, player.state = None, "stop"
+
+
+def test_a_queue_skipped_past_its_end_is_topped_up_and_played_on():
+    """`mpc next` on the last song stopped MPD for good: with no current song every entry counted as
+    upcoming, so nothing was added, and `play` replayed the queue from its first, played song."""
+    songs = [(1, "a.ogg"), (2, "b.ogg"), (3, "c.ogg"), (4, "d.ogg")]
+    keeper, player, planner, _, _ = make(player=FakePlayer(songs=songs))
+    play(player, 1)
+    keeper.keep(player.queue())  # two upcoming: nothing to add
+    run_off_the_end(player)  # the user skips three times
+    keeper.keep(player.queue())
+    assert planner.planned == [(2, "d.ogg")]  # follows the last song; keep_played = 1 kept
+    assert [uri for _, uri in player.songs] == ["d.ogg", "pick1-0.ogg", "pick1-1.ogg"]
+    assert (player.state, player.current) == ("play", 1)
+
+
+def test_a_stop_by_the_user_or_a_queue_never_played_is_not_played_on():
+    keeper, player, planner, _, _ = make(player=FakePlayer(songs=[(1, "a.ogg"), (2, "b.ogg")]))
+    keeper.keep(player.queue())  # stopped, never played: every entry is upcoming
+    play(player, 0)
+    keeper.keep(player.queue())
+    player.state = "stop"  # `mpc stop`: MPD keeps its current song
+    keeper.keep(player.queue())
+    assert player.state == "stop" and len(planner.planned) == 1  # the one top-up while playing
 
 
 def test_songs_added_by_hand_suspend_and_are_then_followed():

@@ -186,6 +186,29 @@ def test_arc_mode_says_whether_the_arc_starts_or_resumes_after_a_restart(tmp_pat
     assert "arc mode: calm:energetic over 30 min, resumed 0 min in" in outputs[1], outputs[1]
 
 
+def test_skipping_past_the_end_of_the_queue_plays_on(daemon, mpd_server):
+    """`mpc next` on the last song stopped MPD with no current song; the daemon took every entry for
+    upcoming and added nothing, and `play` then replayed the queue's played songs."""
+    wait_for(lambda: upcoming(mpd_server) >= 2, what="the daemon to seed the queue")
+    with mpd_server.client() as client:
+        client.play()
+    wait_for(lambda: upcoming(mpd_server) >= 2, what="the daemon to top up while it plays")
+    with mpd_server.client() as client:
+        before = {song["id"] for song in client.playlistinfo()}
+        client.command_list_ok_begin()  # at once, before the daemon can top up
+        client.play(len(before) - 1)
+        client.next()
+        client.command_list_end()
+
+    def playing_a_new_song() -> bool:
+        with mpd_server.client() as client:
+            status = client.status()
+            return status["state"] == "play" and status.get("songid") not in before
+
+    wait_for(playing_a_new_song, timeout=10, what="the daemon to play on after the end")
+    assert "the queue ran out" in daemon.output()
+
+
 def test_single_mode_leaves_the_queue_alone_until_it_is_off(daemon, mpd_server):
     wait_for(lambda: upcoming(mpd_server) >= 2, what="the daemon to seed the queue")
     with mpd_server.client() as client:
