@@ -96,7 +96,7 @@ class DaemonSettings:
     watch: bool = True
     debounce_s: float = 2.0
     reconnect_min_s: float = 5.0  # first wait after MPD could not be reached; doubles each time
-    reconnect_max_s: float = 3600.0
+    reconnect_max_s: float = 60.0
     suspend_after_user_s: float = 30.0  # after the user clears the queue or adds songs; 0: never wait
     act_in_single_or_repeat: bool = False  # keep the queue even while MPD is in single or repeat mode
 

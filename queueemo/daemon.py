@@ -87,6 +87,7 @@ class Daemon:
         self.settings = settings
         self.forecast = forecast
         self.player = player if player is not None else Player(settings.mpd)
+        self._said_retrying_steadily = False
         self.backoff = Backoff(settings.daemon.reconnect_min_s, settings.daemon.reconnect_max_s)
         self._database_backoff = Backoff(settings.daemon.reconnect_min_s, settings.daemon.reconnect_max_s)
         self._database_away = threading.Event()  # a database server was lost; tick() reconnects
@@ -181,6 +182,7 @@ class Daemon:
         assert self.queuer is not None and self.keeper is not None
         self.player.connect()
         self.backoff.reset()
+        self._said_retrying_steadily = False
         self._music_directory = self.player.music_directory()
         self.keeper.reset()
         self.queuer.reload()
@@ -334,7 +336,11 @@ class Daemon:
                 raise
             except PlayerError as exc:
                 delay = self.backoff.next()
-                log.warning("%s; retrying in %.3g s", exc, delay)
+                if delay < self.backoff.maximum:
+                    log.warning("%s; retrying in %.3g s", exc, delay)
+                elif not self._said_retrying_steadily:  # a long outage: one line, not one a minute
+                    log.warning("%s; retrying every %.3g s (not logged again until it answers)", exc, delay)
+                    self._said_retrying_steadily = True
                 sd_notify(f"STATUS=waiting for MPD at {self.player.address}")
                 self._sleep(delay)
                 return

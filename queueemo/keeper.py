@@ -186,7 +186,7 @@ class Keeper:
         if state.current is None or state.current <= keep:
             return state
         self.player.delete(0, state.current - keep)
-        log.info("cropped %d played songs", state.current - keep)
+        log.debug("cropped %d played song(s)", state.current - keep)  # one per song: not news
         return self.player.queue()
 
     def _top_up(self, state: QueueState) -> tuple[QueueState, list[int]]:

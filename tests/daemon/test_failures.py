@@ -100,6 +100,10 @@ def test_mpd_down_at_start_is_waited_for_then_new_files_are_indexed(tmp_path: Pa
     try:
         wait_for(lambda: process.output().count("retrying in") >= 2, timeout=60,
                  what="two failed attempts to reach MPD")
+        wait_for(lambda: "retrying every 1 s" in process.output(), timeout=30,
+                 what="the delays to reach their cap (1 s here)")
+        time.sleep(2.5)  # two or three more attempts at the cap: not logged again
+        assert process.output().count("retrying every") == 1, process.output()
         told = process.messages()
         assert b"READY=1" not in told and any(m.startswith(b"STATUS=waiting for MPD") for m in told)
         assert "no music folder" not in process.output()
