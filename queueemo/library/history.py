@@ -7,9 +7,10 @@ The daemon records a song when MPD starts playing it; ``next`` only reads. Rows 
 from __future__ import annotations
 
 import logging
+import os
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from queueemo.library.db import Base, Library
 
@@ -32,6 +33,25 @@ def record_play(library: Library, uri: str, artist: str, at: float) -> None:
     with library.session() as session:
         session.add(PlayRecord(uri=uri, artist=artist, played_at=at))
     log.debug("recorded play of %s", uri)
+
+
+def plays_follow_move(session: Session, old: tuple[str, str], new: tuple[str, str]) -> int:
+    """Point the plays of a file moved from ``old`` to ``new`` (``(root, rel_path)``) at its new URI.
+
+    A URI is the root's place in MPD's music folder followed by the rel_path, so within one root a URI
+    ending in the old rel_path ends in the new one after the move (without this, a moved song lost its
+    history and could repeat inside the repeat window). A move to another root is left alone: where
+    that root lies in MPD's folder is not known here. Returns the number of plays changed.
+    """
+    (old_root, old_rel), (new_root, new_rel) = old, new
+    if old_root != new_root or old_rel == new_rel:
+        return 0
+    old_rel, new_rel = old_rel.replace(os.sep, "/"), new_rel.replace(os.sep, "/")
+    matching = sa.or_(PlayRecord.uri == old_rel, PlayRecord.uri.endswith("/" + old_rel, autoescape=True))
+    records = session.scalars(sa.select(PlayRecord).where(matching)).all()
+    for record in records:
+        record.uri = record.uri[: len(record.uri) - len(old_rel)] + new_rel
+    return len(records)
 
 
 def recent_plays(library: Library, since: float, *, limit: int = 1000) -> list[tuple[str, str, float]]:

@@ -52,6 +52,7 @@ from queueemo.library.db import (
 )
 from queueemo.library.discover import Found, discover, resolve_roots
 from queueemo.library.hashing import content_hash
+from queueemo.library.history import plays_follow_move
 
 if TYPE_CHECKING:
     from queueemo.config import EmotionSettings, LibrarySettings
@@ -240,7 +241,9 @@ def _classify(session: Session, found: list[Found], roots: Sequence[str],
             same.remove(source)
             vanished.pop(source.path, None)
             log.info("moved: %r -> %r", source.path, item.path)
-            _place(session.get_one(Track, source.id), item, digest)
+            moved = session.get_one(Track, source.id)
+            plays_follow_move(session, (moved.root, moved.rel_path), (item.root, item.rel_path))
+            _place(moved, item, digest)
             summary.moved += 1
             if source.status == STATUS_FAILED and not retry(source):
                 summary.failed += 1

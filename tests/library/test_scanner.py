@@ -85,6 +85,22 @@ def test_moved_file_keeps_its_analysis(album: list[Path], rescan, library: Libra
     assert moved.rel_path == os.path.join("elsewhere", "renamed.mp3")
 
 
+def test_plays_of_a_moved_file_follow_it(album: list[Path], rescan, library: Library, music: Path) -> None:
+    """A moved song lost its play history (kept by MPD URI) and could repeat inside the repeat window."""
+    from queueemo.library.history import recent_plays, record_play
+
+    rescan()
+    record_play(library, "two.mp3", "Bo", 1000.0)  # root = MPD's music folder
+    record_play(library, "nas/music/two.mp3", "Bo", 1001.0)  # the root lies deeper in MPD's folder
+    record_play(library, "old_two.mp3", "Bo", 1002.0)  # another song whose name ends alike
+    target = music / "elsewhere" / "renamed.mp3"
+    target.parent.mkdir()
+    album[1].rename(target)
+    assert rescan().moved == 1
+    assert [uri for uri, _, _ in recent_plays(library, 0)] == [
+        "elsewhere/renamed.mp3", "nas/music/elsewhere/renamed.mp3", "old_two.mp3"]
+
+
 def test_deleted_file_leaves_the_index(album: list[Path], rescan, library: Library) -> None:
     rescan()
     album[2].unlink()
