@@ -783,6 +783,8 @@ def daemon(ctx: click.Context, host: str | None, port: int | None, database_url:
     package_log = logging.getLogger("queueemo")
     if ctx.obj["log_level"] is None:
         package_log.setLevel(min(package_log.getEffectiveLevel(), logging.INFO))
+    if package_log.getEffectiveLevel() > logging.DEBUG:  # the scheduler's job bookkeeping is not news
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         settings = load_settings(ctx.obj["config_path"], overrides=_overrides(host, port, database_url))
         Daemon(settings).run()

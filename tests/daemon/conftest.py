@@ -224,14 +224,14 @@ def write_config(tmp_path: Path, **daemon: object) -> Path:
 class DaemonProcess:
     """The daemon process, with a NOTIFY_SOCKET to hear its READY=1."""
 
-    def __init__(self, tmp_path: Path, config: Path) -> None:
+    def __init__(self, tmp_path: Path, config: Path, *options: str) -> None:
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         address = str(tmp_path / "notify.sock")
         self.notify.bind(address)
         self.log = (tmp_path / "daemon.log").open("w+b")
         self.process = subprocess.Popen(
             [sys.executable, "-c", "from queueemo.cli import main; main()",
-             "--config", str(config), "daemon"],
+             "--config", str(config), *options, "daemon"],
             env={**os.environ, "NOTIFY_SOCKET": address}, stdout=self.log, stderr=self.log,
         )
 

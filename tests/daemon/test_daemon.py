@@ -186,6 +186,19 @@ def test_arc_mode_says_whether_the_arc_starts_or_resumes_after_a_restart(tmp_pat
     assert "arc mode: calm:energetic over 30 min, resumed 0 min in" in outputs[1], outputs[1]
 
 
+def test_info_logging_leaves_out_the_schedulers_bookkeeping(tmp_path, indexed, real_forecast):
+    """`--log-level info` showed APScheduler's 'Adding job tentatively …' lines among queueemo's."""
+    process = DaemonProcess(tmp_path, write_config(tmp_path), "--log-level", "info")
+    try:
+        process.ready()
+        process.process.send_signal(signal.SIGTERM)
+        assert process.process.wait(15) == 0
+        assert "queueemo daemon ready" in process.output()
+        assert "apscheduler" not in process.output(), process.output()
+    finally:
+        process.close()
+
+
 def test_skipping_past_the_end_of_the_queue_plays_on(daemon, mpd_server):
     """`mpc next` on the last song stopped MPD with no current song; the daemon took every entry for
     upcoming and added nothing, and `play` then replayed the queue's played songs."""
