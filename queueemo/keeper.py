@@ -171,12 +171,9 @@ class Keeper:
         if played > 0:
             self.player.delete(0, played)
             state = self.player.queue()
-        picks = self.planner.plan(self.settings.watermark, state=state)
-        if not picks:
-            log.warning("the queue ran out and nothing is left to pick: all tracks excluded by the "
-                        "rules, or none analysed")
+        added = self._append(self.settings.watermark, state)
+        if not added:
             return state, []
-        added = self.planner.append(picks)
         self.player.play(added[0])
         log.info("the queue ran out (skipped or played past its end): playing on")
         return self.player.queue(), added
@@ -192,14 +189,16 @@ class Keeper:
     def _top_up(self, state: QueueState) -> tuple[QueueState, list[int]]:
         """The queue after topping it up to the watermark, and the song ids added."""
         missing = self.settings.watermark - state.upcoming
-        if missing <= 0:
-            return state, []
-        picks = self.planner.plan(missing, state=state)
+        added = self._append(missing, state) if missing > 0 else []
+        return (self.player.queue(), added) if added else (state, [])
+
+    def _append(self, count: int, state: QueueState) -> list[int]:
+        """Plan ``count`` tracks to follow ``state`` and add them; the song ids added (none: said why)."""
+        picks = self.planner.plan(count, state=state)
         if not picks:
             log.warning("nothing left to pick: all tracks excluded by the rules, or none analysed")
-            return state, []
-        added = self.planner.append(picks)
-        return self.player.queue(), added
+            return []
+        return self.planner.append(picks)
 
 
 def _ids(entries: Sequence) -> frozenset[int]:
