@@ -90,10 +90,13 @@ def _enqueue(library: Library, roots: Sequence[str], options: ScanOptions) -> Sc
 
 def _to_do(version: str) -> sa.ColumnElement[bool]:
     """Pending tracks, and tracks analysed by another model (they stay pickable meanwhile)."""
-    return sa.or_(Track.status == STATUS_PENDING, sa.and_(
-        Track.status == STATUS_OK,
-        sa.or_(Track.model_version.is_(None), Track.model_version != version),
-    ))
+    return sa.or_(Track.status == STATUS_PENDING, _outdated(version))
+
+
+def _outdated(version: str) -> sa.ColumnElement[bool]:
+    """Tracks analysed by another model or analysis format than ``version``."""
+    return sa.and_(Track.status == STATUS_OK,
+                   sa.or_(Track.model_version.is_(None), Track.model_version != version))
 
 
 def _under_roots(library: Library, roots: Sequence[str]) -> sa.ColumnElement[bool]:
@@ -108,14 +111,12 @@ def _under_roots(library: Library, roots: Sequence[str]) -> sa.ColumnElement[boo
 def outdated_under(library: Library, version: str, roots: Sequence[str]) -> int:
     """Analysed tracks under ``roots`` (folders or files) that another model or format analysed:
     the ones a scan of ``roots`` analyses again."""
-    under = []
-    for root in resolve_roots(roots):
-        stored = library.roots.stored(root).rstrip("/")
-        under += [Track.path == stored, sa.and_(Track.path >= stored + "/", Track.path < stored + "0")]
+    local = resolve_roots(roots)
+    roots_themselves = [library.roots.stored(root).rstrip("/") for root in local]  # a root that is a file
+    under = sa.or_(_under_roots(library, local), Track.path.in_(roots_themselves))
     with library.session() as session:
         return session.scalar(sa.select(sa.func.count()).select_from(Track).where(
-            Track.status == STATUS_OK, sa.or_(*under),
-            sa.or_(Track.model_version.is_(None), Track.model_version != version))) or 0
+            _outdated(version), under)) or 0
 
 
 def claim(library: Library, name: str, version: str, lease_s: float = LEASE_S,

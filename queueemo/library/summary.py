@@ -103,9 +103,9 @@ def _connector(url: str, password: str | None) -> Callable[[], Any] | None:
         import sqlite3
 
         path = unquote(match["path"])
-        path = path if path == ":memory:" else str(Path(path).expanduser())  # as db.create_engine does
         if path == ":memory:":
             return None
+        path = str(Path(path).expanduser())  # as db.create_engine does
         return lambda: sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
     if match := _POSTGRESQL.fullmatch(url):
         import psycopg
