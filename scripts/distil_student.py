@@ -39,6 +39,7 @@ from queueemo.emotion.student import (
     StudentNetwork,
     config_dict,
     deepened,
+    network_of,
     student_arrays,
 )
 from queueemo.emotion.training import datasets
@@ -74,9 +75,7 @@ def _groups(root: Path) -> dict[str, list[tuple[str, str]]]:
 def _initial(model_dir: Path, dilations: tuple[int, ...], seed: int) -> tuple[StudentNetwork, str]:
     """The (folded) student in ``model_dir`` as a trainable network without batch norm, deepened by
     gated layers of ``dilations`` (if any), and its version."""
-    student, _ = load_numpy_student(model_dir)
-    network = StudentNetwork(student.config, batch_norm=False)
-    network.load_state_dict({name: torch.from_numpy(value) for name, value in student.arrays.items()})
+    network = network_of(load_numpy_student(model_dir)[0])
     return (deepened(network, dilations, seed) if dilations else network,
             read_info(STUDENT_NAME, model_dir)["version"])
 

@@ -94,21 +94,29 @@ class StudentConfig:
         return names
 
 
+class StudentGeometry:
+    """``stride`` and ``receptive_margin`` (what ``patch_stream`` reads) from a student's ``config``."""
+
+    config: StudentConfig
+
+    @property
+    def stride(self) -> int:
+        """Mel frames per feature vector."""
+        return self.config.stride
+
+    @property
+    def receptive_margin(self) -> int:
+        """Mel frames either side a feature depends on (see ``StudentConfig.receptive_margin``)."""
+        return self.config.receptive_margin
+
+
 @dataclass(frozen=True)
-class NumpyStudent:
+class NumpyStudent(StudentGeometry):
     """The folded student's arrays; a ``patch_stream.PatchNetwork``."""
 
     arrays: dict[str, np.ndarray]
     config: StudentConfig = field(default_factory=StudentConfig)
     embedding_size: int = 200
-
-    @property
-    def stride(self) -> int:
-        return self.config.stride
-
-    @property
-    def receptive_margin(self) -> int:
-        return self.config.receptive_margin
 
     def varying_features(self, log_mel: np.ndarray) -> np.ndarray:
         """(frames, 96) log-mel → (channels, ceil(frames / stride)) features, one per stride frames."""

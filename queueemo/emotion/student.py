@@ -24,14 +24,16 @@ from queueemo.emotion.musicnn import EMBEDDING_SIZE
 from queueemo.emotion.musicnn_input import N_MELS
 from queueemo.emotion.numpy_student import (
     STUDENT_NAME,
+    NumpyStudent,
     StudentConfig,
+    StudentGeometry,
     load_numpy_student,
     padding,
 )
 from queueemo.errors import ModelError
 
 
-class StudentNetwork(nn.Module):
+class StudentNetwork(StudentGeometry, nn.Module):
     """log-mel (batch, frames, 96) → features per mel frame → pooled patches → (n, 200)."""
 
     def __init__(self, config: StudentConfig | None = None, batch_norm: bool = True) -> None:
@@ -51,16 +53,6 @@ class StudentNetwork(nn.Module):
         self.norms = nn.ModuleList(nn.BatchNorm1d(c) if batch_norm else nn.Identity() for _ in self.convs)
         self.hidden = nn.Linear(2 * c, self.config.hidden)
         self.out = nn.Linear(self.config.hidden, EMBEDDING_SIZE)
-
-    @property
-    def stride(self) -> int:
-        """Mel frames per feature vector."""
-        return self.config.stride
-
-    @property
-    def receptive_margin(self) -> int:
-        """Mel frames either side a feature depends on (see ``StudentConfig.receptive_margin``)."""
-        return self.config.receptive_margin
 
     def varying_features(self, mel: torch.Tensor) -> torch.Tensor:
         """(batch, frames, 96) log-mel → (batch, channels, ceil(frames / stride)): one feature per
@@ -125,9 +117,14 @@ def load_student(model_dir: Path | None = None):
     from queueemo.emotion.embedding import N_FFT, FrontEnd
 
     student, basis = load_numpy_student(model_dir)
+    return FrontEnd(network_of(student).eval(), torch.from_numpy(basis), torch.hann_window(N_FFT))
+
+
+def network_of(student: NumpyStudent) -> StudentNetwork:
+    """The folded numpy student as a torch network without batch norm (trainable, same weights)."""
     network = StudentNetwork(student.config, batch_norm=False)
     try:
         network.load_state_dict({name: torch.from_numpy(value) for name, value in student.arrays.items()})
     except RuntimeError as exc:
         raise ModelError(f"{STUDENT_NAME}.npz does not fit the student network: {exc}") from exc
-    return FrontEnd(network.eval(), torch.from_numpy(basis), torch.hann_window(N_FFT))
+    return network
