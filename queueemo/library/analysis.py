@@ -37,6 +37,8 @@ from queueemo.threads import analysis_threads, set_analysis_threads
 
 log = logging.getLogger(__name__)
 
+MAX_JOBS_PER_CPU = 2
+
 
 
 class Analyser(Protocol):
@@ -119,6 +121,18 @@ def default_jobs() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+
+
+def worker_count(jobs: int) -> int:
+    """Worker processes for ``jobs`` (at least one), capped at twice this machine's CPUs with a warning:
+    each worker holds its own model (100–250 MB), and more of them only share the same cores."""
+    cpus = default_jobs()
+    most = MAX_JOBS_PER_CPU * cpus
+    if jobs > most:
+        log.warning("%d worker processes asked for; using %d, twice this machine's %d CPUs (each worker "
+                    "holds its own model)", jobs, most, cpus)
+        return most
+    return max(1, jobs)
 
 
 def analyse_one(track_id: int, path: str, analyse: Analyser) -> Outcome:
@@ -245,7 +259,7 @@ class Workers:
 
     def __init__(self, analyse: Analyser, jobs: int, fork_server: bool = True) -> None:
         self.analyse = analyse
-        self.jobs = max(1, jobs)
+        self.jobs = worker_count(jobs)
         self.fork_server = fork_server
         self._pool: ProcessPoolExecutor | None = None
         self._not_ours: set[multiprocessing.process.BaseProcess] = set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -13,7 +14,7 @@ import pytest
 
 from queueemo.audio import WindowObserver
 from queueemo.library import Library, ScanOptions, Track, scan
-from queueemo.library.analysis import ModelAnalyser, Workers, worker_context
+from queueemo.library.analysis import ModelAnalyser, Workers, default_jobs, worker_context
 
 # Set by ``_Probe.warm_up`` in a worker: what that worker had imported before it did anything.
 _SEEN_AT_START: dict[str, float] = {}
@@ -88,3 +89,15 @@ def test_a_scan_through_forked_workers_equals_one_in_process(library: Library, m
             return {track.path: track.trajectory for track in session.query(Track)}
 
     assert trajectories(library) == trajectories(here)
+
+
+def test_more_workers_than_twice_the_cpus_are_capped_with_a_warning(
+        caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="queueemo.library.analysis"):
+        many = Workers(_Probe(os.getpid()), jobs=1000)
+    assert many.jobs == 2 * default_jobs()
+    assert "1000 worker processes asked for" in caplog.text
+    caplog.clear()
+    assert Workers(_Probe(os.getpid()), jobs=2 * default_jobs()).jobs == 2 * default_jobs()
+    assert Workers(_Probe(os.getpid()), jobs=0).jobs == 1
+    assert caplog.text == ""
