@@ -46,12 +46,12 @@ def read_annotated(data: Path) -> list[agreement.Annotated]:
     pieces = []
     for piece, group in rows.items():
         group.sort(key=lambda r: float(r["start_s"]))
-        column = lambda name: np.array([float(r[name]) for r in group])  # noqa: E731
+        column = {name: np.array([float(r[name]) for r in group]) for name in group[0] if name != "piece"}
         pieces.append(agreement.Annotated(
             piece, int(group[0]["raters"]),
-            np.stack([column("arousal"), column("valence")], axis=1),
-            np.stack([column("arousal_std"), column("valence_std")], axis=1),
-            column("start_s"), column("end_s")))
+            np.stack([column["arousal"], column["valence"]], axis=1),
+            np.stack([column["arousal_std"], column["valence_std"]], axis=1),
+            column["start_s"], column["end_s"]))
     return pieces
 
 
@@ -66,7 +66,8 @@ def ratings_of(listeners: dict[str, dict]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("raw", nargs="+", type=Path, help="vgmidi_raw_*.json (or a subset, same format)")
     parser.add_argument("--data", type=Path, required=True, help="the shared data folder (holds vgmidi/)")
     parser.add_argument("--splits", type=int, default=agreement.SPLITS, help="random splits per piece")
@@ -126,7 +127,8 @@ def main() -> None:
         cells = []
         for dimension in DIMENSIONS:
             values = np.array([m["stats"][dimension][index] for m in matched])
-            cells.append(f"{dimension} {values.mean():.3f} ({values.std(ddof=1) if len(values) > 1 else 0:.3f})")
+            spread = values.std(ddof=1) if len(values) > 1 else 0.0
+            cells.append(f"{dimension} {values.mean():.3f} ({spread:.3f})")
         print(f"  {label:<32} " + "   ".join(cells))
 
     print("\nPooled over pieces (the per-window 'VGMIDI r'; measures weighted by their duration):")
@@ -137,7 +139,8 @@ def main() -> None:
         reliability = agreement.spearman_brown(r_half)
         single = agreement.pooled_one_against_rest(curves, rng, args.splits, weights)
         print(f"  {dimension}: split-half r {r_half:.3f}, full panel {reliability:.3f}, "
-              f"ceiling {agreement.ceiling(reliability):.3f}, one listener per piece vs the rest {single:.3f}")
+              f"ceiling {agreement.ceiling(reliability):.3f}, "
+              f"one listener per piece vs the rest {single:.3f}")
 
 
 if __name__ == "__main__":

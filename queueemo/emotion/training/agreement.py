@@ -155,5 +155,5 @@ def windows(curve: np.ndarray, starts: np.ndarray, ends: np.ndarray, seconds: fl
     """A per-measure curve at the centres of ``seconds`` windows, interpolated linearly between measure
     centres as the training targets are (``datasets._window_targets``, without the stretch to the
     rendered length, which changes no correlation)."""
-    n = int(round(ends[-1] / seconds))
+    n = round(float(ends[-1]) / seconds)
     return np.interp((np.arange(n) + 0.5) * seconds, (starts + ends) / 2, curve)
