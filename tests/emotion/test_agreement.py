@@ -47,6 +47,8 @@ def test_spearman_brown_doubles_the_panel():
     assert agreement.spearman_brown(0.5) == pytest.approx(2 / 3)
     assert agreement.spearman_brown(0.0) == 0.0
     assert agreement.ceiling(-0.2) == 0.0
+    assert agreement.panel_reliability(-0.4) == 0.0  # halves that disagree: no reliable course
+    assert agreement.panel_reliability(0.5) == pytest.approx(2 / 3)
 
 
 def test_a_piece_matches_only_the_annotation_it_reproduces():

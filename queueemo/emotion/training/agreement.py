@@ -32,6 +32,12 @@ def spearman_brown(r_half: float, factor: float = 2.0) -> float:
     return factor * r_half / (1 + (factor - 1) * r_half)
 
 
+def panel_reliability(r_half: float) -> float:
+    """Reliability of the whole panel from the mean split-half r; a negative r (halves that disagree
+    more than chance, i.e. noise) counts as 0, where Spearman-Brown would diverge towards -1."""
+    return spearman_brown(max(r_half, 0.0))
+
+
 def ceiling(reliability: float) -> float:
     """Expected r of the population's true mean curve with the panel's mean curve (0 if unreliable)."""
     return float(np.sqrt(reliability)) if reliability > 0 else 0.0
