@@ -118,14 +118,16 @@ def analyse(raw: dict[str, dict[str, dict]], annotated: dict[str, agreement.Anno
 def summarise(matched: list[dict], rng: np.random.Generator, splits: int) -> None:
     """Means and SDs over pieces, and the pooled (between-piece) figures."""
     listeners = sum(len(m["ratings"]["arousal"]) for m in matched)
-    print(f"\n{len(matched)} pieces, {listeners} listener curves; mean (SD) over pieces:")
+    print(f"\n{len(matched)} pieces, {listeners} listener curves; mean over pieces (SD; standard error "
+          "of the mean):")
     for index, label in enumerate(STATS):
         cells = []
         for dimension in DIMENSIONS:
             values = np.array([m["stats"][dimension][index] for m in matched])
             spread = values.std(ddof=1) if len(values) > 1 else 0.0
-            cells.append(f"{dimension} {values.mean():.3f} ({spread:.3f})")
-        print(f"  {label:<28} " + "   ".join(cells))
+            error = spread / np.sqrt(len(values))
+            cells.append(f"{dimension} {values.mean():.3f} (SD {spread:.3f}, SE {error:.3f})")
+        print(f"  {label:<27}" + "   ".join(cells))
     for dimension in DIMENSIONS:
         above = sum(m["stats"][dimension][2] >= 0.5 for m in matched)
         print(f"  {dimension}: {above} of {len(matched)} pieces have a ceiling of 0.5 or more")
