@@ -1,6 +1,6 @@
 """v2's compact musicnn on other execution backends: torch.compile, ONNX Runtime, dynamic int8.
 
-    python bench/backends_v2.py FILE... [--repeat 5] [--only eager,compile,onnx,int8]
+    python bench/backends_v2.py FILE... [--repeat 5] [--only compile,onnx,int8] [--inductor-cache DIR]
 
 Single process, one thread. Every file is decoded once at 16 kHz and its mel power kept; then, per
 repeat and in an order that rotates so every backend sees the same load, each backend embeds every
@@ -17,11 +17,11 @@ frames; ``embed_varying``: the pooled vectors through the dense layers) are summ
 
 Prints per backend: CPU-s per audio-hour (median over repeats) for the network and its ratio to eager
 in the same repeat (median of the per-repeat ratios), max |Δ embedding| and max |Δ arousal/valence|
-(``clip_v2`` on embeddings + descriptors) against eager, and start-up costs: compile time (first calls,
-in a fresh inductor cache), export + session creation, and ``import onnxruntime`` after torch in a fresh
-interpreter (median of 3); for every backend, how much longer its first pass over the files took than
-its median pass (torch.compile compiles then, in this process, with an empty inductor cache). The load
-average is printed at the start, after every repeat and at the end.
+(``clip_v2`` on embeddings + descriptors) against eager, and start-up costs: how much longer its first
+pass over the files took than its median pass (torch.compile compiles then, in this process, with an
+empty inductor cache unless --inductor-cache names a used one), ONNX export and session creation, and
+``import onnxruntime`` after torch in a fresh interpreter (median of 3). The load average is printed at
+the start, after every repeat and at the end.
 """
 
 from __future__ import annotations
@@ -266,9 +266,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--only", default=",".join(BACKENDS),
                         help="comma-separated backends to compare with eager")
+    parser.add_argument("--inductor-cache", type=Path,
+                        help="torch.compile's cache folder (default: a new one, a cold compile; run twice "
+                             "with the same folder for a warm one)")
     args = parser.parse_args()
     print(f"load average at start: {load_average()}")
-    os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp()  # a cold compile, as on a first scan
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(args.inductor_cache or tempfile.mkdtemp())
     import torch
 
     from queueemo.emotion.embedding import load_front_end
