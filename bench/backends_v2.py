@@ -10,7 +10,8 @@ frames; ``embed_varying``: the pooled vectors through the dense layers) are summ
 
 * **eager**: ``CompactMusicnn`` as analysis runs it today (the baseline);
 * **compile**: ``torch.compile`` (inductor, default mode) of both calls; the time axis varies between
-  passes, so it recompiles with a dynamic time axis on the second shape;
+  passes, so it recompiles with a dynamic time axis on the second shape (``TORCHINDUCTOR_FREEZING=1`` in
+  the environment compiles with the weights as constants);
 * **onnx**: both calls exported with ``torch.onnx.export`` (dynamic time axis / window count) and run by
   ONNX Runtime (CPUExecutionProvider, one intra-op thread, all graph optimisations);
 * **int8**: ``torch.ao.quantization.quantize_dynamic`` of the linear (dense) layer; the front end as eager.
@@ -46,6 +47,7 @@ _ONNX_IMPORT = ("import time, torch; t0, c0 = time.perf_counter(), time.process_
 
 
 def load_average() -> str:
+    """The 1-minute load average."""
     return Path("/proc/loadavg").read_text().split()[0]
 
 
@@ -53,7 +55,6 @@ def load_average() -> str:
 class Track:
     """A decoded file: its mel power in the chunks analysis sees, and its window descriptors."""
 
-    name: str
     chunks: list[tuple[np.ndarray, int]]
     descriptors: np.ndarray
 
@@ -83,6 +84,7 @@ class Timed:
 
 
 def decode(files: list[Path]) -> list[Track]:
+    """Every file decoded at 16 kHz into the mel chunks analysis streams, with its descriptors."""
     from queueemo.audio import decode_windows
     from queueemo.emotion.descriptors import DescriptorStream
     from queueemo.emotion.embedding import iter_mel, load_front_end
@@ -96,7 +98,7 @@ def decode(files: list[Path]) -> list[Track]:
         for mel, n_windows in iter_mel(front, decode_windows(path, sample_rate=SAMPLE_RATE)):
             stream.add(mel)
             chunks.append((mel.numpy(), n_windows))
-        tracks.append(Track(path.name, chunks, stream.windows(chunks[-1][1], FRAMES_PER_WINDOW)))
+        tracks.append(Track(chunks, stream.windows(chunks[-1][1], FRAMES_PER_WINDOW)))
     return tracks
 
 
@@ -169,6 +171,7 @@ def onnxruntime_import(repeat: int = 3) -> tuple[float, float]:
 
 
 def embed(network: Timed, track: Track) -> np.ndarray:
+    """(n_windows, 200) embeddings of a track, streamed through ``network`` as analysis does."""
     from queueemo.emotion import patch_stream
     from queueemo.emotion.embedding import CHUNK_WINDOWS
 
