@@ -169,7 +169,7 @@ class _TemporalBranch(_FrontBranch):
         batch, _, frames, bands = x.shape
         k = self.banded.shape[0] // 2
         filters = self.banded.shape[1] // k
-        blocks = -(-frames // k)
+        blocks = (frames + k - 1) // k  # not -(-frames // k): ONNX divides integers toward zero
         padded = F.pad(x[:, 0], (0, 0, self.pad[0], (blocks + 1) * k - frames - self.pad[0]))
         pieces = padded.view(batch, blocks + 1, k, bands)
         pairs = torch.cat([pieces[:, :-1], pieces[:, 1:]], dim=2).transpose(2, 3)  # (B, Q, 96, 2k)
