@@ -6,6 +6,7 @@ import inspect
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -139,6 +140,42 @@ def test_scan_killed_while_migrating_leaves_an_index_that_opens(db_url: str, sta
             assert len(session.scalars(sa.select(Track)).all()) == tracks + 1
     finally:
         lib.close()
+
+
+# Run in a child: open the index; with a marker file, create it and pause once the first table exists.
+_OPEN_SLOWLY = """
+import sys, time
+from pathlib import Path
+import sqlalchemy as sa
+from queueemo.library import open_library
+
+url, marker = sys.argv[1:]
+
+def pause(connection, cursor, statement, *args):
+    if marker and statement.lstrip().startswith("CREATE TABLE") and not Path(marker).exists():
+        Path(marker).touch()
+        time.sleep(1.5)  # the second process arrives while this one is mid-migration
+
+sa.event.listen(sa.engine.Engine, "after_cursor_execute", pause)
+open_library(url).close()
+"""
+
+
+def test_processes_creating_the_schema_together_all_open_it(db_url: str, tmp_path: Path) -> None:
+    """Two `scan --worker` started together on an empty PostgreSQL database both created the tables;
+    the second failed ('duplicate key value violates unique constraint "pg_type_typname_nsp_index"')."""
+    marker = tmp_path / "first-is-creating"
+    first = subprocess.Popen([sys.executable, "-c", _OPEN_SLOWLY, db_url, str(marker)],
+                             stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not marker.exists() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = subprocess.run([sys.executable, "-c", _OPEN_SLOWLY, db_url, ""], capture_output=True,
+                            text=True, timeout=120)
+    _, first_errors = first.communicate(timeout=120)
+    assert marker.exists()
+    assert (first.returncode, second.returncode) == (0, 0), (first_errors + second.stderr)[-400:]
+    assert {"tracks", "plays"} <= _tables(db_url)
 
 
 @pytest.mark.sqlite_only
