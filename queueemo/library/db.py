@@ -30,6 +30,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from queueemo.errors import DatabaseError
 from queueemo.library.roots import Roots
+from queueemo.library.summary import CONNECT_TIMEOUT_S
 
 if TYPE_CHECKING:
     from queueemo.config import LibrarySettings
@@ -365,8 +366,12 @@ def create_engine(url: str, *, password_file: str = "", create: bool = True) -> 
     if password_file:
         parsed = parsed.set(password=read_password(password_file))
     if parsed.get_backend_name() != "sqlite":
+        # A server that accepts the connection but never answers (or a firewall dropping packets)
+        # hung every command, the daemon and the worker's retries with it, for good.
+        timeout = {"connect_timeout": CONNECT_TIMEOUT_S} \
+            if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query else {}
         try:
-            return sa.create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
+            return sa.create_engine(parsed, pool_pre_ping=True, hide_parameters=True, connect_args=timeout)
         except (exc.NoSuchModuleError, ImportError) as error:  # another server, or a typo in the scheme
             raise DatabaseError(
                 f"cannot use database URL {parsed.render_as_string()!r} ({error}): expected sqlite:///PATH "

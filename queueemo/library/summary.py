@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 _SQLITE_FILE = re.compile(r"sqlite(\+pysqlite)?:///(?P<path>[^?]+)")
 _POSTGRESQL = re.compile(r"postgresql\+psycopg://(?P<rest>.*)")
 BUSY_TIMEOUT_MS = 30_000
+# Seconds to wait for a database server to answer a new connection (libpq's default is forever);
+# a URL's own ``?connect_timeout=N`` wins.
+CONNECT_TIMEOUT_S = 10
 
 
 @dataclass(frozen=True)
@@ -110,8 +113,10 @@ def _connector(url: str, password: str | None) -> Callable[[], Any] | None:
     if match := _POSTGRESQL.fullmatch(url):
         import psycopg
 
-        extra = {"password": password} if password else {}
-        return lambda: psycopg.connect(f"postgresql://{match['rest']}", connect_timeout=10, **extra)
+        extra: dict[str, Any] = {"password": password} if password else {}
+        if "connect_timeout=" not in match["rest"]:
+            extra["connect_timeout"] = CONNECT_TIMEOUT_S
+        return lambda: psycopg.connect(f"postgresql://{match['rest']}", **extra)
     return None
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -97,3 +99,32 @@ def test_a_missing_database_says_to_create_it(postgres) -> None:
     message = str(caught.value)
     assert "does not exist" in message and "createdb" in message
     assert "check that the server runs" not in message
+
+
+def test_a_server_that_never_answers_is_given_up_on(postgres, monkeypatch: pytest.MonkeyPatch) -> None:
+    """libpq waits forever by default: a host that accepted the connection and said nothing (or a
+    firewall dropping packets) hung `status`, `scan` and the daemon's reconnecting for good."""
+    monkeypatch.setattr("queueemo.library.db.CONNECT_TIMEOUT_S", 1)
+    silent = socket.create_server(("127.0.0.1", 0))
+    port, accepted, errors = silent.getsockname()[1], [], []
+
+    def take() -> None:
+        accepted.append(silent.accept()[0])  # and never answer
+
+    def connect() -> None:
+        try:
+            open_library(f"postgresql+psycopg://queueemo@127.0.0.1:{port}/queueemo")
+        except DatabaseError as error:
+            errors.append(str(error))
+
+    threading.Thread(target=take, daemon=True).start()
+    opener = threading.Thread(target=connect, daemon=True)
+    try:
+        opener.start()
+        opener.join(30)
+        assert not opener.is_alive(), "still waiting for the server after 30 s"
+    finally:
+        for connection in accepted:
+            connection.close()
+        silent.close()
+    assert len(errors) == 1 and "cannot connect" in errors[0] and "timeout" in errors[0]
