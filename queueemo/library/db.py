@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -188,6 +189,7 @@ def explain(error: BaseException, where: str, dialect: str = "sqlite") -> str:
     original = getattr(error, "orig", None) or error
     text = " ".join(str(original).split()) or type(original).__name__
     if dialect == "postgresql":
+        text = re.sub(r"\s*LINE \d+: .*?\^", "", text)  # the statement quoted back: no help to a user
         return _explain_postgresql(getattr(original, "sqlstate", None) or "", text, where)
     lowered = text.lower()
     if "locked" in lowered or "busy" in lowered:
@@ -231,6 +233,13 @@ def _explain_postgresql(sqlstate: str, text: str, where: str) -> str:
                 "(password_file in [library], ~/.pgpass or PGPASSFILE)")
     if sqlstate == "3D000" or ("FATAL" in text and "database" in text and "does not exist" in text):
         return f"database {where} does not exist ({text}); create it (createdb) or pass another --db"
+    if sqlstate == "42501":  # insufficient privilege: a read-only role, or one that may not create
+        user = sa.make_url(where).username or "your role"
+        grant = (f"GRANT CREATE ON SCHEMA public TO {user}, or create the tables by running one scan as "
+                 "the database's owner") if "for schema" in text else (
+                 f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {user} and "
+                 f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {user}, or use the database owner's role")
+        return f"database {where}: {text}: {user} lacks the privilege; {grant}"
     if sqlstate in ("40001", "40P01", "55P03"):
         return f"database {where} is busy ({text}); try again"
     if not sqlstate:  # no answer from a server at all

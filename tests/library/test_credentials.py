@@ -128,3 +128,37 @@ def test_a_server_that_never_answers_is_given_up_on(postgres, monkeypatch: pytes
             connection.close()
         silent.close()
     assert len(errors) == 1 and "cannot connect" in errors[0] and "timeout" in errors[0]
+
+
+def test_a_role_without_the_privileges_is_told_what_to_grant(postgres) -> None:
+    """A read-only role's scan said only 'permission denied for table scan_workers', and a role that
+    may not create the tables got the statement quoted back ('LINE 2: CREATE TABLE alembic_version')."""
+    import psycopg
+
+    from queueemo.library import Track
+
+    url = postgres.new_database()
+    open_library(url).close()  # the owner creates the index
+    dbname = sa.make_url(url).database
+    reader = f"reader_{dbname}"
+    with psycopg.connect(host=str(postgres.socket_dir), user="queueemo", dbname=dbname,
+                         autocommit=True) as connection:
+        connection.execute(f"CREATE ROLE \"{reader}\" LOGIN PASSWORD '{SECRET}'")
+        connection.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{reader}"')
+    as_reader = _with_user(url, reader, SECRET)
+    library = open_library(as_reader)
+    try:
+        with pytest.raises(DatabaseError) as caught, library.session() as session:
+            session.add(Track(path="/m/a.flac", root="/m", rel_path="a.flac", size=1, mtime_ns=1))
+    finally:
+        library.close()
+    message = str(caught.value)
+    assert "permission denied for table tracks" in message and "\n" not in message
+    assert f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {reader}" in message
+
+    empty = postgres.new_database()  # PostgreSQL 15: only the owner may create in schema public
+    with pytest.raises(DatabaseError) as caught:
+        open_library(_with_user(empty, reader, SECRET))
+    message = str(caught.value)
+    assert "permission denied for schema public" in message and "LINE" not in message
+    assert f"GRANT CREATE ON SCHEMA public TO {reader}" in message and SECRET not in message
