@@ -382,6 +382,9 @@ def create_engine(url: str, *, password_file: str = "", create: bool = True) -> 
         try:
             return sa.create_engine(parsed, pool_pre_ping=True, hide_parameters=True, connect_args=timeout)
         except (exc.NoSuchModuleError, ImportError) as error:  # another server, or a typo in the scheme
+            if isinstance(error, ImportError) and parsed.drivername in ("postgresql", "postgresql+psycopg"):
+                raise DatabaseError(f"cannot use {parsed.render_as_string()!r}: psycopg is not installed "
+                                    f"({error}); pip install 'queueemo[postgres]'") from None
             raise DatabaseError(
                 f"cannot use database URL {parsed.render_as_string()!r} ({error}): expected sqlite:///PATH "
                 "or postgresql+psycopg://USER@HOST/DATABASE"

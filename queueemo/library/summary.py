@@ -111,7 +111,10 @@ def _connector(url: str, password: str | None) -> Callable[[], Any] | None:
         path = str(Path(path).expanduser())  # as db.create_engine does
         return lambda: sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
     if match := _POSTGRESQL.fullmatch(url):
-        import psycopg
+        try:
+            import psycopg
+        except ImportError:  # the ordinary path says how to install it
+            return None
 
         extra: dict[str, Any] = {"password": password} if password else {}
         if "connect_timeout=" not in match["rest"]:

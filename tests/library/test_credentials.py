@@ -162,3 +162,20 @@ def test_a_role_without_the_privileges_is_told_what_to_grant(postgres) -> None:
     message = str(caught.value)
     assert "permission denied for schema public" in message and "LINE" not in message
     assert f"GRANT CREATE ON SCHEMA public TO {reader}" in message and SECRET not in message
+
+
+@pytest.mark.parametrize("command", [["status"], ["status", "--failed"], ["scan", "--worker"]])
+def test_without_psycopg_a_postgresql_url_says_to_install_it(postgres, tmp_path: Path,
+                                                             command: list[str]) -> None:
+    """`status` crashed with a traceback (the quick path imported psycopg unguarded), and the others
+    said the URL was not of the form postgresql+psycopg://, which it was."""
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "psycopg.py").write_text("raise ImportError('No module named psycopg')\n")
+    folder = tmp_path / "music"
+    folder.mkdir()
+    result = _cli(*command, "--db", postgres.url("anything"), *([str(folder)] if "scan" in command else []),
+                  env={"PYTHONPATH": str(blocked)})
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].endswith("pip install 'queueemo[postgres]'"), result.stderr
+    assert "Traceback" not in result.stderr and "expected sqlite" not in result.stderr
