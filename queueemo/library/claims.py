@@ -235,16 +235,9 @@ def _check_named_root(library: Library, session: Session, root: str, name: str,
 
 def _claims(library: Library, name: str, version: str, lease_s: float,
             roots: Sequence[str]) -> Iterator[tuple[int, str]]:
-    """Claimed tasks until nothing is left; waits while other workers hold the last claims."""
-    poll_s = min(1.0, lease_s / 4)
-    while True:
-        task = _retrying(lambda: claim(library, name, version, lease_s, roots))
-        if task is not None:
-            yield task
-        elif _retrying(lambda: _left(library, version, roots, name)) == 0:
-            return
-        else:
-            time.sleep(poll_s)  # held by others: done soon, or their lease expires and we take over
+    """Tracks claimed one at a time, until none is free now (the rest may be held by others)."""
+    while (task := _retrying(lambda: claim(library, name, version, lease_s, roots))) is not None:
+        yield task
 
 
 def work(library: Library, roots: Sequence[str], options: ScanOptions, *, lease_s: float = LEASE_S,
@@ -259,17 +252,23 @@ def work(library: Library, roots: Sequence[str], options: ScanOptions, *, lease_
     total = _left(library, version, local)
     if progress:
         progress(0, total)
-    tasks = _claims(library, name, version, lease_s, local)
+    done, poll_s = 0, min(1.0, lease_s / 4)
     with Workers(options.analyse, options.jobs or 1) as workers:
-        for done, outcome in enumerate(workers.run(tasks), start=1):
-            stored = _retrying(lambda: _finish(library, name, outcome, options, version))  # noqa: B023
-            if stored is True:
-                summary.analysed += 1
-            elif stored is False:
-                summary.failed += 1
-            if progress:
-                progress(done, max(total, done))
-    return summary
+        while True:
+            # One round ends when nothing is free to claim and this worker's analyses are all stored:
+            # waiting for other workers' claims inside it held finished results back, unstored.
+            for outcome in workers.run(_claims(library, name, version, lease_s, local)):
+                stored = _retrying(lambda: _finish(library, name, outcome, options, version))  # noqa: B023
+                if stored is True:
+                    summary.analysed += 1
+                elif stored is False:
+                    summary.failed += 1
+                done += 1
+                if progress:
+                    progress(done, max(total, done))
+            if _retrying(lambda: _left(library, version, local, name)) == 0:
+                return summary
+            time.sleep(poll_s)  # held by others: done soon, or their lease expires and we take over
 
 
 def _finish(library: Library, name: str, outcome: Outcome, options: ScanOptions, version: str) -> bool | None:

@@ -7,16 +7,17 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from queueemo.library import ScanOptions, Track, open_library
-from queueemo.library.claims import ScanWorker, claim, work, worker_status
+from queueemo.library.claims import ScanWorker, _enqueue, claim, work, worker_status
 from queueemo.library.roots import Roots
 
 pytestmark = pytest.mark.usefixtures("clip_model")
@@ -187,6 +188,37 @@ def test_a_worker_with_a_pool_finishes_its_own_claims(postgres, music: Path,
         assert summary.analysed == len(files)
         with library.session() as session:
             assert [w.analysed for w in worker_status(session)] == [len(files)]
+
+
+def test_a_worker_stores_its_results_while_another_worker_holds_the_last_claim(
+    postgres, music: Path, make_audio: Callable[..., Path]
+) -> None:
+    """With a pool (-j 2), a worker that found nothing left to claim waited for the other workers'
+    claims before storing the analyses it had finished: up to a whole lease (10 min) with results
+    held back, and its own leases running out meanwhile."""
+    files = [make_audio(f"music/{i}.wav", seconds=1, freq=300 + 50 * i) for i in range(4)]
+    url = postgres.new_database()
+    with open_library(url) as library:
+        _enqueue(library, [str(music)], ScanOptions(jobs=1))
+        with library.session() as session:  # another worker analyses the last track, for a long time
+            session.execute(sa.update(Track).where(Track.path == str(files[-1])).values(
+                claimed_by="elsewhere:1", lease_until=datetime.now(UTC).replace(tzinfo=None)
+                + timedelta(seconds=600)))
+        finished: list[int] = []
+        worker = threading.Thread(target=lambda: finished.append(
+            work(library, [music], ScanOptions(jobs=2), lease_s=600, name="pool").analysed))
+        worker.start()
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and _done(url) < len(files) - 1:
+                time.sleep(0.1)
+            assert _done(url) == len(files) - 1, "the worker held its finished results back"
+        finally:  # the other worker finishes: the pool's worker ends
+            with library.session() as session:
+                session.execute(sa.update(Track).where(Track.path == str(files[-1])).values(
+                    claimed_by=None, lease_until=None, status="failed"))
+            worker.join(60)
+        assert finished == [len(files) - 1]
 
 
 def test_on_sqlite_scan_worker_is_the_local_scan(music: Path, make_audio: Callable[..., Path],
