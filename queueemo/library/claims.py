@@ -245,11 +245,11 @@ def work(library: Library, roots: Sequence[str], options: ScanOptions, *, lease_
     """Run one worker: enqueue, then claim–analyse–store until nothing is pending."""
     name = name or worker_name()
     local = resolve_roots(roots)
-    check_mapping(library, local)
-    _register(library, name)
-    summary = _enqueue(library, local, options)
+    _retrying(lambda: check_mapping(library, local))
+    _retrying(lambda: _register(library, name))
+    summary = _retrying(lambda: _enqueue(library, local, options))  # a new attempt finds what is stored
     version = options.model_version or current_model_version()
-    total = _left(library, version, local)
+    total = _retrying(lambda: _left(library, version, local))
     if progress:
         progress(0, total)
     done, poll_s = 0, min(1.0, lease_s / 4)

@@ -161,6 +161,41 @@ def test_worker_rides_out_a_database_restart(
     assert _rows(url, sa.select(sa.func.count()).where(whole)) == [(len(files),)]  # no half track
 
 
+def test_worker_rides_out_a_database_restart_while_enqueueing(
+    postgres, music: Path, make_audio: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retries covered claiming and storing only: a server restart while the worker discovered
+    and classified (under the enqueue lock) ended it ('server closed the connection unexpectedly')."""
+    import psycopg
+
+    from queueemo.library import claims
+
+    files = [make_audio(f"music/{i}.wav", seconds=1, freq=300 + 50 * i) for i in range(2)]
+    url = postgres.new_database()
+    real_scan, restarts = claims.scan, []
+
+    def scan_while_restarting(*args, **kwargs):
+        if not restarts:
+            restarts.append(threading.Thread(target=postgres.restart, kwargs={"down_s": 2}))
+            restarts[0].start()
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:  # until the server is down
+                try:
+                    psycopg.connect(host=str(postgres.socket_dir), user="queueemo", dbname="postgres").close()
+                except psycopg.OperationalError:
+                    break
+                time.sleep(0.02)
+        return real_scan(*args, **kwargs)
+
+    monkeypatch.setattr(claims, "scan", scan_while_restarting)
+    with open_library(url) as library:
+        try:
+            summary = work(library, [music], ScanOptions(jobs=1), lease_s=600, name="steady")
+        finally:
+            restarts[0].join(60)
+    assert summary.analysed == len(files) and _done(url) == len(files)
+
+
 def test_claims_skip_locked_and_expire(postgres) -> None:
     url = postgres.new_database()
     with open_library(url) as library:
