@@ -179,3 +179,25 @@ def test_without_psycopg_a_postgresql_url_says_to_install_it(postgres, tmp_path:
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].endswith("pip install 'queueemo[postgres]'"), result.stderr
     assert "Traceback" not in result.stderr and "expected sqlite" not in result.stderr
+
+
+def test_a_connection_cut_by_the_server_is_not_called_a_wrong_url(postgres) -> None:
+    """A server stopping or restarting mid-command said 'cannot connect … check that the server runs
+    and the URL', as if the URL had never worked."""
+    import psycopg
+
+    url = postgres.new_database()
+    library = open_library(url)
+    try:
+        with pytest.raises(DatabaseError) as caught, library.session() as session:
+            session.execute(sa.text("SELECT 1"))
+            with psycopg.connect(host=str(postgres.socket_dir), user="queueemo", dbname="postgres",
+                                 autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = %s AND pid <> pg_backend_pid()",
+                              (sa.make_url(url).database,))
+            session.execute(sa.text("SELECT 2"))
+    finally:
+        library.close()
+    message = str(caught.value)
+    assert message.startswith("lost the connection to") and "check that the server runs" not in message
