@@ -30,6 +30,7 @@ from sqlalchemy import event, exc
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from queueemo.errors import DatabaseError
+from queueemo.library.migrate import OWN_DATABASE
 from queueemo.library.roots import Roots
 from queueemo.library.summary import CONNECT_TIMEOUT_S
 
@@ -192,6 +193,8 @@ def explain(error: BaseException, where: str, dialect: str = "sqlite") -> str:
         text = re.sub(r"\s*LINE \d+: .*?\^", "", text)  # the statement quoted back: no help to a user
         return _explain_postgresql(getattr(original, "sqlstate", None) or "", text, where)
     lowered = text.lower()
+    if "already exists" in lowered:  # creating the index where another application's tables are
+        return f"database {where}: {text}, not created by queueemo; {OWN_DATABASE}"
     if "locked" in lowered or "busy" in lowered:
         return (f"database {where} is locked by another process (waited {BUSY_TIMEOUT_S:.0f} s); "
                 "try again when the other scan has finished")
@@ -233,6 +236,8 @@ def _explain_postgresql(sqlstate: str, text: str, where: str) -> str:
                 "(password_file in [library], ~/.pgpass or PGPASSFILE)")
     if sqlstate == "3D000" or ("FATAL" in text and "database" in text and "does not exist" in text):
         return f"database {where} does not exist ({text}); create it (createdb) or pass another --db"
+    if sqlstate == "42P07":  # duplicate table: creating the index where another application's tables are
+        return f"database {where}: {text}, not created by queueemo; {OWN_DATABASE}"
     if sqlstate == "42501":  # insufficient privilege: a read-only role, or one that may not create
         user = sa.make_url(where).username or "your role"
         grant = (f"GRANT CREATE ON SCHEMA public TO {user}, or create the tables by running one scan as "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +26,10 @@ log = logging.getLogger(__name__)
 # already at it is recognised with one query, without importing Alembic or parsing the revisions:
 # that keeps `queueemo next` and `status` quick to start.
 SCHEMA_HEAD = "0006_onset_boundary_onsets"
+# queueemo's revisions are named NNNN_what; another application's Alembic revisions are not.
+_OURS = re.compile(r"\d{4}_\w+")
+OWN_DATABASE = ("give queueemo its own database (a new file; on PostgreSQL, createdb queueemo) "
+                "or pass another --db")
 # PostgreSQL advisory lock key held by the transaction that migrates (see ``_server_ddl_lock``).
 _MIGRATE_LOCK = 0x71756d67
 
@@ -119,6 +124,11 @@ def ensure_schema(engine: sa.Engine, *, upgrade: bool = True) -> None:
             try:
                 script.get_revision(revision)
             except CommandError:
+                if not _OURS.fullmatch(revision):
+                    raise DatabaseError(
+                        f"database {where} holds another application's schema (Alembic revision "
+                        f"{revision!r}); {OWN_DATABASE}"
+                    ) from None
                 raise DatabaseError(
                     f"database {where} has schema revision {revision!r}, written by a newer "
                     "queueemo; upgrade queueemo or pass another --db"

@@ -213,6 +213,26 @@ def test_newer_database_is_refused_with_a_clear_message(library: Library, db_url
         open_library(db_url)
 
 
+@pytest.mark.parametrize(("tables", "expected"), [
+    ("CREATE TABLE tracks (id INTEGER, name TEXT)", "tracks.* already exists, not created by queueemo"),
+    ("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY); "
+     "INSERT INTO alembic_version VALUES ('ae1027a6acf')", "another application's schema"),
+])
+def test_a_database_another_application_uses_is_refused_saying_so(db_url: str, tables: str,
+                                                                  expected: str) -> None:
+    """A foreign Alembic revision was called 'written by a newer queueemo; upgrade queueemo', and a
+    foreign table only 'relation "tracks" already exists'."""
+    engine = create_engine(db_url)
+    with engine.begin() as connection:
+        for statement in tables.split("; "):
+            connection.exec_driver_sql(statement)
+    engine.dispose()
+    with pytest.raises(DatabaseError, match=expected) as caught:
+        open_library(db_url)
+    assert "give queueemo its own database" in str(caught.value)
+    assert "newer queueemo" not in str(caught.value)
+
+
 @pytest.mark.sqlite_only
 def test_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
     bogus = tmp_path / "notes.sqlite3"
