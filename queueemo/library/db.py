@@ -246,8 +246,7 @@ def _explain_postgresql(sqlstate: str, text: str, where: str) -> str:
                  f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {user}, or use the database owner's role")
         return f"database {where}: {text}: {user} lacks the privilege; {grant}"
     if sqlstate.startswith("57P") or "closed the connection" in text or "shutting down" in text:
-        return (f"lost the connection to {where} ({text}); the server stopped or restarted: "
-                "run the command again when it is back")
+        return f"lost the connection to {where} ({text}): the server stopped or restarted"
     if sqlstate in ("40001", "40P01", "55P03"):
         return f"database {where} is busy ({text}); try again"
     if not sqlstate:  # no answer from a server at all
