@@ -79,9 +79,9 @@ def _register(library: Library, name: str) -> None:
             worker.analysed = worker.failed = 0
 
 
-def _enqueue(library: Library, roots: Sequence[str], options: ScanOptions) -> ScanSummary:
+def _enqueue(library: Library, roots: Sequence[str], options: ScanOptions, name: str = "") -> ScanSummary:
     """Discover and classify (new and changed files become pending) under the database lock."""
-    with library.exclusive(_ENQUEUE_LOCK):
+    with library.exclusive(_ENQUEUE_LOCK, holder=f"queueemo scan --worker {name}".rstrip()):
         return scan(library, roots, ScanOptions(
             jobs=1, enqueue_only=True, model_version=options.model_version,
             opening_windows=options.opening_windows, closing_windows=options.closing_windows,
@@ -247,7 +247,7 @@ def work(library: Library, roots: Sequence[str], options: ScanOptions, *, lease_
     local = resolve_roots(roots)
     _retrying(lambda: check_mapping(library, local))
     _retrying(lambda: _register(library, name))
-    summary = _retrying(lambda: _enqueue(library, local, options))  # a new attempt finds what is stored
+    summary = _retrying(lambda: _enqueue(library, local, options, name))  # a new attempt finds what is stored
     version = options.model_version or current_model_version()
     total = _retrying(lambda: _left(library, version, local))
     if progress:

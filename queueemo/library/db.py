@@ -307,18 +307,27 @@ class Library:
         return "; ".join(str(row) for row in rows)
 
     @contextmanager
-    def exclusive(self, key: int) -> Iterator[None]:
+    def exclusive(self, key: int, holder: str = "") -> Iterator[None]:
         """Hold a database-wide lock ``key`` while the block runs, across transactions.
 
         A PostgreSQL advisory lock (every machine sharing the server waits for it); SQLite already
-        lets one writer at a time in, so there it holds nothing.
+        lets one writer at a time in, so there it holds nothing. ``holder`` names this process to the
+        others: one waiting says, once, whom it waits for (a holder stopped or suspended mid-way
+        keeps the lock until its connection ends, and the others waited without a word).
         """
         if self.engine.dialect.name != "postgresql":
             yield
             return
         try:
             connection = self.engine.connect()
-            connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            if holder:
+                connection.execute(sa.text("SELECT set_config('application_name', :holder, false)"),
+                                   {"holder": holder})
+            if not connection.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar():
+                log.warning("waiting for %s, which holds this index's lock; a process stopped while "
+                            "holding it keeps it until its connection ends",
+                            self._lock_holder(connection, key))
+                connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
             connection.commit()
         except exc.SQLAlchemyError as error:
             raise DatabaseError(explain(error, self.where, self.engine.dialect.name)) from error
@@ -329,6 +338,19 @@ class Library:
                 connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
                 connection.commit()
             connection.close()
+
+    @staticmethod
+    def _lock_holder(connection: sa.Connection, key: int) -> str:
+        """Who holds advisory lock ``key``: its name (``holder``) and since when it is connected."""
+        row = connection.execute(sa.text(
+            "SELECT a.application_name, a.client_addr, a.backend_start FROM pg_locks l "
+            "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+            "AND l.classid = :high AND l.objid = :low AND l.objsubid = 1"),
+            {"high": key >> 32, "low": key & 0xFFFFFFFF}).first()
+        if row is None:
+            return "another process"
+        name = row.application_name or f"a process at {row.client_addr or 'the server'}"
+        return f"{name} (connected since {row.backend_start:%Y-%m-%d %H:%M:%S %Z})"
 
     def close(self) -> None:
         """Release the connections (the WAL is checkpointed by the last one to close)."""

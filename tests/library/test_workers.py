@@ -196,6 +196,41 @@ def test_worker_rides_out_a_database_restart_while_enqueueing(
     assert summary.analysed == len(files) and _done(url) == len(files)
 
 
+def test_a_worker_waiting_for_the_enqueue_lock_says_whom_it_waits_for(
+    postgres, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker stopped (or its laptop suspended) while enqueueing keeps the lock until its connection
+    ends; every other worker waited for it without a word, even with -v."""
+    url = postgres.new_database()
+    entered, release = threading.Event(), threading.Event()
+    with open_library(url) as first, open_library(url) as second:
+
+        def hold() -> None:
+            with first.exclusive(0x51, holder="scan on laptop:42"):
+                entered.set()
+                release.wait(60)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        assert entered.wait(30)
+        def wait_then_take() -> None:
+            with second.exclusive(0x51, holder="nas:7"):
+                pass
+
+        waiter = threading.Thread(target=wait_then_take)
+        with caplog.at_level("WARNING", logger="queueemo.library.db"):
+            waiter.start()
+            deadline = time.monotonic() + 30
+            while "waiting for" not in caplog.text and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert waiter.is_alive()  # it waits
+            release.set()
+            holder.join(30)
+            waiter.join(30)
+            assert not waiter.is_alive()  # and goes on once the lock is free
+    assert "waiting for scan on laptop:42 (connected since" in caplog.text
+
+
 def test_claims_skip_locked_and_expire(postgres) -> None:
     url = postgres.new_database()
     with open_library(url) as library:
