@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 
 # How long a writer waits for another writer before "database is locked".
 BUSY_TIMEOUT_S = 30.0
+# How long waiting for another process's database lock goes unmentioned (it is normally held briefly).
+LOCK_QUIET_S = 10.0
 # Trajectories are (n, 2) arrays of (arousal, valence) in −1..1 at 2 Hz; float16 keeps 3 significant
 # digits in 4 bytes per window (a 5-minute track takes 2.4 KB).
 TRAJECTORY_DTYPE = np.dtype("<f2")
@@ -323,7 +326,7 @@ class Library:
             if holder:
                 connection.execute(sa.text("SELECT set_config('application_name', :holder, false)"),
                                    {"holder": holder})
-            if not connection.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar():
+            if not self._try_lock(connection, key, LOCK_QUIET_S):
                 log.warning("waiting for %s, which holds this index's lock; a process stopped while "
                             "holding it keeps it until its connection ends",
                             self._lock_holder(connection, key))
@@ -338,6 +341,16 @@ class Library:
                 connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
                 connection.commit()
             connection.close()
+
+    @staticmethod
+    def _try_lock(connection: sa.Connection, key: int, for_s: float) -> bool:
+        """Try for ``for_s`` seconds to take advisory lock ``key`` (others hold it only briefly)."""
+        deadline = time.monotonic() + for_s
+        while not connection.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.2)
+        return True
 
     @staticmethod
     def _lock_holder(connection: sa.Connection, key: int) -> str:

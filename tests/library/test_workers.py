@@ -197,10 +197,11 @@ def test_worker_rides_out_a_database_restart_while_enqueueing(
 
 
 def test_a_worker_waiting_for_the_enqueue_lock_says_whom_it_waits_for(
-    postgres, caplog: pytest.LogCaptureFixture
+    postgres, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A worker stopped (or its laptop suspended) while enqueueing keeps the lock until its connection
     ends; every other worker waited for it without a word, even with -v."""
+    monkeypatch.setattr("queueemo.library.db.LOCK_QUIET_S", 0.5)  # a holder that is only quick is not named
     url = postgres.new_database()
     entered, release = threading.Event(), threading.Event()
     with open_library(url) as first, open_library(url) as second:
@@ -229,6 +230,14 @@ def test_a_worker_waiting_for_the_enqueue_lock_says_whom_it_waits_for(
             waiter.join(30)
             assert not waiter.is_alive()  # and goes on once the lock is free
     assert "waiting for scan on laptop:42 (connected since" in caplog.text
+    caplog.clear()
+    with open_library(url) as first, open_library(url) as second, caplog.at_level("WARNING"):
+        with first.exclusive(0x51, holder="quick:1"):  # held briefly, as enqueueing normally is
+            waiter = threading.Thread(target=wait_then_take)
+            waiter.start()
+            time.sleep(0.2)
+        waiter.join(30)
+    assert "waiting for" not in caplog.text
 
 
 def test_claims_skip_locked_and_expire(postgres) -> None:
