@@ -100,23 +100,23 @@ def _outdated(version: str) -> sa.ColumnElement[bool]:
 
 
 def _under_roots(library: Library, roots: Sequence[str]) -> sa.ColumnElement[bool]:
-    """Tracks under ``roots`` (local folders), compared in their stored form (a range per root)."""
+    """Tracks under ``roots`` (local folders or files), compared in their stored form (a range per
+    folder; a root that is a file is its own track: `scan --worker FILE` enqueued it, then claimed
+    nothing and left it pending)."""
     ranges = []
     for root in roots:
         stored = library.roots.stored(root).rstrip("/")
-        ranges.append(sa.and_(Track.path >= stored + "/", Track.path < stored + "0"))
+        ranges.append(sa.or_(sa.and_(Track.path >= stored + "/", Track.path < stored + "0"),
+                             Track.path == stored))
     return sa.or_(*ranges)
 
 
 def outdated_under(library: Library, version: str, roots: Sequence[str]) -> int:
     """Analysed tracks under ``roots`` (folders or files) that another model or format analysed:
     the ones a scan of ``roots`` analyses again."""
-    local = resolve_roots(roots)
-    roots_themselves = [library.roots.stored(root).rstrip("/") for root in local]  # a root that is a file
-    under = sa.or_(_under_roots(library, local), Track.path.in_(roots_themselves))
     with library.session() as session:
         return session.scalar(sa.select(sa.func.count()).select_from(Track).where(
-            _outdated(version), under)) or 0
+            _outdated(version), _under_roots(library, resolve_roots(roots)))) or 0
 
 
 def claim(library: Library, name: str, version: str, lease_s: float = LEASE_S,

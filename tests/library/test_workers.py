@@ -300,6 +300,16 @@ def test_a_worker_stores_its_results_while_another_worker_holds_the_last_claim(
         assert finished == [len(files) - 1]
 
 
+def test_a_worker_given_a_file_analyses_it(postgres, music: Path, make_audio: Callable[..., Path]) -> None:
+    """`scan --worker FILE` enqueued the file, claimed nothing (only tracks under folders) and left it
+    pending, reporting 'analysed 0'."""
+    song = make_audio("music/one.wav", seconds=1)
+    with open_library(postgres.new_database()) as library:
+        assert work(library, [song], ScanOptions(jobs=1), lease_s=60, name="file").analysed == 1
+        with library.session() as session:
+            assert session.scalars(sa.select(Track.status)).all() == ["ok"]
+
+
 def test_on_sqlite_scan_worker_is_the_local_scan(music: Path, make_audio: Callable[..., Path],
                                                  tmp_path: Path) -> None:
     make_audio("music/a.wav", seconds=2)
