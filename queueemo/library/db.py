@@ -243,11 +243,14 @@ def _explain_postgresql(sqlstate: str, text: str, where: str) -> str:
         return f"database {where}: {text}, not created by queueemo; {OWN_DATABASE}"
     if sqlstate == "42501":  # insufficient privilege: a read-only role, or one that may not create
         user = sa.make_url(where).username or "your role"
-        grant = (f"GRANT CREATE ON SCHEMA public TO {user}, or create the tables by running one scan as "
-                 "the database's owner") if "for schema" in text else (
-                 f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {user} and "
-                 f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {user}, or use the database owner's role")
-        return f"database {where}: {text}: {user} lacks the privilege; {grant}"
+        grant = (f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {user} and "
+                 f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {user}")
+        if "for schema" in text or "must be owner" in text:  # creating or upgrading the tables
+            return (f"database {where}: {text}: {user} may not create or change the index's tables; run "
+                    f"`queueemo status` once as the role that owns the database (it creates or upgrades "
+                    f"them), then {grant}")
+        return (f"database {where}: {text}: {user} lacks the privilege; {grant}, or use the database "
+                "owner's role")
     if sqlstate.startswith("57P") or "closed the connection" in text or "shutting down" in text:
         return f"lost the connection to {where} ({text}): the server stopped or restarted"
     if sqlstate in ("40001", "40P01", "55P03"):

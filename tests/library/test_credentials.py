@@ -161,7 +161,8 @@ def test_a_role_without_the_privileges_is_told_what_to_grant(postgres) -> None:
         open_library(_with_user(empty, reader, SECRET))
     message = str(caught.value)
     assert "permission denied for schema public" in message and "LINE" not in message
-    assert f"GRANT CREATE ON SCHEMA public TO {reader}" in message and SECRET not in message
+    assert "may not create or change the index's tables" in message and SECRET not in message
+    assert "as the role that owns the database" in message
 
 
 @pytest.mark.parametrize("command", [["status"], ["status", "--failed"], ["scan", "--worker"]])
