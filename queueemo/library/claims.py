@@ -88,9 +88,17 @@ def _enqueue(library: Library, roots: Sequence[str], options: ScanOptions, name:
         ))
 
 
-def _to_do(version: str) -> sa.ColumnElement[bool]:
-    """Pending tracks, and tracks analysed by another model (they stay pickable meanwhile)."""
-    return sa.or_(Track.status == STATUS_PENDING, _outdated(version))
+def _to_do(version: str, since: datetime | None = None) -> sa.ColumnElement[bool]:
+    """Pending tracks, and tracks analysed by another model (they stay pickable meanwhile).
+
+    ``since``: only those analysed before it. Workers run with different models re-analysed each
+    other's results back and forth for as long as both ran; each now leaves what the other stored
+    after it started.
+    """
+    outdated = _outdated(version)
+    if since is not None:
+        outdated = sa.and_(outdated, sa.or_(Track.analysed_at.is_(None), Track.analysed_at < since))
+    return sa.or_(Track.status == STATUS_PENDING, outdated)
 
 
 def _outdated(version: str) -> sa.ColumnElement[bool]:
@@ -120,17 +128,18 @@ def outdated_under(library: Library, version: str, roots: Sequence[str]) -> int:
 
 
 def claim(library: Library, name: str, version: str, lease_s: float = LEASE_S,
-          roots: Sequence[str] = ()) -> tuple[int, str] | None:
+          roots: Sequence[str] = (), since: datetime | None = None) -> tuple[int, str] | None:
     """Claim one track to analyse that nobody holds (or whose lease expired): ``(id, path)``.
 
     ``None`` when there is none. With ``roots``, only a track under one of them (the files this
-    worker sees); ``version`` is the model's: tracks analysed by another are claimed too.
+    worker sees); ``version`` is the model's: tracks analysed by another are claimed too (with
+    ``since``, only those analysed before it).
     """
     now = _now()
     with library.session() as session:
         row = session.execute(
             sa.select(Track.id, Track.path)
-            .where(_to_do(version),
+            .where(_to_do(version, since),
                    sa.or_(Track.lease_until.is_(None), Track.lease_until < now),
                    _under_roots(library, roots) if roots else sa.true())
             .order_by(Track.id)
@@ -171,13 +180,14 @@ def _retrying(action: Callable[[], _T]) -> _T:
         return result
 
 
-def _left(library: Library, version: str, roots: Sequence[str], name: str = "") -> int:
+def _left(library: Library, version: str, roots: Sequence[str], name: str = "",
+          since: datetime | None = None) -> int:
     """Tracks still to analyse under ``roots``, not counting those ``name`` holds itself."""
     mine = sa.and_(Track.claimed_by.is_not(None), Track.claimed_by == name,
                    Track.lease_until.is_not(None), Track.lease_until >= _now())
     with library.session() as session:
         return session.scalar(sa.select(sa.func.count()).where(
-            _to_do(version), _under_roots(library, roots), sa.not_(mine))) or 0
+            _to_do(version, since), _under_roots(library, roots), sa.not_(mine))) or 0
 
 
 def check_mapping(library: Library, roots: Sequence[str], refusal: str = "claiming nothing") -> None:
@@ -234,22 +244,32 @@ def _check_named_root(library: Library, session: Session, root: str, name: str,
 
 
 def _claims(library: Library, name: str, version: str, lease_s: float,
-            roots: Sequence[str]) -> Iterator[tuple[int, str]]:
+            roots: Sequence[str], since: datetime) -> Iterator[tuple[int, str]]:
     """Tracks claimed one at a time, until none is free now (the rest may be held by others)."""
-    while (task := _retrying(lambda: claim(library, name, version, lease_s, roots))) is not None:
+    while (task := _retrying(lambda: claim(library, name, version, lease_s, roots, since))) is not None:
         yield task
+
+
+def _warn_of_other_models(library: Library, version: str, roots: Sequence[str], since: datetime) -> None:
+    """Say so when other workers stored another model's analyses while this one ran."""
+    with library.session() as session:
+        others = session.scalar(sa.select(sa.func.count()).where(
+            _outdated(version), Track.analysed_at >= since, _under_roots(library, roots))) or 0
+    if others:
+        log.warning("%d tracks were analysed by another model than %s by other workers meanwhile; left as "
+                    "they are: run every worker with the same [emotion] model", others, version)
 
 
 def work(library: Library, roots: Sequence[str], options: ScanOptions, *, lease_s: float = LEASE_S,
          name: str | None = None, progress: Callable[[int, int], None] | None = None) -> ScanSummary:
     """Run one worker: enqueue, then claim–analyse–store until nothing is pending."""
-    name = name or worker_name()
+    name, since = name or worker_name(), _now()
     local = resolve_roots(roots)
     _retrying(lambda: check_mapping(library, local))
     _retrying(lambda: _register(library, name))
     summary = _retrying(lambda: _enqueue(library, local, options, name))  # a new attempt finds what is stored
     version = options.model_version or current_model_version()
-    total = _retrying(lambda: _left(library, version, local))
+    total = _retrying(lambda: _left(library, version, local, since=since))
     if progress:
         progress(0, total)
     done, poll_s = 0, min(1.0, lease_s / 4)
@@ -257,7 +277,7 @@ def work(library: Library, roots: Sequence[str], options: ScanOptions, *, lease_
         while True:
             # One round ends when nothing is free to claim and this worker's analyses are all stored:
             # waiting for other workers' claims inside it held finished results back, unstored.
-            for outcome in workers.run(_claims(library, name, version, lease_s, local)):
+            for outcome in workers.run(_claims(library, name, version, lease_s, local, since)):
                 stored = _retrying(lambda: _finish(library, name, outcome, options, version))  # noqa: B023
                 if stored is True:
                     summary.analysed += 1
@@ -266,7 +286,8 @@ def work(library: Library, roots: Sequence[str], options: ScanOptions, *, lease_
                 done += 1
                 if progress:
                     progress(done, max(total, done))
-            if _retrying(lambda: _left(library, version, local, name)) == 0:
+            if _retrying(lambda: _left(library, version, local, name, since)) == 0:
+                _retrying(lambda: _warn_of_other_models(library, version, local, since))
                 return summary
             time.sleep(poll_s)  # held by others: done soon, or their lease expires and we take over
 

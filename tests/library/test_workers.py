@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from queueemo.library import ScanOptions, Track, open_library
-from queueemo.library.claims import ScanWorker, _enqueue, claim, work, worker_status
+from queueemo.library.claims import ScanWorker, _enqueue, _left, claim, work, worker_status
 from queueemo.library.roots import Roots
 
 pytestmark = pytest.mark.usefixtures("clip_model")
@@ -257,6 +257,23 @@ def test_claims_skip_locked_and_expire(postgres) -> None:
         assert claim(library, "four", "v2", lease_s=1, roots=["/elsewhere"]) is None
         time.sleep(1.2)
         assert claim(library, "four", "v2", lease_s=60, roots=["/m"]) is not None  # expired: returns
+
+
+def test_workers_with_different_models_do_not_redo_each_others_work(postgres) -> None:
+    """A v2-lite worker and a seed worker re-analysed each other's results for as long as both ran
+    (660 analyses of 400 tracks in 70 s, 300 of them still pending): each now leaves what another
+    model stored after it started, and re-analyses only what was there before."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    url = postgres.new_database()
+    with open_library(url) as library:
+        with library.session() as session:
+            for name, at in (("before", now - timedelta(hours=1)), ("meanwhile", now + timedelta(seconds=1))):
+                session.add(Track(path=f"/m/{name}.ogg", root="/m", rel_path=f"{name}.ogg", size=1,
+                                  mtime_ns=1, status="ok", model_version="seed", analysed_at=at))
+        assert claim(library, "lite", "v2-lite", lease_s=60, since=now)[1] == "/m/before.ogg"
+        assert claim(library, "lite", "v2-lite", lease_s=60, since=now) is None
+        assert _left(library, "v2-lite", ["/m"], "lite", since=now) == 0  # nothing to wait for
+        assert claim(library, "lite", "v2-lite", lease_s=60)[1] == "/m/meanwhile.ogg"  # a later run
 
 
 def test_a_worker_with_a_pool_finishes_its_own_claims(postgres, music: Path,
