@@ -278,7 +278,7 @@ def work(library: Library, roots: Sequence[str], options: ScanOptions, *, lease_
             # One round ends when nothing is free to claim and this worker's analyses are all stored:
             # waiting for other workers' claims inside it held finished results back, unstored.
             for outcome in workers.run(_claims(library, name, version, lease_s, local, since)):
-                stored = _retrying(lambda: _finish(library, name, outcome, options, version))  # noqa: B023
+                stored = _retrying(lambda: _finish(library, name, outcome, options, version, since))  # noqa: B023
                 if stored is True:
                     summary.analysed += 1
                 elif stored is False:
@@ -292,15 +292,24 @@ def work(library: Library, roots: Sequence[str], options: ScanOptions, *, lease_
             time.sleep(poll_s)  # held by others: done soon, or their lease expires and we take over
 
 
-def _finish(library: Library, name: str, outcome: Outcome, options: ScanOptions, version: str) -> bool | None:
-    """End the claim and store the outcome in one transaction; ``None`` if the claim was lost."""
+def _finish(library: Library, name: str, outcome: Outcome, options: ScanOptions, version: str,
+            since: datetime | None = None) -> bool | None:
+    """End the claim and store the outcome in one transaction; ``None`` if another worker stored
+    the track first.
+
+    A claim taken over after its lease ran out still stores a result while the track is not done:
+    the first result wins. Requiring the claim made two workers whose analyses outlast the lease
+    take the track from each other forever, each result dropped.
+    """
     with library.session() as session:
         released = session.execute(
-            sa.update(Track).where(Track.id == outcome.track_id, Track.claimed_by == name)
+            sa.update(Track).where(Track.id == outcome.track_id,
+                                   sa.or_(Track.claimed_by == name, _to_do(version, since)))
             .values(claimed_by=None, lease_until=None)
         )
         if released.rowcount == 0:  # type: ignore[attr-defined]
-            log.warning("lost the claim on %r (lease expired); another worker analyses it", outcome.path)
+            log.warning("dropped the analysis of %r: another worker stored it first (this worker's "
+                        "lease on it ran out)", outcome.path)
             return None
         ok = store_outcome(session, outcome, options, version, decoder_identity())
         column = ScanWorker.analysed if ok else ScanWorker.failed

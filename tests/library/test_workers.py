@@ -17,7 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 from queueemo.library import ScanOptions, Track, open_library
-from queueemo.library.claims import ScanWorker, _enqueue, _left, claim, work, worker_status
+from queueemo.library.analysis import analyse_one, current_model_version
+from queueemo.library.claims import ScanWorker, _enqueue, _finish, _left, claim, work, worker_status
 from queueemo.library.roots import Roots
 
 pytestmark = pytest.mark.usefixtures("clip_model")
@@ -274,6 +275,25 @@ def test_workers_with_different_models_do_not_redo_each_others_work(postgres) ->
         assert claim(library, "lite", "v2-lite", lease_s=60, since=now) is None
         assert _left(library, "v2-lite", ["/m"], "lite", since=now) == 0  # nothing to wait for
         assert claim(library, "lite", "v2-lite", lease_s=60)[1] == "/m/meanwhile.ogg"  # a later run
+
+
+def test_the_first_result_is_stored_even_after_its_lease_ran_out(postgres, music: Path,
+                                                                 make_audio: Callable[..., Path]) -> None:
+    """Only the claim's current holder could store: two workers whose analyses outlast the lease
+    (--lease 1, a long file) took the track from each other forever, every result dropped."""
+    make_audio("music/long.wav", seconds=1)
+    options = ScanOptions(jobs=1)
+    version = current_model_version()
+    with open_library(postgres.new_database()) as library:
+        _enqueue(library, [str(music)], options)
+        slow = claim(library, "slow", version, lease_s=1)
+        time.sleep(1.2)
+        assert claim(library, "fast", version, lease_s=60) == slow  # taken over
+        outcome = analyse_one(*slow, options.analyse)
+        assert _finish(library, "slow", outcome, options, version) is True  # first: stored
+        assert _finish(library, "fast", outcome, options, version) is None  # second: dropped
+        with library.session() as session:
+            assert session.execute(sa.select(Track.status, Track.claimed_by)).all() == [("ok", None)]
 
 
 def test_a_worker_with_a_pool_finishes_its_own_claims(postgres, music: Path,
