@@ -13,11 +13,13 @@ On SQLite (one machine) ``scan --worker`` is the ordinary scan with its local po
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -273,7 +275,7 @@ def work(library: Library, roots: Sequence[str], options: ScanOptions, *, lease_
     if progress:
         progress(0, total)
     done, poll_s = 0, min(1.0, lease_s / 4)
-    with Workers(options.analyse, options.jobs or 1) as workers:
+    with _handing_back(library, name), Workers(options.analyse, options.jobs or 1) as workers:
         while True:
             # One round ends when nothing is free to claim and this worker's analyses are all stored:
             # waiting for other workers' claims inside it held finished results back, unstored.
@@ -290,6 +292,19 @@ def work(library: Library, roots: Sequence[str], options: ScanOptions, *, lease_
                 _retrying(lambda: _warn_of_other_models(library, version, local, since))
                 return summary
             time.sleep(poll_s)  # held by others: done soon, or their lease expires and we take over
+
+
+@contextmanager
+def _handing_back(library: Library, name: str) -> Iterator[None]:
+    """Hand this worker's claims back if it stops early (Ctrl-C, SIGTERM, an error): other workers
+    waited out the whole lease (10 min) for the tracks it was analysing. ``kill -9`` still does."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(DatabaseError), library.session() as session:
+            session.execute(sa.update(Track).where(Track.claimed_by == name)
+                            .values(claimed_by=None, lease_until=None))
+        raise
 
 
 def _finish(library: Library, name: str, outcome: Outcome, options: ScanOptions, version: str,

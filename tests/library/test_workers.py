@@ -296,6 +296,24 @@ def test_the_first_result_is_stored_even_after_its_lease_ran_out(postgres, music
             assert session.execute(sa.select(Track.status, Track.claimed_by)).all() == [("ok", None)]
 
 
+def test_a_stopped_worker_hands_its_claims_back(postgres, music: Path,
+                                               make_audio: Callable[..., Path]) -> None:
+    """Ctrl-C or SIGTERM (exit 143) left the claims of the tracks in flight held for the whole lease:
+    the next worker waited 10 minutes for them."""
+    for i in range(5):
+        make_audio(f"music/{i}.wav", seconds=1, freq=300 + 50 * i)
+
+    def stop(done: int, total: int) -> None:
+        if done:
+            raise KeyboardInterrupt
+
+    url = postgres.new_database()
+    with open_library(url) as library, pytest.raises(KeyboardInterrupt):
+        work(library, [music], ScanOptions(jobs=2), lease_s=600, name="stopped", progress=stop)
+    assert _rows(url, sa.select(sa.func.count()).where(Track.status == "pending")) != [(0,)]
+    assert _rows(url, sa.select(Track.path).where(Track.claimed_by.is_not(None))) == []
+
+
 def test_a_worker_with_a_pool_finishes_its_own_claims(postgres, music: Path,
                                                      make_audio: Callable[..., Path]) -> None:
     files = [make_audio(f"music/{i}.wav", seconds=1, freq=300 + 50 * i) for i in range(3)]
