@@ -67,9 +67,15 @@ def worker_name() -> str:
 
 def _register(library: Library, name: str) -> None:
     """Add this worker (a reused host:pid starts from zero) and forget workers not seen for
-    ``FORGET_AFTER`` that hold no claims, so ``status`` does not list every scan ever run."""
+    ``FORGET_AFTER`` that hold no claims, so ``status`` does not list every scan ever run.
+
+    Claims already under this name are a dead predecessor's (a container restarted keeps its host
+    name and pid 1): they are handed back, since this worker counted them as its own and left them.
+    """
     now = _now()
     with library.session() as session:
+        session.execute(sa.update(Track).where(Track.claimed_by == name)
+                        .values(claimed_by=None, lease_until=None))
         holding = sa.select(Track.id).where(Track.claimed_by == ScanWorker.name)
         session.execute(sa.delete(ScanWorker).where(ScanWorker.last_seen < now - FORGET_AFTER,
                                                      ~holding.exists()))

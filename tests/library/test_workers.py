@@ -314,6 +314,21 @@ def test_a_stopped_worker_hands_its_claims_back(postgres, music: Path,
     assert _rows(url, sa.select(Track.path).where(Track.claimed_by.is_not(None))) == []
 
 
+def test_a_worker_restarted_under_the_same_name_analyses_its_predecessors_claims(
+    postgres, music: Path, make_audio: Callable[..., Path]
+) -> None:
+    """A container restarted after a crash keeps its host name and pid 1: the new worker took the
+    dead one's live claims for its own, never analysed them and ended with them still pending."""
+    files = [make_audio(f"music/{i}.wav", seconds=1, freq=300 + 50 * i) for i in range(2)]
+    with open_library(postgres.new_database()) as library:
+        _enqueue(library, [str(music)], ScanOptions(jobs=1))
+        assert claim(library, "box:1", current_model_version(), lease_s=600) is not None  # then it died
+        summary = work(library, [music], ScanOptions(jobs=1), lease_s=600, name="box:1")
+        assert summary.analysed == len(files)
+        with library.session() as session:
+            assert session.scalars(sa.select(Track.status)).all() == ["ok"] * len(files)
+
+
 def test_a_worker_with_a_pool_finishes_its_own_claims(postgres, music: Path,
                                                      make_audio: Callable[..., Path]) -> None:
     files = [make_audio(f"music/{i}.wav", seconds=1, freq=300 + 50 * i) for i in range(3)]
