@@ -61,8 +61,10 @@ def _now() -> datetime:
 
 
 def worker_name() -> str:
-    """``host:pid``, unique among the workers sharing a database."""
-    return f"{socket.gethostname()}:{os.getpid()}"[:64]
+    """``host:pid``, unique among the workers sharing a database (a long host name is shortened,
+    never the pid: cutting the end off made two workers on one host one name)."""
+    pid = f":{os.getpid()}"
+    return socket.gethostname()[:64 - len(pid)] + pid
 
 
 def _register(library: Library, name: str) -> None:

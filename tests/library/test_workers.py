@@ -18,7 +18,16 @@ import sqlalchemy as sa
 
 from queueemo.library import ScanOptions, Track, open_library
 from queueemo.library.analysis import analyse_one, current_model_version
-from queueemo.library.claims import ScanWorker, _enqueue, _finish, _left, claim, work, worker_status
+from queueemo.library.claims import (
+    ScanWorker,
+    _enqueue,
+    _finish,
+    _left,
+    claim,
+    work,
+    worker_name,
+    worker_status,
+)
 from queueemo.library.roots import Roots
 
 pytestmark = pytest.mark.usefixtures("clip_model")
@@ -378,6 +387,14 @@ def test_a_worker_given_a_file_analyses_it(postgres, music: Path, make_audio: Ca
         assert work(library, [song], ScanOptions(jobs=1), lease_s=60, name="file").analysed == 1
         with library.session() as session:
             assert session.scalars(sa.select(Track.status)).all() == ["ok"]
+
+
+def test_a_long_host_name_keeps_the_pid_in_the_worker_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The name was cut at 64 characters from the end, pid first: with a 60-character host name
+    (a Kubernetes pod) workers 12345 and 12399 were both 'host:123'."""
+    monkeypatch.setattr(socket, "gethostname", lambda: "queueemo-worker-" + "x" * 44)
+    name = worker_name()
+    assert len(name) <= 64 and name.endswith(f":{os.getpid()}")
 
 
 def test_on_sqlite_scan_worker_is_the_local_scan(music: Path, make_audio: Callable[..., Path],
