@@ -490,8 +490,8 @@ def scan(ctx: click.Context, paths: tuple[str, ...], jobs: int | None, retry_fai
         if worker and library.engine.dialect.name != "sqlite":
             from queueemo.library.claims import work
 
-            summary = work(library, roots, replace(options, jobs=jobs or 1), lease_s=lease_s,
-                           progress=progress)
+            summary = work(library, roots, replace(options, jobs=1 if jobs is None else jobs),
+                           lease_s=lease_s, progress=progress)
         else:  # one machine: the local pool does the same
             summary = scan_library(library, roots, options, progress=progress)
     finally:

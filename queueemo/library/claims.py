@@ -28,7 +28,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from queueemo.audio import decoder_identity
 from queueemo.errors import DatabaseError, QueueemoError
-from queueemo.library.analysis import Outcome, Workers, current_model_version
+from queueemo.library.analysis import Outcome, Workers, current_model_version, default_jobs
 from queueemo.library.db import STATUS_OK, STATUS_PENDING, Base, Library, Track, is_transient
 from queueemo.library.discover import resolve_roots
 from queueemo.library.scanner import ScanOptions, ScanSummary, scan, store_outcome
@@ -283,7 +283,8 @@ def work(library: Library, roots: Sequence[str], options: ScanOptions, *, lease_
     if progress:
         progress(0, total)
     done, poll_s = 0, min(1.0, lease_s / 4)
-    with _handing_back(library, name), Workers(options.analyse, options.jobs or 1) as workers:
+    jobs = options.jobs or default_jobs()  # 0: one per CPU, as for a plain scan
+    with _handing_back(library, name), Workers(options.analyse, jobs) as workers:
         while True:
             # One round ends when nothing is free to claim and this worker's analyses are all stored:
             # waiting for other workers' claims inside it held finished results back, unstored.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import socket
@@ -395,6 +396,19 @@ def test_a_long_host_name_keeps_the_pid_in_the_worker_name(monkeypatch: pytest.M
     monkeypatch.setattr(socket, "gethostname", lambda: "queueemo-worker-" + "x" * 44)
     name = worker_name()
     assert len(name) <= 64 and name.endswith(f":{os.getpid()}")
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one CPU: one per CPU is in process")
+def test_a_worker_with_jobs_0_analyses_with_one_process_per_cpu(postgres, music: Path,
+                                                                make_audio: Callable[..., Path]) -> None:
+    """`scan --worker -j 0` (help: 0 = one per CPU) analysed in its own process, one file at a time."""
+    for i in range(2):
+        make_audio(f"music/{i}.wav", seconds=1, freq=300 + 50 * i)
+    pool_sizes: list[int] = []
+    with open_library(postgres.new_database()) as library:
+        work(library, [music], ScanOptions(jobs=0), lease_s=60, name="all-cpus",
+             progress=lambda done, total: pool_sizes.append(len(multiprocessing.active_children())))
+    assert max(pool_sizes) >= 2
 
 
 def test_on_sqlite_scan_worker_is_the_local_scan(music: Path, make_audio: Callable[..., Path],
