@@ -366,6 +366,8 @@ class Library:
         if row is None:
             return "another process"
         name = row.application_name or f"a process at {row.client_addr or 'the server'}"
+        if row.backend_start is None:  # another role's session, without pg_read_all_stats
+            return name
         return f"{name} (connected since {row.backend_start:%Y-%m-%d %H:%M:%S %Z})"
 
     def close(self) -> None:

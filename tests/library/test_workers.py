@@ -251,6 +251,36 @@ def test_a_worker_waiting_for_the_enqueue_lock_says_whom_it_waits_for(
     assert "waiting for" not in caplog.text
 
 
+def test_a_lock_held_by_another_role_is_named_too(postgres, caplog: pytest.LogCaptureFixture,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL hides another role's connection time from a role without pg_read_all_stats."""
+    import psycopg
+
+    monkeypatch.setattr("queueemo.library.db.LOCK_QUIET_S", 0.3)
+    url = postgres.new_database()
+    open_library(url).close()
+    dbname = sa.make_url(url).database
+    with psycopg.connect(host=str(postgres.socket_dir), user="queueemo", dbname=dbname,
+                         autocommit=True) as admin:
+        for role in ("holder", "waiter"):
+            admin.execute(f"CREATE ROLE \"{role}_{dbname}\" LOGIN PASSWORD 'pw'")
+            admin.execute(f'GRANT SELECT ON alembic_version TO "{role}_{dbname}"')
+    as_role = {role: url.replace("queueemo@", f"{role}_{dbname}:pw@") for role in ("holder", "waiter")}
+    with open_library(as_role["holder"]) as first, open_library(as_role["waiter"]) as second, \
+            first.exclusive(0x52, holder="scan on laptop:42"), caplog.at_level("WARNING"):
+        def take() -> None:
+            with second.exclusive(0x52):
+                pass
+
+        waiter = threading.Thread(target=take, daemon=True)
+        waiter.start()
+        deadline = time.monotonic() + 30
+        while "waiting for" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+    waiter.join(30)
+    assert "waiting for scan on laptop:42, which holds" in caplog.text
+
+
 def test_claims_skip_locked_and_expire(postgres) -> None:
     url = postgres.new_database()
     with open_library(url) as library:
