@@ -251,6 +251,9 @@ def _explain_postgresql(sqlstate: str, text: str, where: str) -> str:
                     f"them), then {grant}")
         return (f"database {where}: {text}: {user} lacks the privilege; {grant}, or use the database "
                 "owner's role")
+    if sqlstate == "25006":  # read-only transaction: a standby, or default_transaction_read_only
+        return (f"database {where} takes no writes ({text}): a standby or a read-only database; point "
+                "--db at the primary server")
     if sqlstate.startswith("57P") or "closed the connection" in text or "shutting down" in text:
         return f"lost the connection to {where} ({text}): the server stopped or restarted"
     if sqlstate in ("40001", "40P01", "55P03"):

@@ -202,3 +202,17 @@ def test_a_connection_cut_by_the_server_is_not_called_a_wrong_url(postgres) -> N
         library.close()
     message = str(caught.value)
     assert message.startswith("lost the connection to") and "check that the server runs" not in message
+
+
+def test_a_read_only_database_says_so(postgres) -> None:
+    """A standby's URL (or default_transaction_read_only) gave only 'cannot execute CREATE TABLE in a
+    read-only transaction'."""
+    import psycopg
+
+    url = postgres.new_database()
+    with psycopg.connect(host=str(postgres.socket_dir), user="queueemo", dbname="postgres",
+                         autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{sa.make_url(url).database}" SET default_transaction_read_only = on')
+    with pytest.raises(DatabaseError) as caught:
+        open_library(url)
+    assert "takes no writes" in str(caught.value) and "primary" in str(caught.value)
