@@ -454,13 +454,13 @@ class _ScanProgress:
               help="Try every failed file again (by default only changed files, or after a decoder update).")
 @click.option("--worker", is_flag=True,
               help="Share the work with other `scan --worker` processes on a PostgreSQL index.")
-@click.option("--lease", "lease_s", type=click.FloatRange(min=1), default=600.0,
+@click.option("--lease", "lease_s", type=click.IntRange(min=1, max=7 * 86400), default=600,
               help="Seconds a worker's claim on a track lasts (a dead worker's claims return after it).")
 @_db_option
 @_model_option
 @click.pass_context
 def scan(ctx: click.Context, paths: tuple[str, ...], jobs: int | None, retry_failed: bool, worker: bool,
-         lease_s: float, database_url: str | None, model: str | None) -> None:
+         lease_s: int, database_url: str | None, model: str | None) -> None:
     """Index and analyse the audio files under PATHS (default: [library] music_roots)."""
     from dataclasses import replace
 
@@ -490,8 +490,8 @@ def scan(ctx: click.Context, paths: tuple[str, ...], jobs: int | None, retry_fai
         if worker and library.engine.dialect.name != "sqlite":
             from queueemo.library.claims import work
 
-            summary = work(library, roots, replace(options, jobs=jobs or 1), lease_s=lease_s,
-                           progress=progress)
+            summary = work(library, roots, replace(options, jobs=1 if jobs is None else jobs),
+                           lease_s=lease_s, progress=progress)
         else:  # one machine: the local pool does the same
             summary = scan_library(library, roots, options, progress=progress)
     finally:

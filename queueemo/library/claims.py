@@ -13,11 +13,13 @@ On SQLite (one machine) ``scan --worker`` is the ordinary scan with its local po
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -26,7 +28,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from queueemo.audio import decoder_identity
 from queueemo.errors import DatabaseError, QueueemoError
-from queueemo.library.analysis import Outcome, Workers, current_model_version
+from queueemo.library.analysis import Outcome, Workers, current_model_version, default_jobs
 from queueemo.library.db import STATUS_OK, STATUS_PENDING, Base, Library, Track, is_transient
 from queueemo.library.discover import resolve_roots
 from queueemo.library.scanner import ScanOptions, ScanSummary, scan, store_outcome
@@ -59,15 +61,23 @@ def _now() -> datetime:
 
 
 def worker_name() -> str:
-    """``host:pid``, unique among the workers sharing a database."""
-    return f"{socket.gethostname()}:{os.getpid()}"[:64]
+    """``host:pid``, unique among the workers sharing a database (a long host name is shortened,
+    never the pid: cutting the end off made two workers on one host one name)."""
+    pid = f":{os.getpid()}"
+    return socket.gethostname()[:64 - len(pid)] + pid
 
 
 def _register(library: Library, name: str) -> None:
     """Add this worker (a reused host:pid starts from zero) and forget workers not seen for
-    ``FORGET_AFTER`` that hold no claims, so ``status`` does not list every scan ever run."""
+    ``FORGET_AFTER`` that hold no claims, so ``status`` does not list every scan ever run.
+
+    Claims already under this name are a dead predecessor's (a container restarted keeps its host
+    name and pid 1): they are handed back, since this worker counted them as its own and left them.
+    """
     now = _now()
     with library.session() as session:
+        session.execute(sa.update(Track).where(Track.claimed_by == name)
+                        .values(claimed_by=None, lease_until=None))
         holding = sa.select(Track.id).where(Track.claimed_by == ScanWorker.name)
         session.execute(sa.delete(ScanWorker).where(ScanWorker.last_seen < now - FORGET_AFTER,
                                                      ~holding.exists()))
@@ -79,18 +89,26 @@ def _register(library: Library, name: str) -> None:
             worker.analysed = worker.failed = 0
 
 
-def _enqueue(library: Library, roots: Sequence[str], options: ScanOptions) -> ScanSummary:
+def _enqueue(library: Library, roots: Sequence[str], options: ScanOptions, name: str = "") -> ScanSummary:
     """Discover and classify (new and changed files become pending) under the database lock."""
-    with library.exclusive(_ENQUEUE_LOCK):
+    with library.exclusive(_ENQUEUE_LOCK, holder=f"queueemo scan --worker {name}".rstrip()):
         return scan(library, roots, ScanOptions(
             jobs=1, enqueue_only=True, model_version=options.model_version,
             opening_windows=options.opening_windows, closing_windows=options.closing_windows,
         ))
 
 
-def _to_do(version: str) -> sa.ColumnElement[bool]:
-    """Pending tracks, and tracks analysed by another model (they stay pickable meanwhile)."""
-    return sa.or_(Track.status == STATUS_PENDING, _outdated(version))
+def _to_do(version: str, since: datetime | None = None) -> sa.ColumnElement[bool]:
+    """Pending tracks, and tracks analysed by another model (they stay pickable meanwhile).
+
+    ``since``: only those analysed before it. Workers run with different models re-analysed each
+    other's results back and forth for as long as both ran; each now leaves what the other stored
+    after it started.
+    """
+    outdated = _outdated(version)
+    if since is not None:
+        outdated = sa.and_(outdated, sa.or_(Track.analysed_at.is_(None), Track.analysed_at < since))
+    return sa.or_(Track.status == STATUS_PENDING, outdated)
 
 
 def _outdated(version: str) -> sa.ColumnElement[bool]:
@@ -100,37 +118,38 @@ def _outdated(version: str) -> sa.ColumnElement[bool]:
 
 
 def _under_roots(library: Library, roots: Sequence[str]) -> sa.ColumnElement[bool]:
-    """Tracks under ``roots`` (local folders), compared in their stored form (a range per root)."""
+    """Tracks under ``roots`` (local folders or files), compared in their stored form (a range per
+    folder; a root that is a file is its own track: `scan --worker FILE` enqueued it, then claimed
+    nothing and left it pending)."""
     ranges = []
     for root in roots:
         stored = library.roots.stored(root).rstrip("/")
-        ranges.append(sa.and_(Track.path >= stored + "/", Track.path < stored + "0"))
+        ranges.append(sa.or_(sa.and_(Track.path >= stored + "/", Track.path < stored + "0"),
+                             Track.path == stored))
     return sa.or_(*ranges)
 
 
 def outdated_under(library: Library, version: str, roots: Sequence[str]) -> int:
     """Analysed tracks under ``roots`` (folders or files) that another model or format analysed:
     the ones a scan of ``roots`` analyses again."""
-    local = resolve_roots(roots)
-    roots_themselves = [library.roots.stored(root).rstrip("/") for root in local]  # a root that is a file
-    under = sa.or_(_under_roots(library, local), Track.path.in_(roots_themselves))
     with library.session() as session:
         return session.scalar(sa.select(sa.func.count()).select_from(Track).where(
-            _outdated(version), under)) or 0
+            _outdated(version), _under_roots(library, resolve_roots(roots)))) or 0
 
 
 def claim(library: Library, name: str, version: str, lease_s: float = LEASE_S,
-          roots: Sequence[str] = ()) -> tuple[int, str] | None:
+          roots: Sequence[str] = (), since: datetime | None = None) -> tuple[int, str] | None:
     """Claim one track to analyse that nobody holds (or whose lease expired): ``(id, path)``.
 
     ``None`` when there is none. With ``roots``, only a track under one of them (the files this
-    worker sees); ``version`` is the model's: tracks analysed by another are claimed too.
+    worker sees); ``version`` is the model's: tracks analysed by another are claimed too (with
+    ``since``, only those analysed before it).
     """
     now = _now()
     with library.session() as session:
         row = session.execute(
             sa.select(Track.id, Track.path)
-            .where(_to_do(version),
+            .where(_to_do(version, since),
                    sa.or_(Track.lease_until.is_(None), Track.lease_until < now),
                    _under_roots(library, roots) if roots else sa.true())
             .order_by(Track.id)
@@ -171,13 +190,14 @@ def _retrying(action: Callable[[], _T]) -> _T:
         return result
 
 
-def _left(library: Library, version: str, roots: Sequence[str], name: str = "") -> int:
+def _left(library: Library, version: str, roots: Sequence[str], name: str = "",
+          since: datetime | None = None) -> int:
     """Tracks still to analyse under ``roots``, not counting those ``name`` holds itself."""
     mine = sa.and_(Track.claimed_by.is_not(None), Track.claimed_by == name,
                    Track.lease_until.is_not(None), Track.lease_until >= _now())
     with library.session() as session:
         return session.scalar(sa.select(sa.func.count()).where(
-            _to_do(version), _under_roots(library, roots), sa.not_(mine))) or 0
+            _to_do(version, since), _under_roots(library, roots), sa.not_(mine))) or 0
 
 
 def check_mapping(library: Library, roots: Sequence[str], refusal: str = "claiming nothing") -> None:
@@ -234,53 +254,86 @@ def _check_named_root(library: Library, session: Session, root: str, name: str,
 
 
 def _claims(library: Library, name: str, version: str, lease_s: float,
-            roots: Sequence[str]) -> Iterator[tuple[int, str]]:
-    """Claimed tasks until nothing is left; waits while other workers hold the last claims."""
-    poll_s = min(1.0, lease_s / 4)
-    while True:
-        task = _retrying(lambda: claim(library, name, version, lease_s, roots))
-        if task is not None:
-            yield task
-        elif _retrying(lambda: _left(library, version, roots, name)) == 0:
-            return
-        else:
-            time.sleep(poll_s)  # held by others: done soon, or their lease expires and we take over
+            roots: Sequence[str], since: datetime) -> Iterator[tuple[int, str]]:
+    """Tracks claimed one at a time, until none is free now (the rest may be held by others)."""
+    while (task := _retrying(lambda: claim(library, name, version, lease_s, roots, since))) is not None:
+        yield task
+
+
+def _warn_of_other_models(library: Library, version: str, roots: Sequence[str], since: datetime) -> None:
+    """Say so when other workers stored another model's analyses while this one ran."""
+    with library.session() as session:
+        others = session.scalar(sa.select(sa.func.count()).where(
+            _outdated(version), Track.analysed_at >= since, _under_roots(library, roots))) or 0
+    if others:
+        log.warning("%d tracks were analysed by another model than %s by other workers meanwhile; left as "
+                    "they are: run every worker with the same [emotion] model", others, version)
 
 
 def work(library: Library, roots: Sequence[str], options: ScanOptions, *, lease_s: float = LEASE_S,
          name: str | None = None, progress: Callable[[int, int], None] | None = None) -> ScanSummary:
     """Run one worker: enqueue, then claim–analyse–store until nothing is pending."""
-    name = name or worker_name()
+    name, since = name or worker_name(), _now()
     local = resolve_roots(roots)
-    check_mapping(library, local)
-    _register(library, name)
-    summary = _enqueue(library, local, options)
+    _retrying(lambda: check_mapping(library, local))
+    _retrying(lambda: _register(library, name))
+    summary = _retrying(lambda: _enqueue(library, local, options, name))  # a new attempt finds what is stored
     version = options.model_version or current_model_version()
-    total = _left(library, version, local)
+    total = _retrying(lambda: _left(library, version, local, since=since))
     if progress:
         progress(0, total)
-    tasks = _claims(library, name, version, lease_s, local)
-    with Workers(options.analyse, options.jobs or 1) as workers:
-        for done, outcome in enumerate(workers.run(tasks), start=1):
-            stored = _retrying(lambda: _finish(library, name, outcome, options, version))  # noqa: B023
-            if stored is True:
-                summary.analysed += 1
-            elif stored is False:
-                summary.failed += 1
-            if progress:
-                progress(done, max(total, done))
-    return summary
+    done, poll_s = 0, min(1.0, lease_s / 4)
+    jobs = options.jobs or default_jobs()  # 0: one per CPU, as for a plain scan
+    with _handing_back(library, name), Workers(options.analyse, jobs) as workers:
+        while True:
+            # One round ends when nothing is free to claim and this worker's analyses are all stored:
+            # waiting for other workers' claims inside it held finished results back, unstored.
+            for outcome in workers.run(_claims(library, name, version, lease_s, local, since)):
+                stored = _retrying(lambda: _finish(library, name, outcome, options, version, since))  # noqa: B023
+                if stored is True:
+                    summary.analysed += 1
+                elif stored is False:
+                    summary.failed += 1
+                done += 1
+                if progress:
+                    progress(done, max(total, done))
+            if _retrying(lambda: _left(library, version, local, name, since)) == 0:
+                _retrying(lambda: _warn_of_other_models(library, version, local, since))
+                return summary
+            time.sleep(poll_s)  # held by others: done soon, or their lease expires and we take over
 
 
-def _finish(library: Library, name: str, outcome: Outcome, options: ScanOptions, version: str) -> bool | None:
-    """End the claim and store the outcome in one transaction; ``None`` if the claim was lost."""
+@contextmanager
+def _handing_back(library: Library, name: str) -> Iterator[None]:
+    """Hand this worker's claims back if it stops early (Ctrl-C, SIGTERM, an error): other workers
+    waited out the whole lease (10 min) for the tracks it was analysing. ``kill -9`` still does."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(DatabaseError), library.session() as session:
+            session.execute(sa.update(Track).where(Track.claimed_by == name)
+                            .values(claimed_by=None, lease_until=None))
+        raise
+
+
+def _finish(library: Library, name: str, outcome: Outcome, options: ScanOptions, version: str,
+            since: datetime | None = None) -> bool | None:
+    """End the claim and store the outcome in one transaction; ``None`` if another worker stored
+    the track first.
+
+    A claim taken over after its lease ran out still stores a result while the track is not done:
+    the first result wins. Requiring the claim made two workers whose analyses outlast the lease
+    take the track from each other forever, each result dropped.
+    """
     with library.session() as session:
         released = session.execute(
-            sa.update(Track).where(Track.id == outcome.track_id, Track.claimed_by == name)
+            sa.update(Track).where(Track.id == outcome.track_id,
+                                   sa.or_(Track.claimed_by == name, _to_do(version, since)))
             .values(claimed_by=None, lease_until=None)
         )
         if released.rowcount == 0:  # type: ignore[attr-defined]
-            log.warning("lost the claim on %r (lease expired); another worker analyses it", outcome.path)
+            log.warning("dropped the analysis of %r: another worker stored it first (this worker's "
+                        "lease on it ran out)", outcome.path)
             return None
         ok = store_outcome(session, outcome, options, version, decoder_identity())
         column = ScanWorker.analysed if ok else ScanWorker.failed

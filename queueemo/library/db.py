@@ -16,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -29,7 +31,9 @@ from sqlalchemy import event, exc
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from queueemo.errors import DatabaseError
+from queueemo.library.migrate import OWN_DATABASE
 from queueemo.library.roots import Roots
+from queueemo.library.summary import CONNECT_TIMEOUT_S
 
 if TYPE_CHECKING:
     from queueemo.config import LibrarySettings
@@ -38,6 +42,8 @@ log = logging.getLogger(__name__)
 
 # How long a writer waits for another writer before "database is locked".
 BUSY_TIMEOUT_S = 30.0
+# How long waiting for another process's database lock goes unmentioned (it is normally held briefly).
+LOCK_QUIET_S = 10.0
 # Trajectories are (n, 2) arrays of (arousal, valence) in −1..1 at 2 Hz; float16 keeps 3 significant
 # digits in 4 bytes per window (a 5-minute track takes 2.4 KB).
 TRAJECTORY_DTYPE = np.dtype("<f2")
@@ -187,8 +193,11 @@ def explain(error: BaseException, where: str, dialect: str = "sqlite") -> str:
     original = getattr(error, "orig", None) or error
     text = " ".join(str(original).split()) or type(original).__name__
     if dialect == "postgresql":
+        text = re.sub(r"\s*LINE \d+: .*?\^", "", text)  # the statement quoted back: no help to a user
         return _explain_postgresql(getattr(original, "sqlstate", None) or "", text, where)
     lowered = text.lower()
+    if "already exists" in lowered:  # creating the index where another application's tables are
+        return f"database {where}: {text}, not created by queueemo; {OWN_DATABASE}"
     if "locked" in lowered or "busy" in lowered:
         return (f"database {where} is locked by another process (waited {BUSY_TIMEOUT_S:.0f} s); "
                 "try again when the other scan has finished")
@@ -230,6 +239,23 @@ def _explain_postgresql(sqlstate: str, text: str, where: str) -> str:
                 "(password_file in [library], ~/.pgpass or PGPASSFILE)")
     if sqlstate == "3D000" or ("FATAL" in text and "database" in text and "does not exist" in text):
         return f"database {where} does not exist ({text}); create it (createdb) or pass another --db"
+    if sqlstate == "42P07":  # duplicate table: creating the index where another application's tables are
+        return f"database {where}: {text}, not created by queueemo; {OWN_DATABASE}"
+    if sqlstate == "42501":  # insufficient privilege: a read-only role, or one that may not create
+        user = sa.make_url(where).username or "your role"
+        grant = (f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {user} and "
+                 f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {user}")
+        if "for schema" in text or "must be owner" in text:  # creating or upgrading the tables
+            return (f"database {where}: {text}: {user} may not create or change the index's tables; run "
+                    f"`queueemo status` once as the role that owns the database (it creates or upgrades "
+                    f"them), then {grant}")
+        return (f"database {where}: {text}: {user} lacks the privilege; {grant}, or use the database "
+                "owner's role")
+    if sqlstate == "25006":  # read-only transaction: a standby, or default_transaction_read_only
+        return (f"database {where} takes no writes ({text}): a standby or a read-only database; point "
+                "--db at the primary server")
+    if sqlstate.startswith("57P") or "closed the connection" in text or "shutting down" in text:
+        return f"lost the connection to {where} ({text}): the server stopped or restarted"
     if sqlstate in ("40001", "40P01", "55P03"):
         return f"database {where} is busy ({text}); try again"
     if not sqlstate:  # no answer from a server at all
@@ -290,18 +316,27 @@ class Library:
         return "; ".join(str(row) for row in rows)
 
     @contextmanager
-    def exclusive(self, key: int) -> Iterator[None]:
+    def exclusive(self, key: int, holder: str = "") -> Iterator[None]:
         """Hold a database-wide lock ``key`` while the block runs, across transactions.
 
         A PostgreSQL advisory lock (every machine sharing the server waits for it); SQLite already
-        lets one writer at a time in, so there it holds nothing.
+        lets one writer at a time in, so there it holds nothing. ``holder`` names this process to the
+        others: one waiting says, once, whom it waits for (a holder stopped or suspended mid-way
+        keeps the lock until its connection ends, and the others waited without a word).
         """
         if self.engine.dialect.name != "postgresql":
             yield
             return
         try:
             connection = self.engine.connect()
-            connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            if holder:
+                connection.execute(sa.text("SELECT set_config('application_name', :holder, false)"),
+                                   {"holder": holder})
+            if not self._try_lock(connection, key, LOCK_QUIET_S):
+                log.warning("waiting for %s, which holds this index's lock; a process stopped while "
+                            "holding it keeps it until its connection ends",
+                            self._lock_holder(connection, key))
+                connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
             connection.commit()
         except exc.SQLAlchemyError as error:
             raise DatabaseError(explain(error, self.where, self.engine.dialect.name)) from error
@@ -312,6 +347,31 @@ class Library:
                 connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
                 connection.commit()
             connection.close()
+
+    @staticmethod
+    def _try_lock(connection: sa.Connection, key: int, for_s: float) -> bool:
+        """Try for ``for_s`` seconds to take advisory lock ``key`` (others hold it only briefly)."""
+        deadline = time.monotonic() + for_s
+        while not connection.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.2)
+        return True
+
+    @staticmethod
+    def _lock_holder(connection: sa.Connection, key: int) -> str:
+        """Who holds advisory lock ``key``: its name (``holder``) and since when it is connected."""
+        row = connection.execute(sa.text(
+            "SELECT a.application_name, a.client_addr, a.backend_start FROM pg_locks l "
+            "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+            "AND l.classid = :high AND l.objid = :low AND l.objsubid = 1"),
+            {"high": key >> 32, "low": key & 0xFFFFFFFF}).first()
+        if row is None:
+            return "another process"
+        name = row.application_name or f"a process at {row.client_addr or 'the server'}"
+        if row.backend_start is None:  # another role's session, without pg_read_all_stats
+            return name
+        return f"{name} (connected since {row.backend_start:%Y-%m-%d %H:%M:%S %Z})"
 
     def close(self) -> None:
         """Release the connections (the WAL is checkpointed by the last one to close)."""
@@ -365,9 +425,16 @@ def create_engine(url: str, *, password_file: str = "", create: bool = True) -> 
     if password_file:
         parsed = parsed.set(password=read_password(password_file))
     if parsed.get_backend_name() != "sqlite":
+        # A server that accepts the connection but never answers (or a firewall dropping packets)
+        # hung every command, the daemon and the worker's retries with it, for good.
+        timeout = {"connect_timeout": CONNECT_TIMEOUT_S} \
+            if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query else {}
         try:
-            return sa.create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
+            return sa.create_engine(parsed, pool_pre_ping=True, hide_parameters=True, connect_args=timeout)
         except (exc.NoSuchModuleError, ImportError) as error:  # another server, or a typo in the scheme
+            if isinstance(error, ImportError) and parsed.drivername in ("postgresql", "postgresql+psycopg"):
+                raise DatabaseError(f"cannot use {parsed.render_as_string()!r}: psycopg is not installed "
+                                    f"({error}); pip install 'queueemo[postgres]'") from None
             raise DatabaseError(
                 f"cannot use database URL {parsed.render_as_string()!r} ({error}): expected sqlite:///PATH "
                 "or postgresql+psycopg://USER@HOST/DATABASE"

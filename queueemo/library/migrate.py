@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +26,12 @@ log = logging.getLogger(__name__)
 # already at it is recognised with one query, without importing Alembic or parsing the revisions:
 # that keeps `queueemo next` and `status` quick to start.
 SCHEMA_HEAD = "0006_onset_boundary_onsets"
+# queueemo's revisions are named NNNN_what; another application's Alembic revisions are not.
+_OURS = re.compile(r"\d{4}_\w+")
+OWN_DATABASE = ("give queueemo its own database (a new file; on PostgreSQL, createdb queueemo) "
+                "or pass another --db")
+# PostgreSQL advisory lock key held by the transaction that migrates (see ``_server_ddl_lock``).
+_MIGRATE_LOCK = 0x71756d67
 
 
 def migrations_dir() -> Path:
@@ -86,6 +93,19 @@ def _sqlite_ddl_transaction(connection: sa.Connection, upgrade: bool) -> Iterato
         driver.isolation_level = default  # for the pooled connection's next user (commits nothing)
 
 
+def _server_ddl_lock(connection: sa.Connection, upgrade: bool) -> None:
+    """On PostgreSQL, make a second process wait until the first has migrated, then find it done.
+
+    Two workers started together on an empty database both created the tables, and all but one
+    failed ("duplicate key value violates unique constraint pg_type_typname_nsp_index"). The lock
+    is the transaction's: it ends with the migration's commit or rollback.
+    """
+    import sqlalchemy as sa
+
+    if connection.dialect.name == "postgresql" and upgrade:
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATE_LOCK})
+
+
 def ensure_schema(engine: sa.Engine, *, upgrade: bool = True) -> None:
     """Upgrade ``engine``'s database to head; ``DatabaseError`` if it is newer than this code."""
     where = engine.url.database or str(engine.url)
@@ -96,6 +116,7 @@ def ensure_schema(engine: sa.Engine, *, upgrade: bool = True) -> None:
     from alembic.util import CommandError
 
     with engine.begin() as connection, _sqlite_ddl_transaction(connection, upgrade):
+        _server_ddl_lock(connection, upgrade)
         config = alembic_config(connection)
         script = ScriptDirectory.from_config(config)
         current = schema_revisions(connection)
@@ -103,6 +124,11 @@ def ensure_schema(engine: sa.Engine, *, upgrade: bool = True) -> None:
             try:
                 script.get_revision(revision)
             except CommandError:
+                if not _OURS.fullmatch(revision):
+                    raise DatabaseError(
+                        f"database {where} holds another application's schema (Alembic revision "
+                        f"{revision!r}); {OWN_DATABASE}"
+                    ) from None
                 raise DatabaseError(
                     f"database {where} has schema revision {revision!r}, written by a newer "
                     "queueemo; upgrade queueemo or pass another --db"

@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 _SQLITE_FILE = re.compile(r"sqlite(\+pysqlite)?:///(?P<path>[^?]+)")
 _POSTGRESQL = re.compile(r"postgresql\+psycopg://(?P<rest>.*)")
 BUSY_TIMEOUT_MS = 30_000
+# Seconds to wait for a database server to answer a new connection (libpq's default is forever);
+# a URL's own ``?connect_timeout=N`` wins.
+CONNECT_TIMEOUT_S = 10
 
 
 @dataclass(frozen=True)
@@ -108,10 +111,15 @@ def _connector(url: str, password: str | None) -> Callable[[], Any] | None:
         path = str(Path(path).expanduser())  # as db.create_engine does
         return lambda: sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
     if match := _POSTGRESQL.fullmatch(url):
-        import psycopg
+        try:
+            import psycopg
+        except ImportError:  # the ordinary path says how to install it
+            return None
 
-        extra = {"password": password} if password else {}
-        return lambda: psycopg.connect(f"postgresql://{match['rest']}", connect_timeout=10, **extra)
+        extra: dict[str, Any] = {"password": password} if password else {}
+        if "connect_timeout=" not in match["rest"]:
+            extra["connect_timeout"] = CONNECT_TIMEOUT_S
+        return lambda: psycopg.connect(f"postgresql://{match['rest']}", **extra)
     return None
 
 

@@ -155,3 +155,12 @@ def test_commands_that_read_the_index_do_not_create_a_missing_one(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"no index at {typo}: run `queueemo scan` first" in err
     assert not (tmp_path / "no").exists()
+
+
+@pytest.mark.parametrize("lease", ["nan", "inf", "1e12", "0"])
+def test_a_lease_that_is_not_a_sane_number_of_seconds_is_refused(lease: str, tmp_path: Path) -> None:
+    """--lease nan, inf and 1e12 passed the check (>= 1) and the first claim crashed with a traceback
+    (ValueError / OverflowError in timedelta)."""
+    result = CliRunner().invoke(cli, ["scan", "--worker", "--lease", lease, "--db", str(tmp_path / "i.db"),
+                                      str(tmp_path)])
+    assert result.exit_code == 2 and "Invalid value for '--lease'" in result.output, result.output

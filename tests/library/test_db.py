@@ -6,6 +6,7 @@ import inspect
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -141,6 +142,42 @@ def test_scan_killed_while_migrating_leaves_an_index_that_opens(db_url: str, sta
         lib.close()
 
 
+# Run in a child: open the index; with a marker file, create it and pause once the first table exists.
+_OPEN_SLOWLY = """
+import sys, time
+from pathlib import Path
+import sqlalchemy as sa
+from queueemo.library import open_library
+
+url, marker = sys.argv[1:]
+
+def pause(connection, cursor, statement, *args):
+    if marker and statement.lstrip().startswith("CREATE TABLE") and not Path(marker).exists():
+        Path(marker).touch()
+        time.sleep(1.5)  # the second process arrives while this one is mid-migration
+
+sa.event.listen(sa.engine.Engine, "after_cursor_execute", pause)
+open_library(url).close()
+"""
+
+
+def test_processes_creating_the_schema_together_all_open_it(db_url: str, tmp_path: Path) -> None:
+    """Two `scan --worker` started together on an empty PostgreSQL database both created the tables;
+    the second failed ('duplicate key value violates unique constraint "pg_type_typname_nsp_index"')."""
+    marker = tmp_path / "first-is-creating"
+    first = subprocess.Popen([sys.executable, "-c", _OPEN_SLOWLY, db_url, str(marker)],
+                             stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not marker.exists() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = subprocess.run([sys.executable, "-c", _OPEN_SLOWLY, db_url, ""], capture_output=True,
+                            text=True, timeout=120)
+    _, first_errors = first.communicate(timeout=120)
+    assert marker.exists()
+    assert (first.returncode, second.returncode) == (0, 0), (first_errors + second.stderr)[-400:]
+    assert {"tracks", "plays"} <= _tables(db_url)
+
+
 @pytest.mark.sqlite_only
 def test_checking_an_old_schema_takes_no_write_lock(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Read-only commands only check the schema: a writer elsewhere must not make them wait or fail."""
@@ -174,6 +211,26 @@ def test_newer_database_is_refused_with_a_clear_message(library: Library, db_url
     library.close()
     with pytest.raises(DatabaseError, match="newer queueemo"):
         open_library(db_url)
+
+
+@pytest.mark.parametrize(("tables", "expected"), [
+    ("CREATE TABLE tracks (id INTEGER, name TEXT)", "tracks.* already exists, not created by queueemo"),
+    ("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY); "
+     "INSERT INTO alembic_version VALUES ('ae1027a6acf')", "another application's schema"),
+])
+def test_a_database_another_application_uses_is_refused_saying_so(db_url: str, tables: str,
+                                                                  expected: str) -> None:
+    """A foreign Alembic revision was called 'written by a newer queueemo; upgrade queueemo', and a
+    foreign table only 'relation "tracks" already exists'."""
+    engine = create_engine(db_url)
+    with engine.begin() as connection:
+        for statement in tables.split("; "):
+            connection.exec_driver_sql(statement)
+    engine.dispose()
+    with pytest.raises(DatabaseError, match=expected) as caught:
+        open_library(db_url)
+    assert "give queueemo its own database" in str(caught.value)
+    assert "newer queueemo" not in str(caught.value)
 
 
 @pytest.mark.sqlite_only
