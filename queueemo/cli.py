@@ -348,6 +348,16 @@ def _check_db_url(_ctx: click.Context, _param: click.Parameter, value: str | Non
     return value
 
 
+# Minutes of an arc or a path: more than a week is a typo (and nan passes click's range checks).
+MINUTES = click.FloatRange(min=0, min_open=True, max=7 * 24 * 60)
+
+
+def _finite(_ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and math.isnan(value):
+        raise click.BadParameter(f"{value} is not a number of {param.name}")
+    return value
+
+
 def _db_option(command):
     return click.option(
         "--db", "database_url", default=None, metavar="URL|FILE", callback=_check_db_url,
@@ -671,7 +681,7 @@ def config_command(ctx: click.Context, host: str | None, port: int | None,
               help="Follow this song instead of the queue's last.")
 @click.option("--arc", default=None, metavar="POINTS",
               help="Follow an emotion arc, e.g. calm:energetic or -0.5,0.2:0.6,0.4 (arousal,valence).")
-@click.option("--minutes", default=30.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+@click.option("--minutes", default=30.0, show_default=True, type=MINUTES, callback=_finite,
               help="Length of the --arc.")
 @_mpd_options
 @_db_option
@@ -714,7 +724,7 @@ def _echo_picks(picks, *, explain: bool, as_json: bool) -> None:
 @click.argument("end", metavar="TO")
 @click.option("-n", "count", default=None, type=click.IntRange(min=1),
               help="Tracks after FROM, TO included.")
-@click.option("--minutes", default=None, type=click.FloatRange(min=0, min_open=True),
+@click.option("--minutes", default=None, type=MINUTES, callback=_finite,
               help="About this long after FROM (default 30 minutes).")
 @click.option("--dry-run", is_flag=True, help="Only print the picks; leave MPD's queue alone.")
 @click.option("--explain", is_flag=True, help="Show each step's target and the candidates.")

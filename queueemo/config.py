@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -178,7 +179,10 @@ def _coerce(section: str, key: str, value: Any, expected: Any) -> Any:
         if expected == "float":
             if isinstance(value, bool):
                 raise TypeError
-            return float(value)
+            number = float(value)
+            if not math.isfinite(number):  # nan passes every range check; inf overflows timers
+                raise ValueError
+            return number
         return str(value)
     except (TypeError, ValueError):
         raise ConfigError(f"{where}: {value!r} is not a valid {expected}") from None

@@ -145,6 +145,16 @@ def test_picker_modes_weights_and_shares_are_checked(tmp_path):
             load_settings(write(tmp_path, f"[picker]\n{bad}\n"), env={})
 
 
+def test_a_setting_that_is_not_a_finite_number_is_refused(tmp_path):
+    """nan passed every range check (nan <= 0 is false) and inf overflowed the scheduler's timers."""
+    for bad in ("[picker]\narc_minutes = nan", "[picker]\nloudness_weight = nan",
+                "[daemon]\nrescan_interval_hours = inf"):
+        with pytest.raises(ConfigError, match="is not a valid float"):
+            load_settings(write(tmp_path, bad), env={})
+    with pytest.raises(ConfigError, match="is not a valid float"):
+        load_settings(None, env={"QUEUEEMO_PICKER_ARC_MINUTES": "nan"})
+
+
 def test_a_bad_arc_is_refused_when_loading_in_arc_mode(tmp_path):
     """The daemon treats a ConfigError as permanent (exit 78); a bad arc used to pass loading and fail
     every pick of a daemon that had said "ready"."""

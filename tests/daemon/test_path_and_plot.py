@@ -297,3 +297,14 @@ def test_following_a_song_whose_analysis_failed_says_why(mpd_server, tmp_path, c
     code, _, err = next_cli(capsys, monkeypatch, "--from", str(broken), "--dry-run")
     assert code == 1 and len(err.strip().splitlines()) == 1, err
     assert "analysis failed (not an audio file (format not recognised))" in err
+
+
+@pytest.mark.parametrize("command", [["next", "--arc", "sad:happy"], ["path", "a.ogg", "b.ogg"]])
+@pytest.mark.parametrize("minutes", ["nan", "inf", "20000"])
+def test_minutes_that_are_not_a_sane_length_are_refused(capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        command: list[str], minutes: str) -> None:
+    """nan passed click's range check (nan <= 0 is false) and reached the arc's arithmetic."""
+    code, _out, err = cli(capsys, monkeypatch, *command, "--minutes", minutes, "--dry-run")
+    assert code == 2
+    assert "--minutes" in err
