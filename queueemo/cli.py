@@ -563,9 +563,11 @@ def _status_through_library(ctx: click.Context, database_url: str | None, list_f
 
 def _masked(url: str) -> str:
     """A SQLite URL's file, or a server URL with its password shown as ``***`` (as SQLAlchemy does)."""
+    from queueemo.config import mask_url
+
     if url.startswith("sqlite"):
         return url.split(":///", 1)[-1]
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    return mask_url(url)
 
 
 def _show_lines(record: dict) -> list[str]:
