@@ -601,13 +601,13 @@ def _show_lines(record: dict) -> list[str]:
         if edges["opening_onsets"] is not None:
             lines.append(f"  {'onsets':<12}opening {edges['opening_onsets']:.1f}/s, ending "
                          f"{edges['ending_onsets']:.1f}/s")
-    arousal, valence = record["arousal"], record["valence"]
-    if arousal:
-        lines.append("  trajectory  (mean per 5 s; --json for every 0.5 s point)")
-        for start in range(0, len(arousal), 10):
-            a = sum(arousal[start : start + 10]) / len(arousal[start : start + 10])
-            v = sum(valence[start : start + 10]) / len(valence[start : start + 10])
-            minutes, seconds = divmod(start // 2, 60)
+    if record["arousal"]:
+        from queueemo.audio import WINDOW_SECONDS
+        from queueemo.emotion.summary import block_means
+
+        lines.append(f"  trajectory  (mean per 5 s; --json for every {WINDOW_SECONDS:g} s point)")
+        for start, a, v in block_means(record["arousal"], record["valence"], round(5 / WINDOW_SECONDS)):
+            minutes, seconds = divmod(int(start * WINDOW_SECONDS), 60)
             lines.append(f"    {minutes:3d}:{seconds:02d}  arousal {a:+.2f}  valence {v:+.2f}")
     return lines
 
