@@ -179,29 +179,9 @@ def _data_options(command):
 
 
 def _load_audio_sets(data_dir: str, cache_dir: str, front: str = "seed", extra: tuple[str, ...] = ()):
-    from queueemo.emotion.training import datasets
+    from queueemo.emotion.training.datasets import load_audio_sets
 
-    root = datasets.require_data(Path(data_dir))
-    cache = Path(cache_dir).expanduser()
-    counter = {"n": 0}
-    if front != "seed":
-        from queueemo.emotion.training.embeddings import fill_cache
-
-        def embedded(done: int, total: int) -> None:
-            if done % 50 == 0 or done == total:
-                click.echo(f"  {front} embeddings: {done}/{total} recordings", err=True)
-
-        for error in fill_cache(root, cache, ("vgmidi", "4q", *extra), progress=embedded, front=front):
-            click.echo(f"skipped {error}", err=True)
-
-    def tick(_: str) -> None:
-        counter["n"] += 1
-        if counter["n"] % 100 == 0:
-            click.echo(f"  features: {counter['n']} recordings", err=True)
-
-    curves = datasets.splits(datasets.load_vgmidi(root, cache, tick, front=front))
-    clips = datasets.splits(datasets.load_4q(root, cache, tick, front=front))
-    return curves, clips
+    return load_audio_sets(Path(data_dir), Path(cache_dir).expanduser(), front, extra, report=_echo_err)
 
 
 def _echo_err(message: str) -> None:
