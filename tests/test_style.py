@@ -55,3 +55,14 @@ def test_dependencies_point_one_way():
     for driver in ("sqlite3", "sqlalchemy", "psycopg", "alembic"):
         outside = {m for m in importers(driver) if not m.startswith("queueemo.library.")}
         assert outside == set(), f"{driver} is imported outside library/: {sorted(outside)}"
+
+
+def test_only_the_edges_read_the_environment():
+    readers = set()
+    for path in (ROOT / "queueemo").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv") \
+                    and isinstance(node.value, ast.Name) and node.value.id == "os":
+                readers.add(path.relative_to(ROOT / "queueemo").as_posix())
+    # assets.py: QUEUEEMO_MODEL_DIR, a documented override for evaluating freshly trained weights
+    assert readers <= {"cli.py", "config.py", "daemon.py", "assets.py"}, sorted(readers)
