@@ -179,29 +179,9 @@ def _data_options(command):
 
 
 def _load_audio_sets(data_dir: str, cache_dir: str, front: str = "seed", extra: tuple[str, ...] = ()):
-    from queueemo.emotion.training import datasets
+    from queueemo.emotion.training.datasets import load_audio_sets
 
-    root = datasets.require_data(Path(data_dir))
-    cache = Path(cache_dir).expanduser()
-    counter = {"n": 0}
-    if front != "seed":
-        from queueemo.emotion.training.embeddings import fill_cache
-
-        def embedded(done: int, total: int) -> None:
-            if done % 50 == 0 or done == total:
-                click.echo(f"  {front} embeddings: {done}/{total} recordings", err=True)
-
-        for error in fill_cache(root, cache, ("vgmidi", "4q", *extra), progress=embedded, front=front):
-            click.echo(f"skipped {error}", err=True)
-
-    def tick(_: str) -> None:
-        counter["n"] += 1
-        if counter["n"] % 100 == 0:
-            click.echo(f"  features: {counter['n']} recordings", err=True)
-
-    curves = datasets.splits(datasets.load_vgmidi(root, cache, tick, front=front))
-    clips = datasets.splits(datasets.load_4q(root, cache, tick, front=front))
-    return curves, clips
+    return load_audio_sets(Path(data_dir), Path(cache_dir).expanduser(), front, extra, report=_echo_err)
 
 
 def _echo_err(message: str) -> None:
@@ -573,9 +553,11 @@ def _status_through_library(ctx: click.Context, database_url: str | None, list_f
 
 def _masked(url: str) -> str:
     """A SQLite URL's file, or a server URL with its password shown as ``***`` (as SQLAlchemy does)."""
+    from queueemo.config import mask_url
+
     if url.startswith("sqlite"):
         return url.split(":///", 1)[-1]
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    return mask_url(url)
 
 
 def _show_lines(record: dict) -> list[str]:
@@ -609,13 +591,13 @@ def _show_lines(record: dict) -> list[str]:
         if edges["opening_onsets"] is not None:
             lines.append(f"  {'onsets':<12}opening {edges['opening_onsets']:.1f}/s, ending "
                          f"{edges['ending_onsets']:.1f}/s")
-    arousal, valence = record["arousal"], record["valence"]
-    if arousal:
-        lines.append("  trajectory  (mean per 5 s; --json for every 0.5 s point)")
-        for start in range(0, len(arousal), 10):
-            a = sum(arousal[start : start + 10]) / len(arousal[start : start + 10])
-            v = sum(valence[start : start + 10]) / len(valence[start : start + 10])
-            minutes, seconds = divmod(start // 2, 60)
+    if record["arousal"]:
+        from queueemo.audio import WINDOW_SECONDS
+        from queueemo.emotion.summary import block_means
+
+        lines.append(f"  trajectory  (mean per 5 s; --json for every {WINDOW_SECONDS:g} s point)")
+        for start, a, v in block_means(record["arousal"], record["valence"], round(5 / WINDOW_SECONDS)):
+            minutes, seconds = divmod(int(start * WINDOW_SECONDS), 60)
             lines.append(f"    {minutes:3d}:{seconds:02d}  arousal {a:+.2f}  valence {v:+.2f}")
     return lines
 

@@ -11,7 +11,7 @@ import difflib
 import math
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -288,7 +288,7 @@ def split_mpd_host(value: str) -> tuple[str, str]:
     return password, host
 
 
-def default_mpd_host(env: Mapping[str, str], exists=os.path.exists) -> str:
+def default_mpd_host(env: Mapping[str, str], exists: Callable[[str], bool] = os.path.exists) -> str:
     """Where MPD is when nothing says so: the user's, then the system's socket, else localhost."""
     candidates = [os.path.join(env["XDG_RUNTIME_DIR"], "mpd", "socket")] if env.get("XDG_RUNTIME_DIR") else []
     candidates.append("/run/mpd/socket")

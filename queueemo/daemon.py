@@ -2,7 +2,7 @@
 
 Wiring only. Components start in order inside ``try`` and stop in reverse in ``finally``: the index,
 the MPD connection, the scheduler (periodic rescans, history pruning), the folder watcher. ``run()``
-loops over a one-iteration ``tick()``: reconnect if needed (5 s, 10 s, … 1 h), let the queue-keeping
+loops over a one-iteration ``tick()``: reconnect if needed (5 s, 10 s, … 60 s default), let the queue-keeping
 policy (``keeper.py``) act on the queue, then ``idle`` on MPD until something changes. Other threads
 (watcher, scheduler, signals) never touch MPD; they leave work and write to a wake-up pipe that
 ``idle`` also waits on. READY=1 goes to systemd once the index is open and MPD has answered; the

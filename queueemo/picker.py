@@ -24,10 +24,10 @@ from enum import IntEnum
 
 import numpy as np
 
+from queueemo.boundaries import TAIL_WINDOWS  # the forecaster's context, defined once
 from queueemo.candidates import CandidateTable, TableBuilder, UriIndex
 from queueemo.config import PickerSettings
 
-TAIL_WINDOWS = 10  # the forecaster's context: 5 s at 2 Hz
 Forecaster = Callable[[np.ndarray, int], np.ndarray]
 TargetAt = Callable[[int, float], "np.ndarray | None"]  # (pick number, seconds from now) → A/V target
 

@@ -135,6 +135,13 @@ def test_effective_settings_say_where_they_came_from_and_mask_secrets(tmp_path):
     assert "hunter2" not in repr(rows) and "secret" not in repr(rows)
 
 
+def test_a_password_with_an_at_sign_is_masked_whole():
+    from queueemo.config import mask_url
+
+    assert mask_url("postgresql+psycopg://me:pa@ss@db/q") == "postgresql+psycopg://me:***@db/q"
+    assert mask_url("postgresql+psycopg://me@db/q") == "postgresql+psycopg://me@db/q"
+
+
 def test_picker_modes_weights_and_shares_are_checked(tmp_path):
     settings = load_settings(write(tmp_path, "[picker]\nmode = 'arc'\narc = 'sad:happy'\n"), env={})
     assert (settings.picker.mode, settings.picker.arc, settings.picker.loudness_weight,

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from queueemo.assets import asset_path, read_info
+from queueemo.emotion.numpy_ops import sigmoid
 from queueemo.errors import ModelError
 
 NAME = "forecaster"
@@ -35,10 +36,6 @@ def load_weights(folder: Path | None = None) -> tuple[dict[str, np.ndarray], dic
     return weights, info
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
 def unit(history: np.ndarray, config: dict) -> np.ndarray:
     """(batch, 1, 2) step size a history is measured in (``Forecaster.unit``)."""
     if not config.get("normalise", False):
@@ -58,8 +55,8 @@ def step(weights: dict[str, np.ndarray], history: np.ndarray, config: dict) -> n
     for t in range(inputs.shape[1]):
         gates = inputs[:, t] @ weights["lstm.weight_ih_l0"].T + h @ weights["lstm.weight_hh_l0"].T + bias
         i, f, g, o = np.split(gates, 4, axis=1)  # torch's gate order
-        c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
-        h = _sigmoid(o) * np.tanh(c)
+        c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+        h = sigmoid(o) * np.tanh(c)
     delta = h @ weights["head.weight"].T + weights["head.bias"]
     return np.clip(last + delta * scale[:, 0], -1.0, 1.0)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -31,6 +32,9 @@ from queueemo.emotion.numpy_student import (
     padding,
 )
 from queueemo.errors import ModelError
+
+if TYPE_CHECKING:
+    from queueemo.emotion.embedding import FrontEnd
 
 
 class StudentNetwork(StudentGeometry, nn.Module):
@@ -111,7 +115,7 @@ def config_dict(config: StudentConfig) -> dict:
 
 
 @lru_cache(maxsize=2)
-def load_student(model_dir: Path | None = None):
+def load_student(model_dir: Path | None = None) -> FrontEnd:
     """The shipped student (folded, eval mode) as a torch ``embedding.FrontEnd`` (training and
     evaluation; analysis runs it in numpy), with the same checks as ``load_numpy_student``."""
     from queueemo.emotion.embedding import N_FFT, FrontEnd

@@ -5,6 +5,8 @@ One definition, used by the index (the picker's opening emotion), ``queueemo ana
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 QUADRANT_NAMES = {
@@ -25,6 +27,15 @@ def summarise(trajectory: np.ndarray, opening_windows: int, closing_windows: int
         "closing_arousal": float(closing[0]), "closing_valence": float(closing[1]),
         "mean_arousal": float(overall[0]), "mean_valence": float(overall[1]),
     }
+
+
+def block_means(arousal: Sequence[float], valence: Sequence[float], size: int
+                ) -> list[tuple[int, float, float]]:
+    """``(first window, mean arousal, mean valence)`` of each run of ``size`` windows, the last run
+    possibly shorter: a long trajectory condensed for reading."""
+    return [(start, sum(arousal[start : start + size]) / len(arousal[start : start + size]),
+             sum(valence[start : start + size]) / len(valence[start : start + size]))
+            for start in range(0, len(arousal), size)]
 
 
 def quadrant_of(arousal: float, valence: float) -> str:

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
         trajectory,
         trajectory_at,
     )
-    from queueemo.library.scanner import ScanOptions, ScanSummary, scan, summarise
+    from queueemo.library.scanner import ScanOptions, ScanSummary, scan
     from queueemo.library.summary import LibraryStatus
 
 # Each public name loads its module on first use (PEP 562): ``status`` reads the index through
@@ -52,7 +52,7 @@ _SOURCES = {
                      "open_configured", "open_library"), "db"),
     **dict.fromkeys(("display_path", "failures", "get_track_by_path", "library_status", "track_record",
                      "trajectory", "trajectory_at"), "queries"),
-    **dict.fromkeys(("ScanOptions", "ScanSummary", "scan", "summarise"), "scanner"),
+    **dict.fromkeys(("ScanOptions", "ScanSummary", "scan"), "scanner"),
     "LibraryStatus": "summary",
 }
 
@@ -83,7 +83,6 @@ __all__ = [
     "open_configured",
     "open_library",
     "scan",
-    "summarise",
     "track_record",
     "trajectory",
     "trajectory_at",

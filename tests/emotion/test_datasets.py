@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from audiofiles import synth, write_audio
 
 from queueemo.emotion.training import datasets
+from queueemo.errors import QueueemoError
 
 
 def test_split_is_a_stable_function_of_the_group():
@@ -37,3 +39,25 @@ def test_emomusic_songs_load_and_no_artist_is_on_two_sides(shared_data):
     for curve in curves:
         sides.setdefault(curve.group, set()).add(datasets.split_of(curve.group))
     assert all(len(s) == 1 for s in sides.values())
+
+
+def test_audio_sets_are_read_from_a_data_folder_and_split_by_group(tmp_path):
+    data, cache = tmp_path / "data", tmp_path / "cache"
+    (data / "emomusic").mkdir(parents=True)
+    vgmidi = data / "vgmidi"
+    write_audio(vgmidi / "audio" / "piece_a.opus", synth(4.0))
+    vgmidi.joinpath("pieces.csv").write_text("piece\npiece_a\nnot_rendered\n")
+    vgmidi.joinpath("dynamic.csv").write_text("piece,start_s,end_s,arousal,valence\n"
+                                              "piece_a,0,2,-0.5,0.1\npiece_a,2,4,0.5,0.3\n")
+    write_audio(data / "4q" / "audio" / "Q2" / "song_b.opus", synth(3.0, freq=220.0))
+    (data / "4q" / "metadata.csv").write_text("Song,Artist,Quadrant\nsong_b,Some Band,Q2\n")
+    lines: list[str] = []
+    curves, clips = datasets.load_audio_sets(data, cache, report=lines.append)
+    [piece] = curves[datasets.split_of("piece_a")]
+    [clip] = clips[datasets.split_of("some band")]
+    assert sum(map(len, curves.values())) == sum(map(len, clips.values())) == 1
+    assert piece.targets is not None and len(piece.targets) == len(piece.features) == 8
+    assert piece.targets[0, 0] < 0 < piece.targets[-1, 0] and clip.quadrant == "Q2"
+    assert lines == [] and any(cache.rglob("*.npy"))  # features cached for the next run
+    with pytest.raises(QueueemoError, match="not a queueemo data folder"):
+        datasets.load_audio_sets(tmp_path / "cache", cache)

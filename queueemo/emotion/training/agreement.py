@@ -16,10 +16,12 @@ or a piece that is not the one annotated is never used.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from queueemo.audio import WINDOW_SECONDS
 from queueemo.emotion.training.metrics import pearson
 
 SPLITS = 1000
@@ -44,7 +46,7 @@ def ceiling(reliability: float) -> float:
 
 
 def split_half(ratings: np.ndarray, rng: np.random.Generator, splits: int = SPLITS,
-               transform=None) -> float:
+               transform: Callable[[np.ndarray], np.ndarray] | None = None) -> float:
     """Mean over random splits of the Pearson r between the two halves' mean curves.
 
     With an odd panel one half has the extra listener. ``transform`` maps a mean curve before the
@@ -157,7 +159,8 @@ def match_piece(arousal: np.ndarray, valence: np.ndarray, annotated: list[Annota
     return best
 
 
-def windows(curve: np.ndarray, starts: np.ndarray, ends: np.ndarray, seconds: float = 0.5) -> np.ndarray:
+def windows(curve: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+            seconds: float = WINDOW_SECONDS) -> np.ndarray:
     """A per-measure curve at the centres of ``seconds`` windows, interpolated linearly between measure
     centres as the training targets are (``datasets._window_targets``, without the stretch to the
     rendered length, which changes no correlation)."""

@@ -279,3 +279,31 @@ def by_split(items: list, split: str) -> list:
 def splits(items: list) -> dict[str, list]:
     """{"train": [...], "val": [...], "test": [...]}."""
     return {split: by_split(items, split) for split in SPLITS}
+
+
+def load_audio_sets(data_dir: Path, cache_dir: Path, front: str = "seed", extra: tuple[str, ...] = (),
+                    report: Callable[[str], None] = lambda _: None,
+                    ) -> tuple[dict[str, list[Track]], dict[str, list[Track]]]:
+    """vgmidi's curves and 4q's clips as ``front``'s features, each split; a front end other than the
+    seed's first embeds, in parallel, what its cache lacks (of the ``extra`` sets too). ``report`` gets
+    progress lines and one line per file that could not be used."""
+    root = require_data(data_dir)
+    if front != "seed":
+        from queueemo.emotion.training.embeddings import fill_cache  # it builds on this module
+
+        def embedded(done: int, total: int) -> None:
+            if done % 50 == 0 or done == total:
+                report(f"  {front} embeddings: {done}/{total} recordings")
+
+        for error in fill_cache(root, cache_dir, ("vgmidi", "4q", *extra), progress=embedded, front=front):
+            report(f"skipped {error}")
+    counter = {"n": 0}
+
+    def tick(_: str) -> None:
+        counter["n"] += 1
+        if counter["n"] % 100 == 0:
+            report(f"  features: {counter['n']} recordings")
+
+    curves = splits(load_vgmidi(root, cache_dir, tick, front=front))
+    clips = splits(load_4q(root, cache_dir, tick, front=front))
+    return curves, clips
