@@ -33,15 +33,6 @@ from queueemo.emotion.embedding import load_full_network
 from queueemo.emotion.inference_v2 import load_clip_v2
 from queueemo.emotion.musicnn_input import FRONT_END_NAME, HOP_LENGTH, SAMPLE_RATE, audio_settings
 from queueemo.emotion.numpy_student import load_numpy_student
-from queueemo.emotion.student import (
-    STUDENT_NAME,
-    StudentConfig,
-    StudentNetwork,
-    config_dict,
-    deepened,
-    network_of,
-    student_arrays,
-)
 from queueemo.emotion.training import datasets
 from queueemo.emotion.training.distil import DistilTraining, distil, fit_report, load_pairs
 from queueemo.emotion.training.embeddings import (
@@ -50,6 +41,15 @@ from queueemo.emotion.training.embeddings import (
     extra_jobs,
     fill_cache,
     run_jobs,
+)
+from queueemo.emotion.training.student import (
+    STUDENT_NAME,
+    StudentConfig,
+    StudentNetwork,
+    config_dict,
+    deepened,
+    network_of,
+    student_arrays,
 )
 
 

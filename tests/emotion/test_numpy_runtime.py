@@ -146,7 +146,7 @@ def test_streamed_student_embeddings_equal_a_whole_track_pass(n_windows, convolu
 @pytest.mark.parametrize("convolutions", [None, DEEPER])
 def test_numpy_student_computes_what_the_torch_student_computes(convolutions):
     from queueemo.emotion.numpy_student import NumpyStudent, StudentConfig
-    from queueemo.emotion.student import StudentNetwork
+    from queueemo.emotion.training.student import StudentNetwork
 
     torch.manual_seed(0)
     config = StudentConfig(convolutions=convolutions, gated_from=4) if convolutions else StudentConfig()

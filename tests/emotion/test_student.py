@@ -28,7 +28,7 @@ from queueemo.emotion.inference import predict_features
 from queueemo.emotion.inference_lite import load_lite_head
 from queueemo.emotion.inference_v2 import load_clip_v2
 from queueemo.emotion.network import ClipEnsembleV2
-from queueemo.emotion.student import STUDENT_NAME, StudentNetwork, load_student
+from queueemo.emotion.training.student import STUDENT_NAME, StudentNetwork, load_student
 from queueemo.errors import ModelError
 from queueemo.library import Track
 
@@ -264,7 +264,7 @@ def test_the_shipped_student_loads_with_the_default_geometry():
 def test_a_deeper_student_starts_out_computing_what_its_starting_point_computes(make_audio, tmp_path):
     from queueemo.emotion.inference_lite import embed_file_lite
     from queueemo.emotion.numpy_student import load_numpy_student
-    from queueemo.emotion.student import config_dict, deepened, student_arrays
+    from queueemo.emotion.training.student import config_dict, deepened, student_arrays
 
     shipped, basis = load_numpy_student()
     network = StudentNetwork(shipped.config, batch_norm=False)

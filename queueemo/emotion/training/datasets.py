@@ -98,7 +98,7 @@ def compute_features(audio_path: Path, front: str, excerpt: tuple[int, int | Non
     (or ``mel``: the distillation input, see ``MEL_FOLDER``); v2-lite's student from ``model_dir``."""
     if front in ("v2", "v2-lite"):
         from queueemo.emotion.embedding import embed_file
-        from queueemo.emotion.student import load_student
+        from queueemo.emotion.training.student import load_student
 
         first, count = excerpt
         student = load_student(model_dir) if front == "v2-lite" else None

@@ -1,4 +1,4 @@
-"""Distil musicnn into the student network (``emotion.student``): per-window regression on the
+"""Distil musicnn into the student network (``emotion.training.student``): per-window regression on the
 teacher's cached 200-d embeddings from the cached student input (mel power, ``datasets.MEL_FOLDER``).
 
 Only training-split files are trained on (4q by artist, vgmidi by piece, emopia by song, as
@@ -38,7 +38,7 @@ from queueemo.emotion.musicnn_input import (
     patch_starts,
 )
 from queueemo.emotion.network import ClipEnsembleV2
-from queueemo.emotion.student import StudentConfig, StudentNetwork
+from queueemo.emotion.training.student import StudentConfig, StudentNetwork
 
 
 def excerpt_mel(audio_path: Path, excerpt: tuple[int, int | None] = (0, None)) -> np.ndarray:
