@@ -50,7 +50,7 @@ def pick_latency(url: str, music: Path, picks: int) -> None:
     from queueemo.arc import parse_arc, path_targets
     from queueemo.errors import ModelError
     from queueemo.library.db import open_library
-    from queueemo.queueing import load_candidates, trajectory_of
+    from queueemo.queueing import picker_candidates, trajectory_of
 
     forecast = queueemo.forecast
     try:
@@ -61,7 +61,7 @@ def pick_latency(url: str, music: Path, picks: int) -> None:
     rng = np.random.default_rng(1)
     with open_library(url) as library:
         started = time.perf_counter()
-        candidates = load_candidates(library, str(music))
+        candidates = picker_candidates(library, str(music))
         loaded = time.perf_counter() - started
         candidates = with_acoustics(candidates, rng)
         rules = picker.Rules(loudness_weight=0.2, brightness_weight=0.1, onset_weight=0.3)

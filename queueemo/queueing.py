@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 HISTORY_LIMIT = 1000  # plays looked at by the rules; plenty for any repeat window of hours
 
 
-def load_candidates(library: Library, music_directory: str | None) -> picker.Candidates:
+def picker_candidates(library: Library, music_directory: str | None) -> picker.Candidates:
     """Every analysed track of the index as picker arrays (URIs relative to ``music_directory``)."""
     from queueemo.library.candidates import load_candidates as candidate_table
 

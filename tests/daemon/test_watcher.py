@@ -48,7 +48,7 @@ def test_stop_is_prompt_while_idle(tmp_path: Path):
 
 def test_a_new_file_is_analysed_and_becomes_pickable(tmp_path: Path, mpd_server: MpdServer,
                                                       queue_env, clip_model, real_forecast):
-    from queueemo.queueing import load_candidates
+    from queueemo.queueing import picker_candidates
 
     add_song(mpd_server.music, "old.ogg", "Old", seconds=3)
     mpd_server.update()
@@ -59,7 +59,7 @@ def test_a_new_file_is_analysed_and_becomes_pickable(tmp_path: Path, mpd_server:
         with open_library(queue_env["QUEUEEMO_DB"]) as library, \
                 Player(MpdSettings(host=mpd_server.socket)) as player:
             music = player.music_directory()
-            wait_for(lambda: "new/fresh.ogg" in load_candidates(library, music).uris,
+            wait_for(lambda: "new/fresh.ogg" in picker_candidates(library, music).uris,
                      timeout=60, what="the watcher to analyse the new file")
             wait_for(lambda: player.knows("new/fresh.ogg") or player.database_changed(),
                      what="the daemon to have MPD update its database")
@@ -70,7 +70,7 @@ def test_a_new_file_is_analysed_and_becomes_pickable(tmp_path: Path, mpd_server:
 def test_a_file_added_while_the_daemon_was_down_is_analysed_when_it_starts(
         tmp_path: Path, mpd_server: MpdServer, queue_env, clip_model, real_forecast):
     """No watcher event will come for it: the restarted daemon found it only at the next rescan, a day on."""
-    from queueemo.queueing import load_candidates
+    from queueemo.queueing import picker_candidates
 
     add_song(mpd_server.music / "new", "while_down.ogg", "Newcomer", seconds=3, freq=330.0)
     mpd_server.update()
@@ -78,7 +78,7 @@ def test_a_file_added_while_the_daemon_was_down_is_analysed_when_it_starts(
     try:
         daemon.ready()
         with open_library(queue_env["QUEUEEMO_DB"]) as library:
-            wait_for(lambda: "new/while_down.ogg" in load_candidates(library, str(mpd_server.music)).uris,
+            wait_for(lambda: "new/while_down.ogg" in picker_candidates(library, str(mpd_server.music)).uris,
                      timeout=60, what="the daemon to analyse the file added while it was down")
         daemon.process.send_signal(signal.SIGTERM)
         assert daemon.process.wait(15) == 0
