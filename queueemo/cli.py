@@ -690,7 +690,7 @@ def next_command(ctx: click.Context, count: int, dry_run: bool, explain: bool, a
 
 
 def _echo_picks(picks, *, explain: bool, as_json: bool) -> None:
-    from queueemo.queueing import explain_pick, pick_record
+    from queueemo.pick_report import explain_pick, pick_record
 
     for pick in picks:
         if as_json:

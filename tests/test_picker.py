@@ -293,7 +293,7 @@ def test_the_onset_density_jump_is_a_fourth_visible_term_on_a_log_scale():
     assert sparse.distance == pytest.approx(sum(sparse.terms))
     old = next(r for r in chosen.top if r.uri == "old")  # analysed before onsets were stored
     assert old.terms[3] == pytest.approx(0.3)  # a typical jump: one spread
-    from queueemo.queueing import explain_pick, pick_record
+    from queueemo.pick_report import explain_pick, pick_record
 
     assert "+ onsets 0.000" in explain_pick(chosen) and "onsets +0.00 octaves" in explain_pick(chosen)
     assert pick_record(chosen)["terms"]["onsets"] == 0.0
@@ -305,7 +305,7 @@ def test_near_ties_are_said_and_an_unanalysed_reference_gets_no_distances():
     assert pick_from(cands, rules, Context(0.0)).tied == 5
     blind = pick_from(cands, rules, Context(0.0), tail=np.zeros((0, 2), np.float32), explain=2)
     assert blind.basis == "unanalysed" and blind.distance == 0.0
-    from queueemo.queueing import explain_pick
+    from queueemo.pick_report import explain_pick
 
     text = explain_pick(dataclasses.replace(blind, unanalysed="a track whose analysis failed (not audio)"))
     assert "whose analysis failed" in text and "#1" not in text and "not in the index" not in text
