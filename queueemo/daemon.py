@@ -135,7 +135,8 @@ class Daemon:
             self.library = self._open_library()
             stops.append(self.library.close)
             stops.append(self.player.close)
-            self.queuer = Queuer(self.library, self.player, self.settings, forecast=self.forecast)
+            self.queuer = Queuer(self.library, self.player, self.settings.picker,
+                                 self.settings.arc_state_path, forecast=self.forecast)
             self.keeper = Keeper(self.player, self.queuer, self.settings.daemon, self._record_play)
             stops.append(self._start_scheduler())
             self._start_library_upkeep()

@@ -23,7 +23,7 @@ from queueemo.player import Player, QueueState
 
 if TYPE_CHECKING:
     from queueemo.arc import Arc
-    from queueemo.config import Settings
+    from queueemo.config import PickerSettings, Settings
     from queueemo.errors import QueueemoError
     from queueemo.library.candidates import Loaded
     from queueemo.library.db import Library
@@ -60,14 +60,15 @@ class Queuer:
 
     library: Library
     player: Player
-    settings: Settings
+    picking: PickerSettings
+    arc_state: Path  # where the arc's start is kept (config's ``Settings.arc_state_path``)
     forecast: picker.Forecaster | None = None  # default: the shipped model (queueemo.forecast)
     rng: np.random.Generator | None = None
     arc_start: float | None = None
     keep_arc_start: bool = True
 
     def __post_init__(self) -> None:
-        self.rules = picker.Rules.from_settings(self.settings.picker)
+        self.rules = picker.Rules.from_settings(self.picking)
         self.rng = self.rng or np.random.default_rng()
         self._loaded: Loaded | None = None
         self._stale = self._full = False
@@ -177,7 +178,7 @@ class Queuer:
 
     def _seed(self, candidates: picker.Candidates) -> picker.Pick | None:
         """The configured seed track, when set and analysed."""
-        seed = self.settings.picker.seed_track
+        seed = self.picking.seed_track
         if not seed:
             return None
         path = os.path.abspath(os.path.expanduser(seed))
@@ -206,15 +207,16 @@ class Queuer:
         return seconds
 
     def _arc_targets(self, arc: Arc | None, state: QueueState, now: float) -> picker.TargetAt | None:
-        if arc is None and self.settings.picker.mode == "arc":
+        if arc is None and self.picking.mode == "arc":
             from queueemo.arc import parse_arc
 
-            arc = parse_arc(self.settings.picker.arc, self.settings.picker.arc_minutes)
+            arc = parse_arc(self.picking.arc, self.picking.arc_minutes)
             if self.arc_start is None:
-                self.arc_start = arc_started(self.settings.arc_state_path, self.settings.picker.arc,
-                                             self.settings.picker.arc_minutes, now, keep=self.keep_arc_start)
+                self.arc_start = arc_started(self.arc_state, self.picking.arc,
+                                             self.picking.arc_minutes, now, keep=self.keep_arc_start)
                 # a new arc starts exactly now; a kept one earlier, if only by a moment
-                _say_where_the_arc_is(self.settings, now - self.arc_start, resumed=self.arc_start != now)
+                _say_where_the_arc_is(self.picking, self.arc_state, now - self.arc_start,
+                                      resumed=self.arc_start != now)
             offset = now - self.arc_start + self._queued_seconds(state)
         elif arc is not None:
             offset = self._queued_seconds(state)
@@ -383,17 +385,17 @@ def arc_started(state: Path, spec: str, minutes: float, now: float, *, keep: boo
     return now
 
 
-def _say_where_the_arc_is(settings: Settings, elapsed_s: float, *, resumed: bool) -> None:
+def _say_where_the_arc_is(picking: PickerSettings, state: Path, elapsed_s: float, *, resumed: bool) -> None:
     """One line when arc mode first picks: a new arc, or one resumed (perhaps over) after a restart."""
-    spec, minutes = settings.picker.arc, settings.picker.arc_minutes
+    spec, minutes = picking.arc, picking.arc_minutes
     if not resumed:
         log.info("arc mode: %s over %g min, starting now", spec, minutes)
     elif elapsed_s < minutes * 60:
         log.info("arc mode: %s over %g min, resumed %.0f min in (its start is kept in %s)", spec,
-                 minutes, elapsed_s / 60, settings.arc_state_path)
+                 minutes, elapsed_s / 60, state)
     else:
         log.info("arc mode: %s over %g min ended %.0f min ago, so picks follow the forecast (delete "
-                 "%s to run it again)", spec, minutes, elapsed_s / 60 - minutes, settings.arc_state_path)
+                 "%s to run it again)", spec, minutes, elapsed_s / 60 - minutes, state)
 
 
 def _default_forecast(history: np.ndarray, steps: int) -> np.ndarray:
@@ -429,7 +431,8 @@ def queue_next(settings: Settings, count: int, *, dry_run: bool = False, explain
 
     with (open_configured(settings.database_url, settings.library, create=False) as library,
           Player(settings.mpd) as player):
-        queuer = Queuer(library, player, settings, forecast=forecast, keep_arc_start=not dry_run)
+        queuer = Queuer(library, player, settings.picker, settings.arc_state_path, forecast=forecast,
+                        keep_arc_start=not dry_run)
         reference = queuer.resolve(follow) if follow else None
         picks = queuer.plan(count, explain=explain, follow=reference, arc=arc)
         if not picks:
@@ -450,7 +453,7 @@ def queue_path(settings: Settings, start: str, end: str, *, count: int | None = 
 
     with (open_configured(settings.database_url, settings.library, create=False) as library,
           Player(settings.mpd) as player):
-        queuer = Queuer(library, player, settings, forecast=forecast)
+        queuer = Queuer(library, player, settings.picker, settings.arc_state_path, forecast=forecast)
         picks = queuer.path(start, end, count=count, minutes=minutes, explain=explain)
         if not dry_run:
             queuer.append(picks)

@@ -116,7 +116,7 @@ def test_the_queuer_reads_only_the_changes_after_a_reload(library: Library,
                                                            caplog: pytest.LogCaptureFixture) -> None:
     _add(library, "a.ogg")
     settings = Settings(mpd=MpdSettings(music_directory="/music"))
-    queuer = Queuer(library, Player(settings.mpd), settings)
+    queuer = Queuer(library, Player(settings.mpd), settings.picker, settings.arc_state_path)
     first, _ = queuer.candidates()
     assert queuer.candidates()[0] is first  # no reload asked: nothing read
     _add(library, "b.ogg")
