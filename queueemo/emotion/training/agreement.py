@@ -75,38 +75,40 @@ def one_against_rest(ratings: np.ndarray) -> np.ndarray:
     return np.array([pearson(ratings[i], (total - ratings[i]) / (n - 1)) for i in range(n)])
 
 
+def _pooled_r(pieces: list[np.ndarray], draws: int, weights: list[np.ndarray] | None,
+              pair: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]) -> float:
+    """Mean over ``draws`` of the (weighted) r between two curves concatenated over pieces, ``pair``
+    giving each piece's two curves from its listeners' ratings."""
+    weight = np.concatenate(weights) if weights is not None else None
+    values = []
+    for _ in range(draws):
+        firsts, seconds = zip(*(pair(ratings) for ratings in pieces), strict=True)
+        values.append(weighted_pearson(np.concatenate(firsts), np.concatenate(seconds), weight))
+    return float(np.mean(values))
+
+
 def pooled_split_half(pieces: list[np.ndarray], rng: np.random.Generator, splits: int = SPLITS,
                       weights: list[np.ndarray] | None = None) -> float:
     """Split-half r of the curves of all pieces concatenated (the between-piece figure): listeners are
     split within each piece, the halves' means concatenated and correlated; ``weights`` per measure
     (e.g. its duration, so each piece counts as the windows it yields) make it a weighted r."""
-    weight = np.concatenate(weights) if weights is not None else None
-    values = []
-    for _ in range(splits):
-        firsts, seconds = [], []
-        for ratings in pieces:
-            order = rng.permutation(len(ratings))
-            half = len(ratings) // 2
-            firsts.append(ratings[order[:half]].mean(0))
-            seconds.append(ratings[order[half:]].mean(0))
-        values.append(weighted_pearson(np.concatenate(firsts), np.concatenate(seconds), weight))
-    return float(np.mean(values))
+    def halves(ratings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        order = rng.permutation(len(ratings))
+        half = len(ratings) // 2
+        return ratings[order[:half]].mean(0), ratings[order[half:]].mean(0)
+
+    return _pooled_r(pieces, splits, weights, halves)
 
 
 def pooled_one_against_rest(pieces: list[np.ndarray], rng: np.random.Generator, draws: int = SPLITS,
                             weights: list[np.ndarray] | None = None) -> float:
     """Mean r, over draws, of one random listener per piece (concatenated) with the other listeners'
     means: one human per piece, scored as the pooled metric scores a model."""
-    weight = np.concatenate(weights) if weights is not None else None
-    values = []
-    for _ in range(draws):
-        ones, rests = [], []
-        for ratings in pieces:
-            i = rng.integers(len(ratings))
-            ones.append(ratings[i])
-            rests.append(np.delete(ratings, i, axis=0).mean(0))
-        values.append(weighted_pearson(np.concatenate(ones), np.concatenate(rests), weight))
-    return float(np.mean(values))
+    def one_and_rest(ratings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        i = rng.integers(len(ratings))
+        return ratings[i], np.delete(ratings, i, axis=0).mean(0)
+
+    return _pooled_r(pieces, draws, weights, one_and_rest)
 
 
 def weighted_pearson(x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> float:
