@@ -167,10 +167,7 @@ class Keeper:
 
     def _play_on(self, state: QueueState) -> tuple[QueueState, list[int]]:
         """After the queue ran out: crop it, queue what follows its last song, and play that."""
-        played = len(state.entries) - self.settings.keep_played
-        if played > 0:
-            self.player.delete(0, played)
-            state = self.player.queue()
+        state = self._crop(state, played=len(state.entries))
         added = self._append(self.settings.watermark, state)
         if not added:
             return state, []
@@ -178,12 +175,15 @@ class Keeper:
         log.info("the queue ran out (skipped or played past its end): playing on")
         return self.player.queue(), added
 
-    def _crop(self, state: QueueState) -> QueueState:
+    def _crop(self, state: QueueState, played: int | None = None) -> QueueState:
+        """Remove the played songs (those before the current one, or the first ``played``) but the
+        last ``keep_played`` of them."""
+        played = state.current if played is None else played
         keep = self.settings.keep_played
-        if state.current is None or state.current <= keep:
+        if played is None or played <= keep:
             return state
-        self.player.delete(0, state.current - keep)
-        log.debug("cropped %d played song(s)", state.current - keep)  # one per song: not news
+        self.player.delete(0, played - keep)
+        log.debug("cropped %d played song(s)", played - keep)  # one per song: not news
         return self.player.queue()
 
     def _top_up(self, state: QueueState) -> tuple[QueueState, list[int]]:
