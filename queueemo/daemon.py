@@ -65,15 +65,18 @@ class Backoff:
     def __init__(self, minimum: float, maximum: float) -> None:
         self.minimum, self.maximum = minimum, maximum
         self._next = minimum
+        self.at_maximum = 0  # delays given at the cap since the last reset
 
     def next(self) -> float:
         """The delay to wait now; the following one is twice as long."""
         delay, self._next = self._next, min(self._next * 2, self.maximum)
+        self.at_maximum += delay >= self.maximum
         return delay
 
     def reset(self) -> None:
         """Start again from the minimum (after a successful connect)."""
         self._next = self.minimum
+        self.at_maximum = 0
 
 
 class Daemon:
@@ -87,7 +90,6 @@ class Daemon:
         self.settings = settings
         self.forecast = forecast
         self.player = player if player is not None else Player(settings.mpd)
-        self._said_retrying_steadily = False
         self.backoff = Backoff(settings.daemon.reconnect_min_s, settings.daemon.reconnect_max_s)
         self._database_backoff = Backoff(settings.daemon.reconnect_min_s, settings.daemon.reconnect_max_s)
         self._database_away = threading.Event()  # a database server was lost; tick() reconnects
@@ -183,7 +185,6 @@ class Daemon:
         assert self.queuer is not None and self.keeper is not None
         self.player.connect()
         self.backoff.reset()
-        self._said_retrying_steadily = False
         self._music_directory = self.player.music_directory()
         self.keeper.reset()
         self.queuer.reload()
@@ -339,9 +340,8 @@ class Daemon:
                 delay = self.backoff.next()
                 if delay < self.backoff.maximum:
                     log.warning("%s; retrying in %.3g s", exc, delay)
-                elif not self._said_retrying_steadily:  # a long outage: one line, not one a minute
+                elif self.backoff.at_maximum == 1:  # a long outage: one line, not one a minute
                     log.warning("%s; retrying every %.3g s (not logged again until it answers)", exc, delay)
-                    self._said_retrying_steadily = True
                 sd_notify(f"STATUS=waiting for MPD at {self.player.address}")
                 self._sleep(delay)
                 return

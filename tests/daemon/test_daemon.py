@@ -116,8 +116,9 @@ def test_reconnect_delays_grow_to_a_cap_and_reset():
     backoff = Backoff(5, 3600)
     delays = [backoff.next() for _ in range(12)]
     assert delays[:4] == [5, 10, 20, 40] and delays[-1] == 3600
+    assert backoff.at_maximum == delays.count(3600) == 2
     backoff.reset()
-    assert backoff.next() == 5
+    assert backoff.next() == 5 and backoff.at_maximum == 0
 
 
 def stays(condition, seconds: float) -> bool:
