@@ -30,7 +30,7 @@ SCHEMA_HEAD = "0006_onset_boundary_onsets"
 _OURS = re.compile(r"\d{4}_\w+")
 OWN_DATABASE = ("give queueemo its own database (a new file; on PostgreSQL, createdb queueemo) "
                 "or pass another --db")
-# PostgreSQL advisory lock key held by the transaction that migrates (see ``_server_ddl_lock``).
+# PostgreSQL advisory lock key held by the transaction that migrates (see ``_migrating_alone``).
 _MIGRATE_LOCK = 0x71756d67
 
 
@@ -71,15 +71,23 @@ def _recorded_revisions(engine: sa.Engine) -> tuple[str, ...]:
 
 
 @contextmanager
-def _sqlite_ddl_transaction(connection: sa.Connection, upgrade: bool) -> Iterator[None]:
-    """Make the migration on ``connection`` one SQLite transaction, schema changes included.
+def _migrating_alone(connection: sa.Connection, upgrade: bool) -> Iterator[None]:
+    """Make the migration on ``connection`` one transaction that a second process waits for, then
+    finds done (only checking the schema takes no lock).
 
-    Python's sqlite3 runs DDL outside any transaction until the first INSERT/UPDATE, so a scan killed
-    while creating or upgrading the index left tables or columns without their revision, and every
-    later open failed ("table tracks already exists", "duplicate column name"). ``BEGIN IMMEDIATE``
-    also makes a second process wait for the first to finish migrating instead of racing it.
+    SQLite: Python's sqlite3 runs DDL outside any transaction until the first INSERT/UPDATE, so a scan
+    killed while creating or upgrading the index left tables or columns without their revision, and
+    every later open failed ("table tracks already exists", "duplicate column name"); ``BEGIN
+    IMMEDIATE`` makes it one transaction and takes the write lock. PostgreSQL: two workers started
+    together on an empty database both created the tables and all but one failed ("duplicate key value
+    violates unique constraint pg_type_typname_nsp_index"); a transaction-scoped advisory lock, which
+    ends with the migration's commit or rollback, serialises them.
     """
-    if connection.dialect.name != "sqlite" or not upgrade:  # only checking: no write lock to take
+    import sqlalchemy as sa
+
+    if upgrade and connection.dialect.name == "postgresql":
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATE_LOCK})
+    if not upgrade or connection.dialect.name != "sqlite":
         yield
         return
     driver = connection.connection.driver_connection
@@ -93,19 +101,6 @@ def _sqlite_ddl_transaction(connection: sa.Connection, upgrade: bool) -> Iterato
         driver.isolation_level = default  # for the pooled connection's next user (commits nothing)
 
 
-def _server_ddl_lock(connection: sa.Connection, upgrade: bool) -> None:
-    """On PostgreSQL, make a second process wait until the first has migrated, then find it done.
-
-    Two workers started together on an empty database both created the tables, and all but one
-    failed ("duplicate key value violates unique constraint pg_type_typname_nsp_index"). The lock
-    is the transaction's: it ends with the migration's commit or rollback.
-    """
-    import sqlalchemy as sa
-
-    if connection.dialect.name == "postgresql" and upgrade:
-        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATE_LOCK})
-
-
 def ensure_schema(engine: sa.Engine, *, upgrade: bool = True) -> None:
     """Upgrade ``engine``'s database to head; ``DatabaseError`` if it is newer than this code."""
     where = engine.url.database or str(engine.url)
@@ -115,8 +110,7 @@ def ensure_schema(engine: sa.Engine, *, upgrade: bool = True) -> None:
     from alembic.script import ScriptDirectory
     from alembic.util import CommandError
 
-    with engine.begin() as connection, _sqlite_ddl_transaction(connection, upgrade):
-        _server_ddl_lock(connection, upgrade)
+    with engine.begin() as connection, _migrating_alone(connection, upgrade):
         config = alembic_config(connection)
         script = ScriptDirectory.from_config(config)
         current = schema_revisions(connection)
