@@ -76,8 +76,7 @@ def _register(library: Library, name: str) -> None:
     """
     now = _now()
     with library.session() as session:
-        session.execute(sa.update(Track).where(Track.claimed_by == name)
-                        .values(claimed_by=None, lease_until=None))
+        _hand_back(session, name)
         holding = sa.select(Track.id).where(Track.claimed_by == ScanWorker.name)
         session.execute(sa.delete(ScanWorker).where(ScanWorker.last_seen < now - FORGET_AFTER,
                                                      ~holding.exists()))
@@ -311,9 +310,14 @@ def _handing_back(library: Library, name: str) -> Iterator[None]:
         yield
     except BaseException:
         with contextlib.suppress(DatabaseError), library.session() as session:
-            session.execute(sa.update(Track).where(Track.claimed_by == name)
-                            .values(claimed_by=None, lease_until=None))
+            _hand_back(session, name)
         raise
+
+
+def _hand_back(session: Session, name: str) -> None:
+    """Release every claim held under ``name``, so other workers may take those tracks now."""
+    session.execute(sa.update(Track).where(Track.claimed_by == name)
+                    .values(claimed_by=None, lease_until=None))
 
 
 def _finish(library: Library, name: str, outcome: Outcome, options: ScanOptions, version: str,
